@@ -1,0 +1,531 @@
+"""`ipledger`: the command line of the IP ledger (contract: shared/spec/cli.md).
+
+Thin by design: each command parses its options into the argument dict of one
+ledger command or query, calls the service, and prints. Errors are mapped to
+`error: Name: message` and exit codes in one place (`main`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Callable
+
+import click
+
+if TYPE_CHECKING:
+    from ledger.service import Ledger
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Session:
+    """The context object: global options and the ledger, opened on first use."""
+
+    def __init__(self, db: str | None, actor: str, as_json: bool, command_id: str | None) -> None:
+        self.db = db
+        self.actor = actor
+        self.as_json = as_json
+        self.command_id = command_id
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            from ledger.service import Ledger
+
+            self._ledger = Ledger(self.db)
+        return self._ledger
+
+    def write(self, name: str, args: dict[str, Any], plain: Callable[[dict[str, Any]], str] | None = None) -> None:
+        outcome = self.ledger.execute(name, _drop_unset(args), actor=self.actor, command_id=self.command_id)
+        self.emit(outcome, plain or (lambda o: str(o["id"])))
+
+    def emit(self, doc: Any, plain: Callable[[Any], str]) -> None:
+        if self.as_json:
+            click.echo(json.dumps(doc, ensure_ascii=False))
+        else:
+            click.echo(plain(doc))
+
+
+def _drop_unset(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if v is not None and v != () and v is not False}
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json` is accepted after the command too, for scripts that put it last."""
+
+    def set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.find_object(Session).as_json = True  # type: ignore[union-attr]
+
+    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=set_json,
+                        help="Machine-readable output.")(func)
+
+
+class DateType(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        from domain.errors import InvalidInput
+        from domain.values import parse_date
+
+        try:
+            return parse_date(value, param.name if param else "date")
+        except InvalidInput as e:
+            self.fail(e.message, param, ctx)
+
+
+class TimeType(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        from domain.errors import InvalidInput
+        from domain.values import parse_time
+
+        try:
+            return parse_time(value, param.name if param else "time")
+        except InvalidInput as e:
+            self.fail(e.message, param, ctx)
+
+
+DATE = DateType()
+TIME = TimeType()
+
+
+# --------------------------------------------------------------------------- group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", envvar="IPLEDGER_DB", default=None, metavar="URL",
+              help="SQLAlchemy URL of the store (default sqlite:///ipledger.db).")
+@click.option("--actor", envvar="IPLEDGER_ACTOR", default="operator", show_default=True, metavar="ID",
+              help="Who issues the command: a member id, operator or auditor.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON document.")
+@click.option("--command-id", default=None, metavar="ID",
+              help="Idempotency key: repeating it returns the first outcome and writes nothing.")
+@click.version_option(package_name="ipledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_id: str | None) -> None:
+    """An event-sourced ledger for IP trading: every fact an immutable event."""
+    ctx.obj = Session(db, actor, as_json, command_id)
+
+
+@cli.command()
+@json_flag
+@pass_session
+def init(s: Session) -> None:
+    """Create the store's schema (every command also does this on first use)."""
+    s.emit({"db": s.ledger.url, "head": s.ledger.read_models.head()}, lambda d: f"initialised {d['db']}")
+
+
+# --------------------------------------------------------------------------- members
+
+
+@cli.group()
+def member() -> None:
+    """Admit, suspend and reinstate members."""
+
+
+@member.command("add")
+@click.argument("id")
+@click.option("--name", required=True, help="Legal name.")
+@click.option("--kind", required=True, metavar="KIND",
+              help="university, research_institute, enterprise, tech_transfer, financial_institution, individual.")
+@click.option("--country", required=True, metavar="CC", help="ISO 3166-1 alpha-2.")
+@json_flag
+@pass_session
+def member_add(s: Session, id: str, name: str, kind: str, country: str) -> None:
+    """Admit a member."""
+    s.write("member.add", {"id": id, "name": name, "kind": kind, "country": country})
+
+
+@member.command("suspend")
+@click.argument("id")
+@json_flag
+@pass_session
+def member_suspend(s: Session, id: str) -> None:
+    """Suspend a member: it can no longer trade, license, pledge or receive rights."""
+    s.write("member.suspend", {"id": id})
+
+
+@member.command("reinstate")
+@click.argument("id")
+@json_flag
+@pass_session
+def member_reinstate(s: Session, id: str) -> None:
+    """Reinstate a suspended member."""
+    s.write("member.reinstate", {"id": id})
+
+
+# --------------------------------------------------------------------------- assets
+
+
+@cli.group()
+def asset() -> None:
+    """Register and convey assets (the title register)."""
+
+
+@asset.command("register")
+@click.argument("ref")
+@click.option("--title", required=True)
+@click.option("--owner", multiple=True, required=True, metavar="MEMBER[=SHARE]",
+              help="Repeat for co-owners; shares are exact fractions (1/3) or decimals (0.25).")
+@click.option("--expires-on", metavar="DATE")
+@click.option("--effective", metavar="DATE", help="When it took effect (default: today).")
+@json_flag
+@pass_session
+def asset_register(s: Session, ref: str, title: str, owner: tuple[str, ...], expires_on: str | None,
+                   effective: str | None) -> None:
+    """Register an asset with its owner(s)."""
+    s.write("asset.register", {"ref": ref, "title": title, "owner": list(owner), "expires_on": expires_on,
+                               "effective": effective})
+
+
+@asset.command("assign")
+@click.argument("ref")
+@click.option("--to", multiple=True, required=True, metavar="MEMBER[=SHARE]", help="The new owner set.")
+@click.option("--effective", metavar="DATE")
+@click.option("--conveyance", default=None, metavar="KIND", help="assignment (default), merger, name_change, correction.")
+@click.option("--consent", multiple=True, metavar="CONSENT_ID", help="Pledgee consents for this act.")
+@json_flag
+@pass_session
+def asset_assign(s: Session, ref: str, to: tuple[str, ...], effective: str | None, conveyance: str | None,
+                 consent: tuple[str, ...]) -> None:
+    """Record a direct conveyance of title."""
+    s.write("asset.assign", {"ref": ref, "to": list(to), "effective": effective, "conveyance": conveyance,
+                             "consent": list(consent)})
+
+
+# --------------------------------------------------------------------------- listings
+
+
+@cli.group()
+def listing() -> None:
+    """Open, close and withdraw listings."""
+
+
+@listing.command("open")
+@click.argument("ref")
+@click.option("--type", "type_", required=True, metavar="assignment|licence")
+@click.option("--mechanism", required=True, metavar="fixed|english|sealed|negotiated")
+@click.option("--currency", required=True, metavar="CUR")
+@click.option("--closes", required=True, metavar="TIME")
+@click.option("--opens", metavar="TIME")
+@click.option("--ask", metavar="AMT", help="Asking price (fixed) or opening price (english).")
+@click.option("--reserve", metavar="AMT")
+@click.option("--increment", metavar="AMT", help="Minimum raise over the best bid (english).")
+@click.option("--extend-minutes", type=int, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close.")
+@click.option("--settlement-days", type=int, metavar="N", help="Days a pending trade has to settle (default 7).")
+@click.option("--licence-type", metavar="T")
+@click.option("--territory", multiple=True, metavar="CC")
+@click.option("--field", multiple=True, metavar="F")
+@click.option("--term-start", metavar="DATE")
+@click.option("--term-end", metavar="DATE")
+@click.option("--sublicensable", is_flag=True)
+@click.option("--consent", multiple=True, metavar="CONSENT_ID")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def listing_open(s: Session, ref: str, type_: str, **opts: Any) -> None:
+    """Offer an asset for assignment or for a licence."""
+    args = {"ref": ref, "type": type_, **opts, "id": opts.pop("id_")}
+    for key in ("territory", "field", "consent"):
+        args[key] = list(args[key])
+    s.write("listing.open", args)
+
+
+@listing.command("withdraw")
+@click.argument("listing")
+@json_flag
+@pass_session
+def listing_withdraw(s: Session, listing: str) -> None:
+    """Withdraw an open listing (not an English auction with bids)."""
+    s.write("listing.withdraw", {"listing": listing})
+
+
+@listing.command("close")
+@click.argument("listing")
+@click.option("--trade-id", metavar="ID", help="Id for the trade a winner creates.")
+@json_flag
+@pass_session
+def listing_close(s: Session, listing: str, trade_id: str | None) -> None:
+    """At or after the close: pick the winner (a pending trade) or end unsold."""
+    s.write("listing.close", {"listing": listing, "trade_id": trade_id},
+            lambda o: f"{o['id']} {o['status']}" + (f" trade {o['trade']}" if o.get("trade") else ""))
+
+
+# --------------------------------------------------------------------------- bids
+
+
+@cli.group()
+def bid() -> None:
+    """Place, withdraw and accept bids."""
+
+
+@bid.command("place")
+@click.argument("listing")
+@click.option("--bidder", required=True, metavar="MEMBER")
+@click.option("--amount", required=True, metavar="AMT")
+@click.option("--trade-id", metavar="ID", help="Id for the trade if this bid wins at once (fixed price).")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def bid_place(s: Session, listing: str, bidder: str, amount: str, trade_id: str | None, id_: str | None) -> None:
+    """Bid on a listing."""
+    s.write("bid.place", {"listing": listing, "bidder": bidder, "amount": amount, "trade_id": trade_id, "id": id_},
+            lambda o: str(o["id"]) + (f" trade {o['trade']}" if o.get("trade") else ""))
+
+
+@bid.command("withdraw")
+@click.argument("bid")
+@json_flag
+@pass_session
+def bid_withdraw(s: Session, bid: str) -> None:
+    """Withdraw a bid (English-auction bids are binding)."""
+    s.write("bid.withdraw", {"bid": bid})
+
+
+@bid.command("accept")
+@click.argument("bid")
+@click.option("--trade-id", metavar="ID")
+@json_flag
+@pass_session
+def bid_accept(s: Session, bid: str, trade_id: str | None) -> None:
+    """Accept a bid on a negotiated listing: creates a pending trade."""
+    s.write("bid.accept", {"bid": bid, "trade_id": trade_id}, lambda o: f"{o['id']} trade {o['trade']}")
+
+
+# --------------------------------------------------------------------------- trades
+
+
+@cli.group()
+def trade() -> None:
+    """Settle or void pending trades."""
+
+
+@trade.command("settle")
+@click.argument("trade")
+@click.option("--payment-ref", required=True, metavar="TEXT")
+@click.option("--effective", metavar="DATE")
+@json_flag
+@pass_session
+def trade_settle(s: Session, trade: str, payment_ref: str, effective: str | None) -> None:
+    """Payment confirmed: settle and convey title (or grant the licence) atomically."""
+    s.write("trade.settle", {"trade": trade, "payment_ref": payment_ref, "effective": effective})
+
+
+@trade.command("void")
+@click.argument("trade")
+@click.option("--reason", metavar="TEXT")
+@json_flag
+@pass_session
+def trade_void(s: Session, trade: str, reason: str | None) -> None:
+    """Cancel a pending trade and free the asset."""
+    s.write("trade.void", {"trade": trade, "reason": reason})
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _owners_plain(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['asset']}" + (f" as of {doc['as_of']}" if doc["as_of"] else "")
+             + (f" known at {doc['known_at']}" if doc["known_at"] else "")]
+    lines += [f"  {o['member']:<32} {o['share']}" for o in doc["owners"]] or ["  (no owner on that date)"]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--as-of", type=DATE, help="Effective date (default: now).")
+@click.option("--known-at", type=TIME, help="Only events recorded by then.")
+@json_flag
+@pass_session
+def owner(s: Session, ref: str, as_of: date | None, known_at: datetime | None) -> None:
+    """Who owns an asset (now, on an effective date, as known at a time)."""
+    s.emit(s.ledger.owner(ref, as_of, known_at), _owners_plain)
+
+
+def _title_plain(doc: dict[str, Any]) -> str:
+    lines = [f"chain of title of {doc['asset']}"]
+    for c in doc["conveyances"]:
+        to = ", ".join(f"{o['member']} {o['share']}" for o in c["shares"])
+        frm = ", ".join(c["from"]) or "-"
+        trade = f" (trade {c['trade']})" if c["trade"] else ""
+        lines.append(f"  #{c['position']:<6} {c['effective']} {c['kind']:<12} {frm} -> {to}{trade}  recorded {c['recorded']}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("ref")
+@json_flag
+@pass_session
+def title(s: Session, ref: str) -> None:
+    """Chain of title: every conveyance in effective-date order."""
+    s.emit(s.ledger.title(ref), _title_plain)
+
+
+def _book_plain(doc: dict[str, Any]) -> str:
+    head = (f"{doc['listing']} {doc['mechanism']} {doc['type']} of {doc['asset']} [{doc['status']}] "
+            f"closes {doc['closes']}")
+    if doc.get("winner"):
+        head += f" — won by {doc['winner']} at {doc['price']} {doc['currency']} (trade {doc['trade']})"
+    lines = [head]
+    if doc["sealed_hidden"]:
+        lines.append("  (sealed: other bidders' bids are hidden until the close)")
+    for b in doc["bids"]:
+        lines.append(f"  {b['amount']:>16} {doc['currency']}  {b['bidder']:<24} {b['placed']}  {b['id']} {b['state']}")
+    if not doc["bids"]:
+        lines.append("  (no bids)")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("listing")
+@json_flag
+@pass_session
+def book(s: Session, listing: str) -> None:
+    """The order book of a listing: price desc, then time asc."""
+    s.emit(s.ledger.book(listing, s.actor), _book_plain)
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(["open", "closed", "withdrawn", "unsold", "sold"]))
+@json_flag
+@pass_session
+def listings(s: Session, status: str | None) -> None:
+    """Listings, optionally by status."""
+    s.emit(s.ledger.listings(status), lambda d: "\n".join(
+        f"{x['listing']:<14} {x['status']:<9} {x['mechanism']:<10} {x['type']:<10} {x['asset']}  closes {x['closes']}"
+        for x in d["listings"]) or "(no listings)")
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--as-of", type=DATE)
+@click.option("--known-at", type=TIME)
+@json_flag
+@pass_session
+def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | None) -> None:
+    """Assets a member owns (now, on an effective date, as known at a time)."""
+    s.emit(s.ledger.holdings(member, as_of, known_at), lambda d: "\n".join(
+        [f"holdings of {d['member']}"] + [f"  {a['asset']:<40} {a['share']}" for a in d["assets"]]))
+
+
+# --------------------------------------------------------------------------- projections
+
+
+@cli.group()
+def projections() -> None:
+    """Read models: status and rebuild."""
+
+
+@projections.command("status")
+@json_flag
+@pass_session
+def projections_status(s: Session) -> None:
+    """Each projection's position against the log head."""
+    rows = s.ledger.projection_status()
+    s.emit({"projections": rows}, lambda d: "\n".join(
+        f"{r['name']:<12} {r['position']:>10} / {r['head']:<10} behind {r['behind']}" for r in d["projections"]))
+
+
+@projections.command("rebuild")
+@click.argument("name", required=False)
+@json_flag
+@pass_session
+def projections_rebuild(s: Session, name: str | None) -> None:
+    """Drop read models and rebuild them from the log."""
+    from domain.errors import NotFound
+
+    ledger = s.ledger
+    if name is not None and name not in ledger.read_models.projections:
+        raise NotFound(f"name: no projection {name} ({', '.join(ledger.read_models.projections)})")
+    names = [name] if name else list(ledger.read_models.projections)
+    head = ledger.read_models.head()
+    show = sys.stderr.isatty() and not s.as_json
+    with click.progressbar(length=max(head, 1) * len(names), label="rebuilding", file=sys.stderr,
+                           hidden=not show) as bar:
+        done = {"n": 0}
+        for n in names:
+            base = done["n"]
+
+            def progress(position: int, head_: int, base: int = base) -> None:
+                bar.update(base + position - bar.pos)
+
+            ledger.rebuild([n], progress)
+            done["n"] = base + head
+    s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@json_flag
+@pass_session
+def demo(s: Session) -> None:
+    """Build a small demo market in the current store and print its book and ownership."""
+    from ledger.demo import run_demo
+
+    s.emit(run_demo(s.ledger), _demo_plain)
+
+
+def _demo_plain(report: dict[str, Any]) -> str:
+    parts = ["== order books =="] + [_book_plain(b) for b in report["books"]]
+    parts += ["", "== ownership =="] + [_owners_plain(o) for o in report["owners"]]
+    parts += ["", "== " + _title_plain(report["title"])]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and map every failure to one line and an exit code."""
+    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="ipledger", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        return _fail("Aborted", "interrupted", 1, as_json)
+    except click.ClickException as e:
+        return _fail("InvalidInput", e.format_message().replace("\n", " "), 2, as_json)
+    except Exception as e:  # one place that turns every failure into one line
+        return _fail(*_describe(e), as_json)
+
+
+def _describe(e: Exception) -> tuple[str, str, int]:
+    from domain.errors import LedgerError
+
+    if isinstance(e, LedgerError):
+        return e.name, e.message, e.exit_code
+    from eventsourcing.persistence import PersistenceError
+
+    if isinstance(e, PersistenceError):
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was written", 1
+    return "InternalError", f"{type(e).__name__}: {e}", 1
+
+
+def _fail(name: str, message: str, code: int, as_json: bool) -> int:
+    if as_json:
+        click.echo(json.dumps({"error": name, "message": message}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"error: {name}: {message}", err=True)
+    return code
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

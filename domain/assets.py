@@ -1,0 +1,260 @@
+"""The title register: one Asset aggregate per IP right.
+
+The asset is the consistency boundary for every rule that spans aggregates: who owns
+it (its chain of conveyances), whether a listing or a pending trade holds it, and
+(see licences/pledges) which rights encumber it. Commands that touch those rules save
+the asset together with the listing, trade, licence or pledge in one atomic write, so
+optimistic concurrency on the asset's version rejects a racing writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.base import Aggregate, natural_id
+from domain.errors import (
+    AssetExpired,
+    AssetReserved,
+    ConsentMissing,
+    InvalidInput,
+    NotAuthorised,
+    NotOwner,
+)
+from domain.values import Actor, ConveyanceKind
+
+
+@dataclass(frozen=True)
+class Conveyance:
+    seq: int  # the asset's event version: breaks ties between equal effective dates
+    kind: str
+    effective: date
+    owners: dict[str, str]  # the complete owner set after this conveyance
+    trade: str | None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What keeps the asset from being sold elsewhere: an open assignment listing,
+    or a pending trade until its settlement deadline."""
+
+    kind: str  # "listing" | "trade"
+    id: str
+    listing_id: str
+    until: datetime | None
+
+    def active(self, at: datetime) -> bool:
+        return self.until is None or at < self.until
+
+
+class Asset(Aggregate):
+    @staticmethod
+    def create_id(ref: str) -> UUID:
+        return natural_id("asset", ref)
+
+    # ------------------------------------------------------------------ registration
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        ref: str,
+        title: str,
+        owners: dict[str, str],
+        expires_on: date | None,
+        effective: date | None,
+        actor: Actor,
+        at: datetime,
+    ) -> Asset:
+        if not actor.is_operator and (actor.member_id not in owners or len(owners) > 1):
+            raise NotAuthorised(
+                f"actor: {actor.id} may register only an asset it alone owns; "
+                "the operator registers co-owned assets"
+            )
+        effective = effective or at.date()
+        _not_after_recording(effective, at)
+        if expires_on is not None and expires_on <= effective:
+            raise InvalidInput(f"expires_on: {expires_on} must be after the registration date {effective}")
+        return cls(
+            ref=ref, title=title, owners=owners, expires_on=expires_on, effective=effective, timestamp=at
+        )
+
+    @event("Registered")
+    def __init__(
+        self,
+        ref: str,
+        title: str,
+        owners: dict[str, str],
+        expires_on: date | None,
+        effective: date,
+        timestamp: datetime,
+    ) -> None:
+        self.ref = ref
+        self.title = title
+        self.expires_on = expires_on
+        self.registered_on = effective
+        self.conveyances: list[Conveyance] = [
+            Conveyance(1, ConveyanceKind.registration.value, effective, dict(owners), None)
+        ]
+        self.hold: Hold | None = None
+        self.extra: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ ownership
+
+    def owners_on(self, day: date) -> dict[str, str]:
+        """Owners on an effective date: the latest conveyance in force by then.
+
+        Ordered by (effective date, version), so a backdated conveyance recorded later
+        takes its place in legal time without rewriting anything.
+        """
+        in_force = [c for c in self.conveyances if c.effective <= day]
+        if not in_force:
+            return {}
+        return max(in_force, key=lambda c: (c.effective, c.seq)).owners
+
+    @property
+    def owners(self) -> dict[str, str]:
+        return max(self.conveyances, key=lambda c: (c.effective, c.seq)).owners
+
+    def is_expired(self, day: date) -> bool:
+        return self.expires_on is not None and day >= self.expires_on
+
+    def require_not_expired(self, at: datetime, act: str) -> None:
+        if self.is_expired(at.date()):
+            raise AssetExpired(f"ref: {self.ref} expired on {self.expires_on}; it cannot be {act}")
+
+    def require_owner_acts(self, actor: Actor, act: str, *, needs_all_owners: bool) -> None:
+        """The operator acts for the owners; a member only for an asset it owns.
+
+        A co-owner acting alone needs every other co-owner's consent for acts that
+        bind them all (assignment, exclusive licence, pledge, listing for assignment).
+        """
+        if actor.is_operator:
+            return
+        owners = self.owners
+        if actor.member_id not in owners:
+            raise NotOwner(f"actor: {actor.id} does not own {self.ref} (owners: {', '.join(owners)}); it cannot {act}")
+        if needs_all_owners and len(owners) > 1:
+            others = sorted(set(owners) - {actor.member_id or ""})
+            raise ConsentMissing(
+                f"actor: {self.ref} is co-owned with {', '.join(others)}; to {act} one co-owner alone "
+                "needs every co-owner's consent — ask the operator to record it for all owners"
+            )
+
+    def require_free(self, at: datetime, act: str) -> None:
+        if self.hold is not None and self.hold.active(at):
+            if self.hold.kind == "trade":
+                until = self.hold.until.isoformat() if self.hold.until else "?"
+                reason = f"reserved by pending trade {self.hold.id} (settlement deadline {until})"
+            else:
+                reason = f"offered in open assignment listing {self.hold.id}"
+            raise AssetReserved(f"ref: {self.ref} is {reason}; it cannot be {act}")
+
+    # ------------------------------------------------------------------ conveyances
+
+    def assign(
+        self,
+        *,
+        to: dict[str, str],
+        kind: ConveyanceKind,
+        effective: date | None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
+        """A direct conveyance recorded by the owners (or the operator for them)."""
+        if kind == ConveyanceKind.registration or kind == ConveyanceKind.enforcement:
+            raise InvalidInput(f"conveyance: {kind.value} is not a direct conveyance")
+        effective = effective or at.date()
+        _not_after_recording(effective, at)
+        if effective < self.registered_on:
+            raise InvalidInput(
+                f"effective: {effective} is before {self.ref} was registered ({self.registered_on})"
+            )
+        self.require_owner_acts(actor, "assign it", needs_all_owners=True)
+        self.require_free(at, "assigned")
+        if to == self.owners_on(effective) and kind != ConveyanceKind.correction:
+            raise InvalidInput(f"to: {', '.join(to)} already own(s) {self.ref} on {effective}")
+        self._conveyed(
+            kind=kind.value,
+            from_owners=self.owners_on(effective),
+            to_owners=to,
+            effective=effective,
+            trade=None,
+            timestamp=at,
+        )
+
+    def convey_under_trade(self, *, trade_id: str, buyer: str, effective: date, at: datetime) -> None:
+        """Settlement: title passes to the buyer in the same write that settles the trade."""
+        _not_after_recording(effective, at)
+        if self.hold is None or self.hold.kind != "trade" or self.hold.id != trade_id:
+            raise AssetReserved(f"ref: {self.ref} is not reserved by trade {trade_id}")
+        self._conveyed(
+            kind=ConveyanceKind.assignment.value,
+            from_owners=self.owners_on(effective),
+            to_owners={buyer: "1"},
+            effective=effective,
+            trade=trade_id,
+            timestamp=at,
+        )
+
+    @event("Conveyed")
+    def _conveyed(
+        self,
+        kind: str,
+        from_owners: dict[str, str],
+        to_owners: dict[str, str],
+        effective: date,
+        trade: str | None,
+        timestamp: datetime,
+    ) -> None:
+        self.conveyances.append(Conveyance(self.version, kind, effective, dict(to_owners), trade))
+        if trade is not None and self.hold is not None and self.hold.id == trade:
+            self.hold = None
+
+    # ------------------------------------------------------------------ holds
+
+    def offer_for_assignment(self, *, listing_id: str, actor: Actor, at: datetime) -> None:
+        self.require_not_expired(at, "listed")
+        self.require_owner_acts(actor, "list it for assignment", needs_all_owners=True)
+        self.require_free(at, "listed for assignment")
+        self._offered(listing_id=listing_id, timestamp=at)
+
+    @event("OfferedForAssignment")
+    def _offered(self, listing_id: str, timestamp: datetime) -> None:
+        self.hold = Hold("listing", listing_id, listing_id, None)
+
+    def reserve(self, *, trade_id: str, listing_id: str, deadline: datetime, at: datetime) -> None:
+        """A winning or accepted bid reserves the asset for its trade."""
+        if self.hold is not None and self.hold.active(at) and self.hold.listing_id != listing_id:
+            self.require_free(at, "reserved")
+        self._reserved(trade_id=trade_id, listing_id=listing_id, deadline=deadline, timestamp=at)
+
+    @event("Reserved")
+    def _reserved(self, trade_id: str, listing_id: str, deadline: datetime, timestamp: datetime) -> None:
+        self.hold = Hold("trade", trade_id, listing_id, deadline)
+
+    def release_hold(self, *, holder: str, reason: str, at: datetime) -> None:
+        """A listing ended unsold/withdrawn, or its trade was voided: the asset is free again."""
+        if self.hold is not None and holder in (self.hold.id, self.hold.listing_id):
+            self._hold_released(holder=holder, reason=reason, timestamp=at)
+
+    @event("HoldReleased")
+    def _hold_released(self, holder: str, reason: str, timestamp: datetime) -> None:
+        self.hold = None
+
+
+def _not_after_recording(effective: date, at: datetime) -> None:
+    if effective > at.date():
+        raise InvalidInput(
+            f"effective: {effective} is after the recorded date {at.date()}; "
+            "the ledger records what has taken effect"
+        )
+
+
+def share_sum(owners: dict[str, str]) -> Fraction:
+    return sum((Fraction(s) for s in owners.values()), Fraction(0))

@@ -1,0 +1,406 @@
+"""Value objects of the IP market: refs, money, shares, parties, scopes.
+
+Each parser raises `InvalidInput` naming the field and the rule, so the same
+message reaches a CLI user, an import file's author and a test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.errors import InvalidInput
+from domain.isocodes import COUNTRIES, CURRENCIES, REGIONAL_OFFICES, minor_units
+
+# --------------------------------------------------------------------------- enums
+
+
+class MemberKind(str, Enum):
+    university = "university"
+    research_institute = "research_institute"
+    enterprise = "enterprise"
+    tech_transfer = "tech_transfer"
+    financial_institution = "financial_institution"
+    individual = "individual"
+
+
+class AssetKind(str, Enum):
+    patent = "patent"
+    patent_application = "patent_application"
+    utility_model = "utility_model"
+    design = "design"
+    trademark = "trademark"
+    copyright = "copyright"
+    software_copyright = "software_copyright"
+    know_how = "know_how"
+
+
+class ListingType(str, Enum):
+    assignment = "assignment"
+    licence = "licence"
+
+
+class Mechanism(str, Enum):
+    fixed = "fixed"
+    english = "english"
+    sealed = "sealed"
+    negotiated = "negotiated"
+
+
+class ConveyanceKind(str, Enum):
+    """USPTO-style conveyance types; `registration` opens the chain of title."""
+
+    registration = "registration"
+    assignment = "assignment"
+    merger = "merger"
+    name_change = "name_change"
+    correction = "correction"
+    enforcement = "enforcement"
+
+
+class LicenceType(str, Enum):
+    exclusive = "exclusive"
+    sole = "sole"
+    non_exclusive = "non_exclusive"
+
+
+def parse_enum(enum: type[Enum], value: str, field: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise InvalidInput(f"{field}: {value!r} is not one of {allowed}") from None
+
+
+# --------------------------------------------------------------------------- parties
+
+MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
+ROLES = frozenset({"operator", "auditor"})
+
+
+def parse_member_id(value: str, field: str = "member") -> str:
+    if not isinstance(value, str) or not MEMBER_ID.fullmatch(value):
+        raise InvalidInput(
+            f"{field}: {value!r} is not a member id (2-32 characters a-z, 0-9, '-', "
+            "starting with a letter or digit)"
+        )
+    if value in ROLES:
+        raise InvalidInput(f"{field}: {value!r} is a role name and cannot be a member id")
+    return value
+
+
+def parse_country(value: str, field: str = "country") -> str:
+    if not isinstance(value, str) or value not in COUNTRIES:
+        raise InvalidInput(f"{field}: {value!r} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who issues a command: the exchange operator, an auditor, or a member for itself."""
+
+    role: str  # "operator" | "auditor" | "member"
+    member_id: str | None = None
+
+    @classmethod
+    def parse(cls, value: str) -> Actor:
+        if value in ROLES:
+            return cls(role=value)
+        return cls(role="member", member_id=parse_member_id(value, "actor"))
+
+    @property
+    def id(self) -> str:
+        return self.member_id or self.role
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+    def acts_for(self, member_id: str) -> bool:
+        """The operator may act for anyone; a member only for itself."""
+        return self.is_operator or self.member_id == member_id
+
+    def sees_everything(self) -> bool:
+        return self.role in ROLES
+
+
+# --------------------------------------------------------------------------- assets
+
+ASSET_REF = re.compile(r"([A-Z]{2})/([a-z_]+)/([A-Za-z0-9][A-Za-z0-9./-]{0,63})")
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    jurisdiction: str
+    kind: AssetKind
+    number: str
+
+    @classmethod
+    def parse(cls, value: str, field: str = "ref") -> AssetRef:
+        text = value.strip() if isinstance(value, str) else ""
+        parts = text.split("/", 2)
+        if len(parts) == 3:
+            text = f"{parts[0]}/{parts[1]}/{parts[2].strip()}"
+        m = ASSET_REF.fullmatch(text)
+        if not m:
+            raise InvalidInput(
+                f"{field}: {value!r} is not an asset ref JURISDICTION/KIND/NUMBER "
+                "(e.g. CN/patent/ZL201810012345.6; NUMBER is letters, digits, '.', '-', '/')"
+            )
+        jurisdiction, kind, number = m.groups()
+        if jurisdiction not in COUNTRIES and jurisdiction not in REGIONAL_OFFICES:
+            raise InvalidInput(
+                f"{field}: jurisdiction {jurisdiction!r} is not an ISO 3166-1 alpha-2 code "
+                "or a regional office (EP, EM, WO)"
+            )
+        return cls(jurisdiction, parse_enum(AssetKind, kind, f"{field} kind"), number)
+
+    def __str__(self) -> str:
+        return f"{self.jurisdiction}/{self.kind.value}/{self.number}"
+
+
+def canonical_ref(value: str, field: str = "ref") -> str:
+    return str(AssetRef.parse(value, field))
+
+
+# --------------------------------------------------------------------------- money
+
+MAX_AMOUNT = Decimal("1e14")
+AMOUNT_TEXT = re.compile(r"\d{1,16}(\.\d{1,8})?")
+
+
+def parse_currency(value: str, field: str = "currency") -> str:
+    if not isinstance(value, str) or value not in CURRENCIES:
+        raise InvalidInput(f"{field}: {value!r} is not an ISO 4217 currency code")
+    return value
+
+
+def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
+    """A positive decimal with at most the currency's minor units; never a float."""
+    if isinstance(value, float) or isinstance(value, bool):
+        raise InvalidInput(f"{field}: amounts are decimal strings, not floats ({value!r})")
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise InvalidInput(f"{field}: {value!r} is not a decimal amount")
+    if not AMOUNT_TEXT.fullmatch(text):
+        raise InvalidInput(f"{field}: {value!r} is not a positive decimal amount like 1250000.00")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the regex already guards
+        raise InvalidInput(f"{field}: {value!r} is not a decimal amount") from None
+    places = minor_units(currency)
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > places:
+        raise InvalidInput(
+            f"{field}: {text} has more than {places} decimal places, the minor units of {currency}"
+        )
+    if amount <= 0:
+        raise InvalidInput(f"{field}: must be greater than zero")
+    if amount >= MAX_AMOUNT:
+        raise InvalidInput(f"{field}: {text} exceeds the largest amount the ledger records (1e14)")
+    return amount.quantize(Decimal(1).scaleb(-places))
+
+
+def minor(amount: Decimal, currency: str) -> int:
+    """The amount in minor units: an exact integer key for price ordering in SQL."""
+    return int(amount.scaleb(minor_units(currency)))
+
+
+# --------------------------------------------------------------------------- shares
+
+SHARE_TEXT = re.compile(r"(\d{1,9})(/(\d{1,9})|\.\d{1,9})?")
+
+
+def parse_share(value: str, field: str = "share") -> Fraction:
+    """`1/3` or `0.25` or `1`: an exact fraction in (0, 1]."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not SHARE_TEXT.fullmatch(text):
+        raise InvalidInput(f"{field}: {value!r} is not a share like 1/3 or 0.25")
+    try:
+        share = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidInput(f"{field}: {value!r} is not a share like 1/3 or 0.25") from None
+    if not 0 < share <= 1:
+        raise InvalidInput(f"{field}: {value!r} must be more than 0 and at most 1")
+    return share
+
+
+def format_share(share: Fraction) -> str:
+    return str(share)  # Fraction is always in lowest terms: "1", "1/2", "1/3"
+
+
+def parse_owners(specs: list[str] | tuple[str, ...], field: str = "owner") -> dict[str, str]:
+    """`MEMBER[=SHARE]...` → {member: "1/3"}; shares must sum exactly to 1."""
+    if not specs:
+        raise InvalidInput(f"{field}: at least one owner is required")
+    owners: dict[str, Fraction] = {}
+    for spec in specs:
+        member, sep, share_text = str(spec).partition("=")
+        member = parse_member_id(member.strip(), field)
+        if member in owners:
+            raise InvalidInput(f"{field}: {member} is named twice")
+        if sep:
+            owners[member] = parse_share(share_text, f"{field} {member} share")
+        elif len(specs) == 1:
+            owners[member] = Fraction(1)
+        else:
+            raise InvalidInput(f"{field}: {member} needs a share (MEMBER=SHARE) when there are co-owners")
+    total = sum(owners.values(), Fraction(0))
+    if total != 1:
+        raise InvalidInput(f"{field}: shares must sum exactly to 1, they sum to {total}")
+    return {m: format_share(s) for m, s in owners.items()}
+
+
+# --------------------------------------------------------------------------- time
+
+def parse_date(value: Any, field: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        parsed = date.fromisoformat(str(value))
+        if len(str(value)) != 10:
+            raise ValueError
+        return parsed
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not a date YYYY-MM-DD") from None
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        except ValueError:
+            raise InvalidInput(f"{field}: {value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- licence scope
+
+WORLD = "WORLD"
+ALL_FIELDS = "ALL"
+
+
+class Scope(BaseModel):
+    """What a licence covers: territory × field of use × term [start, end)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: LicenceType
+    territories: tuple[str, ...]
+    fields: tuple[str, ...]
+    start: date
+    end: date
+    sublicensable: bool = False
+
+    def overlaps(self, other: Scope) -> bool:
+        return (
+            _sets_overlap(self.territories, other.territories, WORLD)
+            and _sets_overlap(self.fields, other.fields, ALL_FIELDS)
+            and self.start < other.end
+            and other.start < self.end
+        )
+
+    def contains(self, other: Scope) -> bool:
+        """`other` lies within this scope (territory, field and term)."""
+        return (
+            _covers(self.territories, other.territories, WORLD)
+            and _covers(self.fields, other.fields, ALL_FIELDS)
+            and self.start <= other.start
+            and other.end <= self.end
+        )
+
+    def in_force_on(self, day: date) -> bool:
+        return self.start <= day < self.end
+
+
+def _sets_overlap(a: tuple[str, ...], b: tuple[str, ...], everything: str) -> bool:
+    return everything in a or everything in b or bool(set(a) & set(b))
+
+
+def _covers(outer: tuple[str, ...], inner: tuple[str, ...], everything: str) -> bool:
+    return everything in outer or (everything not in inner and set(inner) <= set(outer))
+
+
+def conflicts(a: Scope, b: Scope) -> bool:
+    """domain.md: overlap in territory, field and term, and one exclusive, or any sole."""
+    if not a.overlaps(b):
+        return False
+    types = {a.type, b.type}
+    return LicenceType.exclusive in types or LicenceType.sole in types
+
+
+def parse_scope(
+    *,
+    type: str,
+    territories: list[str] | tuple[str, ...],
+    fields: list[str] | tuple[str, ...],
+    start: Any,
+    end: Any,
+    sublicensable: bool = False,
+    field_prefix: str = "",
+) -> Scope:
+    kind = parse_enum(LicenceType, type, f"{field_prefix}type")
+    if not territories:
+        raise InvalidInput(f"{field_prefix}territory: at least one territory (ISO code or WORLD) is required")
+    terr = []
+    for t in territories:
+        t = str(t).strip().upper()
+        if t != WORLD:
+            parse_country(t, f"{field_prefix}territory")
+        terr.append(t)
+    if not fields:
+        raise InvalidInput(f"{field_prefix}field: at least one field of use (or ALL) is required")
+    flds = []
+    for f in fields:
+        f = str(f).strip()
+        if not f or len(f) > 100:
+            raise InvalidInput(f"{field_prefix}field: a field of use is 1-100 characters")
+        flds.append(ALL_FIELDS if f.upper() == ALL_FIELDS else f)
+    s = parse_date(start, f"{field_prefix}start")
+    e = parse_date(end, f"{field_prefix}end")
+    if not s < e:
+        raise InvalidInput(f"{field_prefix}end: the term [start, end) must end after it starts")
+    return Scope(
+        type=kind,
+        territories=tuple(sorted(set(terr))),
+        fields=tuple(sorted(set(flds))),
+        start=s,
+        end=e,
+        sublicensable=bool(sublicensable),
+    )
+
+
+def check_text(value: Any, field: str, max_len: int = 500) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: text is required")
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"{field}: must not be empty")
+    if len(text) > max_len:
+        raise InvalidInput(f"{field}: at most {max_len} characters")
+    if any(ord(ch) < 32 for ch in text):
+        raise InvalidInput(f"{field}: control characters are not allowed")
+    return text

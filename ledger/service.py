@@ -1,0 +1,79 @@
+"""The ledger as its users see it: writing commands and queries over one store.
+
+The CLI, the importer and the demo talk to this facade only. Queries first bring
+the projections they read up to the log head, so an answer always reflects every
+committed event.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Iterable
+
+from domain.values import Actor, canonical_ref, parse_member_id
+from ledger.application import Exchange, Outcome
+from projections import queries
+from projections.runner import Progress, ReadModels
+
+
+class Ledger:
+    def __init__(self, db: str | None = None) -> None:
+        self.exchange = Exchange(db)
+        self.read_models = ReadModels(self.exchange.recorder, self.exchange.engine)
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
+
+    def close(self) -> None:
+        self.exchange.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def execute(
+        self,
+        name: str,
+        args: dict[str, Any],
+        *,
+        actor: str = "operator",
+        command_id: str | None = None,
+        now: str | datetime | None = None,
+    ) -> Outcome:
+        return self.exchange.execute(name, args, actor=actor, command_id=command_id, now=now)
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, *names: str) -> Any:
+        self.read_models.catch_up(names)
+        return self.exchange.engine.connect()
+
+    def owner(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+        ref = canonical_ref(ref)
+        with self._read("ownership") as conn:
+            return queries.owner(conn, ref, as_of, known_at)
+
+    def title(self, ref: str) -> dict[str, Any]:
+        ref = canonical_ref(ref)
+        with self._read("ownership") as conn:
+            return queries.title(conn, ref)
+
+    def holdings(self, member: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+        member = parse_member_id(member, "member")
+        with self._read("ownership") as conn:
+            return queries.holdings(conn, member, as_of, known_at)
+
+    def book(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
+        with self._read("listings", "book") as conn:
+            return queries.book(conn, listing_id, Actor.parse(viewer))
+
+    def listings(self, status: str | None = None) -> dict[str, Any]:
+        with self._read("listings") as conn:
+            return queries.listings(conn, status)
+
+    # ------------------------------------------------------------------ projections
+
+    def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
+        self.read_models.rebuild(names, progress)
+
+    def projection_status(self) -> list[dict[str, Any]]:
+        return self.read_models.status()

@@ -1,0 +1,83 @@
+"""Projection machinery: read models in SQL tables that track their log position.
+
+A projection is one class per read model. It declares its tables and, with
+`@handles(EventClass)`, which events it applies. The runner feeds it every stored
+event after its tracking position and writes the rows and the new position in one
+transaction, so each event is applied exactly once; any read model can be dropped
+and rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, ClassVar
+
+from eventsourcing.utils import get_topic
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+
+POSITION = BigInteger().with_variant(Integer(), "sqlite")
+
+tracking_table = Table(
+    "rm_tracking",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", POSITION, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as a projection sees it: the domain event plus where and by whom."""
+
+    position: int
+    event: Any
+    actor: str
+    command_id: str
+
+    @property
+    def at(self) -> datetime:
+        return naive_utc(self.event.timestamp)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+Handler = Callable[[Any, Connection, Recorded], None]
+
+
+def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
+    def mark(func: Handler) -> Handler:
+        func.__handles__ = tuple(get_topic(c) for c in event_classes)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+class Projection:
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+    _dispatch: ClassVar[dict[str, str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dispatch = {}
+        for attr, value in vars(cls).items():
+            for topic in getattr(value, "__handles__", ()):
+                cls._dispatch[topic] = attr
+
+    @classmethod
+    def topics(cls) -> tuple[str, ...]:
+        return tuple(cls._dispatch)
+
+    def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
+        method = self._dispatch.get(topic)
+        if method is not None:
+            getattr(self, method)(conn, recorded)

@@ -1,0 +1,173 @@
+"""Questions the ledger answers, read from the projections (JSON shapes of cli.md)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+
+from domain.errors import NotFound
+from domain.values import Actor, format_time
+from projections.base import naive_utc
+from projections.readmodels import (
+    assets_table,
+    bids_table,
+    conveyance_members_table,
+    conveyances_table,
+    listings_table,
+)
+
+
+def _time(value: datetime) -> str:
+    return format_time(value.replace(tzinfo=None)) if value.tzinfo else value.isoformat() + "Z"
+
+
+def _owner_list(owners: dict[str, str]) -> list[dict[str, str]]:
+    return [{"member": m, "share": s} for m, s in sorted(owners.items())]
+
+
+def _require_asset(conn: Connection, ref: str) -> None:
+    if conn.execute(select(assets_table.c.ref).where(assets_table.c.ref == ref)).first() is None:
+        raise NotFound(f"ref: no asset {ref}")
+
+
+def _in_force(as_of: date | None, known_at: datetime | None) -> Any:
+    c = conveyances_table.c
+    clauses = []
+    if as_of is not None:
+        clauses.append(c.effective <= as_of)
+    if known_at is not None:
+        clauses.append(c.recorded <= naive_utc(known_at))
+    return and_(True, *clauses)
+
+
+def owners_of(conn: Connection, ref: str, as_of: date | None, known_at: datetime | None) -> dict[str, str]:
+    c = conveyances_table.c
+    row = conn.execute(
+        select(c.to_owners)
+        .where(c.asset == ref)
+        .where(_in_force(as_of, known_at))
+        .order_by(c.effective.desc(), c.seq.desc())
+        .limit(1)
+    ).first()
+    return {} if row is None else dict(orjson.loads(row[0]))
+
+
+def owner(conn: Connection, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+    _require_asset(conn, ref)
+    return {
+        "asset": ref,
+        "as_of": as_of.isoformat() if as_of else None,
+        "known_at": format_time(known_at) if known_at else None,
+        "owners": _owner_list(owners_of(conn, ref, as_of, known_at)),
+    }
+
+
+def title(conn: Connection, ref: str) -> dict[str, Any]:
+    _require_asset(conn, ref)
+    c = conveyances_table.c
+    rows = conn.execute(
+        select(c.position, c.kind, c.effective, c.recorded, c.from_owners, c.to_owners, c.trade)
+        .where(c.asset == ref)
+        .order_by(c.effective, c.seq)
+    ).all()
+    return {
+        "asset": ref,
+        "conveyances": [
+            {
+                "position": r.position,
+                "kind": r.kind,
+                "effective": r.effective.isoformat(),
+                "recorded": _time(r.recorded),
+                "from": sorted(orjson.loads(r.from_owners)),
+                "to": sorted(orjson.loads(r.to_owners)),
+                "shares": _owner_list(orjson.loads(r.to_owners)),
+                "trade": r.trade,
+            }
+            for r in rows
+        ],
+    }
+
+
+def holdings(
+    conn: Connection, member: str, as_of: date | None = None, known_at: datetime | None = None
+) -> dict[str, Any]:
+    refs = conn.execute(
+        select(conveyance_members_table.c.asset)
+        .where(conveyance_members_table.c.member == member)
+        .order_by(conveyance_members_table.c.asset)
+    ).scalars()
+    assets = []
+    for ref in refs:
+        share = owners_of(conn, ref, as_of, known_at).get(member)
+        if share is not None:
+            assets.append({"asset": ref, "share": share})
+    return {
+        "member": member,
+        "as_of": as_of.isoformat() if as_of else None,
+        "known_at": format_time(known_at) if known_at else None,
+        "assets": assets,
+    }
+
+
+def _listing_row(conn: Connection, listing_id: str) -> Any:
+    row = conn.execute(select(listings_table).where(listings_table.c.listing_id == listing_id)).first()
+    if row is None:
+        raise NotFound(f"listing: no listing {listing_id}")
+    return row
+
+
+def _listing_json(row: Any) -> dict[str, Any]:
+    return {
+        "listing": row.listing_id,
+        "asset": row.asset,
+        "type": row.type,
+        "mechanism": row.mechanism,
+        "currency": row.currency,
+        "status": row.status,
+        "sellers": orjson.loads(row.sellers),
+        "opens": _time(row.opens_at),
+        "closes": _time(row.closes_at),
+        "ask": row.ask,
+        "reserve": row.reserve,
+        "increment": row.increment,
+        "trade": row.trade,
+        "winner": row.winner,
+        "price": row.price,
+    }
+
+
+def book(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, Any]:
+    """Live bids, price desc then time asc; after the close, the final book with the outcome.
+
+    A sealed listing's bids are visible only to the operator and auditors until it
+    closes; a member sees its own bids there and nobody else's.
+    """
+    row = _listing_row(conn, listing_id)
+    b = bids_table.c
+    q = (
+        select(b.bid_id, b.bidder, b.amount, b.placed, b.state)
+        .where(b.listing_aggregate == row.aggregate_id)
+        .where(b.state.in_(("live", "won", "lost") if row.status != "open" else ("live",)))
+        .order_by(b.amount_minor.desc(), b.position)
+    )
+    hidden = row.mechanism == "sealed" and row.status == "open" and not viewer.sees_everything()
+    if hidden:
+        q = q.where(b.bidder == (viewer.member_id or ""))
+    bids = [
+        {"id": r.bid_id, "bidder": r.bidder, "amount": r.amount, "placed": _time(r.placed), "state": r.state}
+        for r in conn.execute(q)
+    ]
+    return {**_listing_json(row), "sealed_hidden": hidden, "bids": bids}
+
+
+def listings(conn: Connection, status: str | None = None, asset: str | None = None) -> dict[str, Any]:
+    q = select(listings_table).order_by(listings_table.c.opens_at, listings_table.c.listing_id)
+    if status:
+        q = q.where(listings_table.c.status == status)
+    if asset:
+        q = q.where(listings_table.c.asset == asset)
+    return {"listings": [_listing_json(r) for r in conn.execute(q)]}

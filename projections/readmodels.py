@@ -1,0 +1,288 @@
+"""The read models: ownership and chain of title, listings, and order books."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text, insert, update
+from sqlalchemy.engine import Connection
+
+from domain.assets import Asset
+from domain.listings import Listing
+from domain.values import minor
+from projections.base import POSITION, Projection, Recorded, handles, metadata, naive_utc
+
+# --------------------------------------------------------------------------- ownership
+
+assets_table = Table(
+    "rm_assets",
+    metadata,
+    Column("ref", String(100), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("expires_on", Date),
+    Column("registered_on", Date, nullable=False),
+    Column("position", POSITION, nullable=False),
+)
+
+conveyances_table = Table(
+    "rm_conveyances",
+    metadata,
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("asset", String(100), nullable=False),
+    Column("seq", POSITION, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("recorded", DateTime, nullable=False),
+    Column("from_owners", Text, nullable=False),
+    Column("to_owners", Text, nullable=False),
+    Column("trade", String(64)),
+    Index("rm_conveyances_asset", "asset", "effective", "seq"),
+)
+
+# Which members a conveyance names as owners: holdings find their assets through it.
+conveyance_members_table = Table(
+    "rm_conveyance_members",
+    metadata,
+    Column("member", String(32), primary_key=True),
+    Column("asset", String(100), primary_key=True),
+)
+
+
+class OwnershipProjection(Projection):
+    """Chain of title per asset, each conveyance with effective date and recorded time.
+
+    Ownership on any date, as known at any time, is a lookup of the latest conveyance
+    in force (effective ≤ D, recorded ≤ R), so bitemporal questions need no replay.
+    """
+
+    name = "ownership"
+    tables = (assets_table, conveyances_table, conveyance_members_table)
+
+    @handles(Asset.Registered)
+    def registered(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        conn.execute(
+            insert(assets_table).values(
+                ref=e.ref, aggregate_id=str(e.originator_id), title=e.title, expires_on=e.expires_on, registered_on=e.effective, position=r.position
+            )
+        )
+        self._conveyance(conn, r, e.ref, "registration", {}, e.owners, None, e.effective)
+
+    @handles(Asset.Conveyed)
+    def conveyed(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        ref = conn.execute(
+            assets_table.select().with_only_columns(assets_table.c.ref)
+            .where(assets_table.c.aggregate_id == str(e.originator_id))
+        ).scalar_one()
+        self._conveyance(conn, r, ref, e.kind, e.from_owners, e.to_owners, e.trade, e.effective)
+
+    def _conveyance(
+        self,
+        conn: Connection,
+        r: Recorded,
+        ref: str,
+        kind: str,
+        from_owners: dict[str, str],
+        to_owners: dict[str, str],
+        trade: str | None,
+        effective: object,
+    ) -> None:
+        conn.execute(
+            insert(conveyances_table).values(
+                position=r.position,
+                asset=ref,
+                seq=r.event.originator_version,
+                kind=kind,
+                effective=effective,
+                recorded=r.at,
+                from_owners=orjson.dumps(from_owners).decode(),
+                to_owners=orjson.dumps(to_owners).decode(),
+                trade=trade,
+            )
+        )
+        for member in to_owners:
+            exists = conn.execute(
+                conveyance_members_table.select()
+                .where(conveyance_members_table.c.member == member)
+                .where(conveyance_members_table.c.asset == ref)
+            ).first()
+            if exists is None:
+                conn.execute(insert(conveyance_members_table).values(member=member, asset=ref))
+
+
+# --------------------------------------------------------------------------- market
+
+listings_table = Table(
+    "rm_listings",
+    metadata,
+    Column("listing_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("mechanism", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("sellers", Text, nullable=False),
+    Column("opens_at", DateTime, nullable=False),
+    Column("closes_at", DateTime, nullable=False),
+    Column("ask", String(32)),
+    Column("reserve", String(32)),
+    Column("increment", String(32)),
+    Column("status", String(16), nullable=False, index=True),
+    Column("trade", String(64)),
+    Column("winner", String(32)),
+    Column("price", String(32)),
+    Column("position", POSITION, nullable=False),
+)
+
+
+class ListingsProjection(Projection):
+    """Every listing with its status: the `listings` query and the book's header."""
+
+    name = "listings"
+    tables = (listings_table,)
+
+    @handles(Listing.Opened)
+    def opened(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        conn.execute(
+            insert(listings_table).values(
+                listing_id=e.listing_id,
+                aggregate_id=str(e.originator_id),
+                asset=e.ref,
+                type=e.type,
+                mechanism=e.mechanism,
+                currency=e.currency,
+                sellers=orjson.dumps(e.sellers).decode(),
+                opens_at=naive_utc(e.opens_at),
+                closes_at=naive_utc(e.closes_at),
+                ask=_text(e.ask),
+                reserve=_text(e.reserve),
+                increment=_text(e.increment),
+                status="open",
+                position=r.position,
+            )
+        )
+
+    def _set(self, conn: Connection, r: Recorded, **values: object) -> None:
+        conn.execute(
+            update(listings_table)
+            .where(listings_table.c.aggregate_id == str(r.event.originator_id))
+            .values(position=r.position, **values)
+        )
+
+    @handles(Listing.CloseExtended)
+    def extended(self, conn: Connection, r: Recorded) -> None:
+        self._set(conn, r, closes_at=naive_utc(r.event.closes_at))
+
+    @handles(Listing.Sold)
+    def sold(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        self._set(conn, r, status="sold", trade=e.trade_id, winner=e.buyer, price=str(e.price))
+
+    @handles(Listing.EndedUnsold)
+    def unsold(self, conn: Connection, r: Recorded) -> None:
+        self._set(conn, r, status="unsold")
+
+    @handles(Listing.Withdrawn)
+    def withdrawn(self, conn: Connection, r: Recorded) -> None:
+        self._set(conn, r, status="withdrawn")
+
+    @handles(Listing.SaleFellThrough)
+    def fell_through(self, conn: Connection, r: Recorded) -> None:
+        self._set(conn, r, status="closed")
+
+
+bids_table = Table(
+    "rm_bids",
+    metadata,
+    Column("bid_id", String(64), primary_key=True),
+    Column("listing_aggregate", String(36), nullable=False),
+    Column("bidder", String(32), nullable=False),
+    Column("amount", String(32), nullable=False),
+    Column("amount_minor", POSITION, nullable=False),
+    Column("placed", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("position", POSITION, nullable=False),
+    Index("rm_bids_book", "listing_aggregate", "state", "amount_minor", "position"),
+)
+
+currencies_table = Table(
+    "rm_book_currencies",
+    metadata,
+    Column("listing_aggregate", String(36), primary_key=True),
+    Column("currency", String(3), nullable=False),
+)
+
+
+class BookProjection(Projection):
+    """Order books: bids with their state; price-time order is an index scan."""
+
+    name = "book"
+    tables = (bids_table, currencies_table)
+
+    @handles(Listing.Opened)
+    def opened(self, conn: Connection, r: Recorded) -> None:
+        conn.execute(
+            insert(currencies_table).values(listing_aggregate=str(r.event.originator_id), currency=r.event.currency)
+        )
+
+    @handles(Listing.BidPlaced)
+    def placed(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        listing = str(e.originator_id)
+        currency = conn.execute(
+            currencies_table.select().with_only_columns(currencies_table.c.currency)
+            .where(currencies_table.c.listing_aggregate == listing)
+        ).scalar_one()
+        conn.execute(
+            update(bids_table)
+            .where(bids_table.c.listing_aggregate == listing)
+            .where(bids_table.c.bidder == e.bidder)
+            .where(bids_table.c.state == "live")
+            .values(state="superseded")
+        )
+        conn.execute(
+            insert(bids_table).values(
+                bid_id=e.bid_id,
+                listing_aggregate=listing,
+                bidder=e.bidder,
+                amount=str(e.amount),
+                amount_minor=minor(e.amount, currency),
+                placed=r.at,
+                state="live",
+                position=r.position,
+            )
+        )
+
+    @handles(Listing.BidWithdrawn)
+    def withdrawn(self, conn: Connection, r: Recorded) -> None:
+        conn.execute(update(bids_table).where(bids_table.c.bid_id == r.event.bid_id).values(state="withdrawn"))
+
+    @handles(Listing.Sold)
+    def sold(self, conn: Connection, r: Recorded) -> None:
+        live = self._live(r)
+        conn.execute(live.where(bids_table.c.bid_id == r.event.bid_id).values(state="won"))
+        conn.execute(self._live(r).values(state="lost"))
+
+    @handles(Listing.EndedUnsold, Listing.Withdrawn)
+    def ended(self, conn: Connection, r: Recorded) -> None:
+        conn.execute(self._live(r).values(state="lost"))
+
+    def _live(self, r: Recorded):  # type: ignore[no-untyped-def]
+        return (
+            update(bids_table)
+            .where(bids_table.c.listing_aggregate == str(r.event.originator_id))
+            .where(bids_table.c.state == "live")
+        )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+PROJECTIONS: tuple[type[Projection], ...] = (
+    OwnershipProjection,
+    ListingsProjection,
+    BookProjection,
+)
