@@ -101,7 +101,27 @@ TIME = TimeType()
 # --------------------------------------------------------------------------- group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LedgerGroup(click.Group):
+    """The one place that maps every failure to `error: Name: message` and an exit code."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(args) if args is not None else sys.argv[1:]
+        try:
+            super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            code = 0
+        except click.exceptions.Exit as e:
+            code = e.exit_code
+        except click.exceptions.Abort:
+            code = _fail("Aborted", "interrupted", 1, "--json" in argv)
+        except Exception as e:  # noqa: BLE001 - never a traceback for the user
+            code = _fail(*_describe(e), "--json" in argv)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", envvar="IPLEDGER_DB", default=None, metavar="URL",
               help="SQLAlchemy URL of the store (default sqlite:///ipledger.db).")
 @click.option("--actor", envvar="IPLEDGER_ACTOR", default="operator", show_default=True, metavar="ID",
@@ -463,6 +483,43 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 
+# --------------------------------------------------------------------------- audit
+
+
+@cli.group()
+def audit() -> None:
+    """Tamper evidence: digests and verification of the hash-chained log."""
+
+
+@audit.command("digest")
+@json_flag
+@pass_session
+def audit_digest(s: Session) -> None:
+    """The log head's position and hash: a digest to hand to an auditor."""
+    s.emit(s.ledger.digest(), lambda d: f"{d['position']}:{d['hash']}")
+
+
+@audit.command("verify")
+@click.option("--digest", "expect", metavar="N:HEX", help="Also prove the log still extends this digest.")
+@json_flag
+@pass_session
+def audit_verify(s: Session, expect: str | None) -> None:
+    """Recompute the hash chain and reconcile projections; exit 4 at the first bad position."""
+    s.emit(s.ledger.verify(expect), lambda d: (
+        f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay"))
+
+
+@cli.command()
+@click.option("--until", type=click.IntRange(min=0), metavar="N", help="Stop after position N.")
+@pass_session
+def export(s: Session, until: int | None) -> None:
+    """The event log as JSON Lines, in position order (format: docs/audit.md)."""
+    out = click.get_binary_stream("stdout")
+    for line in s.ledger.export(until):
+        out.write(line + b"\n")
+    out.flush()
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -486,27 +543,13 @@ def _demo_plain(report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- errors
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map every failure to one line and an exit code."""
-    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
-    try:
-        cli.main(args=argv, prog_name="ipledger", standalone_mode=False)
-        return 0
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.exceptions.Abort:
-        return _fail("Aborted", "interrupted", 1, as_json)
-    except click.ClickException as e:
-        return _fail("InvalidInput", e.format_message().replace("\n", " "), 2, as_json)
-    except Exception as e:  # one place that turns every failure into one line
-        return _fail(*_describe(e), as_json)
-
-
 def _describe(e: Exception) -> tuple[str, str, int]:
     from domain.errors import LedgerError
 
     if isinstance(e, LedgerError):
         return e.name, e.message, e.exit_code
+    if isinstance(e, click.ClickException):
+        return "InvalidInput", e.format_message().replace("\n", " "), 2
     from eventsourcing.persistence import PersistenceError
 
     if isinstance(e, PersistenceError):
@@ -524,7 +567,7 @@ def _fail(name: str, message: str, code: int, as_json: bool) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    cli.main(prog_name="ipledger")
 
 
 if __name__ == "__main__":

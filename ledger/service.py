@@ -8,9 +8,11 @@ committed event.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
+from domain.errors import IntegrityError
 from domain.values import Actor, canonical_ref, parse_member_id
+from ledger import audit
 from ledger.application import Exchange, Outcome
 from projections import queries
 from projections.runner import Progress, ReadModels
@@ -69,6 +71,27 @@ class Ledger:
     def listings(self, status: str | None = None) -> dict[str, Any]:
         with self._read("listings") as conn:
             return queries.listings(conn, status)
+
+    # ------------------------------------------------------------------ audit
+
+    def export(self, until: int | None = None) -> Iterator[bytes]:
+        return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
+
+    def digest(self) -> dict[str, Any]:
+        return audit.digest(self.exchange.engine)
+
+    def verify(self, expect: str | None = None) -> dict[str, Any]:
+        """Recompute the hash chain, prove the digest is a prefix, reconcile every projection."""
+        report = audit.verify_chain(
+            self.exchange.recorder, self.exchange.engine, audit.parse_digest(expect) if expect else None
+        )
+        differ = self.read_models.reconcile()
+        if differ:
+            raise IntegrityError(
+                f"projections: {', '.join(differ)} differ from a fresh replay of the log; "
+                "run 'ipledger projections rebuild'"
+            )
+        return {"ok": True, **report, "projections": sorted(self.read_models.projections)}
 
     # ------------------------------------------------------------------ projections
 

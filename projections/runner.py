@@ -11,8 +11,9 @@ from typing import Any, Callable, Iterable
 
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
-from sqlalchemy import insert, select, update
+from sqlalchemy import create_engine, insert, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 from ledger.store import decode_event
 from projections.base import Projection, Recorded, metadata, tracking_table
@@ -51,8 +52,8 @@ class ReadModels:
         for name in self.names(names):
             self._catch_up(self.projections[name], progress)
 
-    def _catch_up(self, projection: Projection, progress: Progress | None) -> None:
-        head = self.head()
+    def _catch_up(self, projection: Projection, progress: Progress | None, stop: int | None = None) -> None:
+        head = self.head() if stop is None else stop
         while True:
             with self.engine.begin() as conn:
                 position = self._lock(conn, projection.name)
@@ -107,3 +108,25 @@ class ReadModels:
             {"name": name, "position": int(rows.get(name, 0)), "head": head, "behind": head - int(rows.get(name, 0))}
             for name in self.projections
         ]
+
+    def reconcile(self) -> list[str]:
+        """Compare every read model with a fresh replay of the log in memory.
+
+        Returns the names of projections whose tables differ (empty when all agree).
+        """
+        memory = create_engine("sqlite://", poolclass=StaticPool)
+        fresh = ReadModels(self.recorder, memory)
+        head = self.head()
+        for runner in (self, fresh):
+            for projection in runner.projections.values():
+                runner._catch_up(projection, None, stop=head)
+        differ = []
+        with self.engine.connect() as live, memory.connect() as replay:
+            for name, projection in self.projections.items():
+                for table in projection.tables:
+                    q = select(table).order_by(*table.primary_key.columns)
+                    if [tuple(r) for r in live.execute(q)] != [tuple(r) for r in replay.execute(q)]:
+                        differ.append(f"{name} ({table.name})")
+                        break
+        memory.dispose()
+        return differ
