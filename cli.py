@@ -64,8 +64,9 @@ def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
         if value:
             ctx.find_object(Session).as_json = True  # type: ignore[union-attr]
 
-    return click.option("--json", "json_", is_flag=True, expose_value=False, callback=set_json,
-                        help="Machine-readable output.")(func)
+    return click.option(
+        "--json", "json_", is_flag=True, expose_value=False, callback=set_json, help="Machine-readable output."
+    )(func)
 
 
 class DateType(click.ParamType):
@@ -104,8 +105,14 @@ TIME = TimeType()
 class LedgerGroup(click.Group):
     """The one place that maps every failure to `error: Name: message` and an exit code."""
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(args) if args is not None else sys.argv[1:]
         try:
             super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
@@ -122,13 +129,28 @@ class LedgerGroup(click.Group):
 
 
 @click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--db", envvar="IPLEDGER_DB", default=None, metavar="URL",
-              help="SQLAlchemy URL of the store (default sqlite:///ipledger.db).")
-@click.option("--actor", envvar="IPLEDGER_ACTOR", default="operator", show_default=True, metavar="ID",
-              help="Who issues the command: a member id, operator or auditor.")
+@click.option(
+    "--db",
+    envvar="IPLEDGER_DB",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy URL of the store (default sqlite:///ipledger.db).",
+)
+@click.option(
+    "--actor",
+    envvar="IPLEDGER_ACTOR",
+    default="operator",
+    show_default=True,
+    metavar="ID",
+    help="Who issues the command: a member id, operator or auditor.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON document.")
-@click.option("--command-id", default=None, metavar="ID",
-              help="Idempotency key: repeating it returns the first outcome and writes nothing.")
+@click.option(
+    "--command-id",
+    default=None,
+    metavar="ID",
+    help="Idempotency key: repeating it returns the first outcome and writes nothing.",
+)
 @click.version_option(package_name="ipledger")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_id: str | None) -> None:
@@ -155,8 +177,12 @@ def member() -> None:
 @member.command("add")
 @click.argument("id")
 @click.option("--name", required=True, help="Legal name.")
-@click.option("--kind", required=True, metavar="KIND",
-              help="university, research_institute, enterprise, tech_transfer, financial_institution, individual.")
+@click.option(
+    "--kind",
+    required=True,
+    metavar="KIND",
+    help="university, research_institute, enterprise, tech_transfer, financial_institution, individual.",
+)
 @click.option("--country", required=True, metavar="CC", help="ISO 3166-1 alpha-2.")
 @json_flag
 @pass_session
@@ -194,32 +220,57 @@ def asset() -> None:
 @asset.command("register")
 @click.argument("ref")
 @click.option("--title", required=True)
-@click.option("--owner", multiple=True, required=True, metavar="MEMBER[=SHARE]",
-              help="Repeat for co-owners; shares are exact fractions (1/3) or decimals (0.25).")
+@click.option(
+    "--owner",
+    multiple=True,
+    required=True,
+    metavar="MEMBER[=SHARE]",
+    help="Repeat for co-owners; shares are exact fractions (1/3) or decimals (0.25).",
+)
 @click.option("--expires-on", metavar="DATE")
 @click.option("--effective", metavar="DATE", help="When it took effect (default: today).")
 @json_flag
 @pass_session
-def asset_register(s: Session, ref: str, title: str, owner: tuple[str, ...], expires_on: str | None,
-                   effective: str | None) -> None:
+def asset_register(
+    s: Session, ref: str, title: str, owner: tuple[str, ...], expires_on: str | None, effective: str | None
+) -> None:
     """Register an asset with its owner(s)."""
-    s.write("asset.register", {"ref": ref, "title": title, "owner": list(owner), "expires_on": expires_on,
-                               "effective": effective})
+    s.write(
+        "asset.register",
+        {"ref": ref, "title": title, "owner": list(owner), "expires_on": expires_on, "effective": effective},
+    )
 
 
 @asset.command("assign")
 @click.argument("ref")
 @click.option("--to", multiple=True, required=True, metavar="MEMBER[=SHARE]", help="The new owner set.")
 @click.option("--effective", metavar="DATE")
-@click.option("--conveyance", default=None, metavar="KIND", help="assignment (default), merger, name_change, correction.")
+@click.option(
+    "--conveyance", default=None, metavar="KIND", help="assignment (default), merger, name_change, correction."
+)
 @click.option("--consent", multiple=True, metavar="CONSENT_ID", help="Pledgee consents for this act.")
 @json_flag
 @pass_session
-def asset_assign(s: Session, ref: str, to: tuple[str, ...], effective: str | None, conveyance: str | None,
-                 consent: tuple[str, ...]) -> None:
+def asset_assign(
+    s: Session, ref: str, to: tuple[str, ...], effective: str | None, conveyance: str | None, consent: tuple[str, ...]
+) -> None:
     """Record a direct conveyance of title."""
-    s.write("asset.assign", {"ref": ref, "to": list(to), "effective": effective, "conveyance": conveyance,
-                             "consent": list(consent)})
+    s.write(
+        "asset.assign",
+        {"ref": ref, "to": list(to), "effective": effective, "conveyance": conveyance, "consent": list(consent)},
+    )
+
+
+@asset.command("consent")
+@click.argument("ref")
+@click.option("--member", required=True, metavar="MEMBER", help="The co-owner giving consent.")
+@click.option("--act", required=True, metavar="ACT", help="assignment, listing, exclusive_licence or pledge.")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def asset_consent(s: Session, ref: str, member: str, act: str, id_: str | None) -> None:
+    """A co-owner consents to one act by another co-owner acting alone (used once)."""
+    s.write("asset.consent", {"ref": ref, "member": member, "act": act, "id": id_})
 
 
 # --------------------------------------------------------------------------- listings
@@ -240,7 +291,9 @@ def listing() -> None:
 @click.option("--ask", metavar="AMT", help="Asking price (fixed) or opening price (english).")
 @click.option("--reserve", metavar="AMT")
 @click.option("--increment", metavar="AMT", help="Minimum raise over the best bid (english).")
-@click.option("--extend-minutes", type=int, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close.")
+@click.option(
+    "--extend-minutes", type=int, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close."
+)
 @click.option("--settlement-days", type=int, metavar="N", help="Days a pending trade has to settle (default 7).")
 @click.option("--licence-type", metavar="T")
 @click.option("--territory", multiple=True, metavar="CC")
@@ -276,8 +329,11 @@ def listing_withdraw(s: Session, listing: str) -> None:
 @pass_session
 def listing_close(s: Session, listing: str, trade_id: str | None) -> None:
     """At or after the close: pick the winner (a pending trade) or end unsold."""
-    s.write("listing.close", {"listing": listing, "trade_id": trade_id},
-            lambda o: f"{o['id']} {o['status']}" + (f" trade {o['trade']}" if o.get("trade") else ""))
+    s.write(
+        "listing.close",
+        {"listing": listing, "trade_id": trade_id},
+        lambda o: f"{o['id']} {o['status']}" + (f" trade {o['trade']}" if o.get("trade") else ""),
+    )
 
 
 # --------------------------------------------------------------------------- bids
@@ -298,8 +354,11 @@ def bid() -> None:
 @pass_session
 def bid_place(s: Session, listing: str, bidder: str, amount: str, trade_id: str | None, id_: str | None) -> None:
     """Bid on a listing."""
-    s.write("bid.place", {"listing": listing, "bidder": bidder, "amount": amount, "trade_id": trade_id, "id": id_},
-            lambda o: str(o["id"]) + (f" trade {o['trade']}" if o.get("trade") else ""))
+    s.write(
+        "bid.place",
+        {"listing": listing, "bidder": bidder, "amount": amount, "trade_id": trade_id, "id": id_},
+        lambda o: str(o["id"]) + (f" trade {o['trade']}" if o.get("trade") else ""),
+    )
 
 
 @bid.command("withdraw")
@@ -350,12 +409,142 @@ def trade_void(s: Session, trade: str, reason: str | None) -> None:
     s.write("trade.void", {"trade": trade, "reason": reason})
 
 
+# --------------------------------------------------------------------------- licences
+
+
+@cli.group()
+def licence() -> None:
+    """Grant, terminate and surrender licences."""
+
+
+@licence.command("grant")
+@click.argument("ref")
+@click.option("--licensee", required=True, metavar="MEMBER")
+@click.option("--type", "type_", required=True, metavar="exclusive|sole|non_exclusive")
+@click.option("--territory", multiple=True, required=True, metavar="CC", help="ISO country code or WORLD; repeat.")
+@click.option("--field", multiple=True, required=True, metavar="F", help="Field of use or ALL; repeat.")
+@click.option("--start", required=True, metavar="DATE")
+@click.option("--end", required=True, metavar="DATE", help="Term is [start, end).")
+@click.option("--sublicensable", is_flag=True)
+@click.option("--royalty-rate", metavar="PCT")
+@click.option("--lump-sum", metavar="AMT")
+@click.option("--currency", metavar="CUR")
+@click.option("--parent", metavar="LICENCE", help="Grant a sublicence under this licence.")
+@click.option("--consent", multiple=True, metavar="CONSENT_ID", help="Pledgee consents for licensing.")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def licence_grant(
+    s: Session,
+    ref: str,
+    type_: str,
+    territory: tuple[str, ...],
+    field: tuple[str, ...],
+    consent: tuple[str, ...],
+    id_: str | None,
+    **opts: Any,
+) -> None:
+    """Grant a licence (or a sublicence with --parent)."""
+    s.write(
+        "licence.grant",
+        {
+            "ref": ref,
+            "type": type_,
+            "territory": list(territory),
+            "field": list(field),
+            "consent": list(consent),
+            "id": id_,
+            **opts,
+        },
+    )
+
+
+@licence.command("terminate")
+@click.argument("licence")
+@click.option("--reason", required=True, metavar="TEXT")
+@click.option("--effective", metavar="DATE")
+@json_flag
+@pass_session
+def licence_terminate(s: Session, licence: str, reason: str, effective: str | None) -> None:
+    """The licensor ends a licence, with a reason."""
+    s.write("licence.terminate", {"licence": licence, "reason": reason, "effective": effective})
+
+
+@licence.command("surrender")
+@click.argument("licence")
+@click.option("--effective", metavar="DATE")
+@json_flag
+@pass_session
+def licence_surrender(s: Session, licence: str, effective: str | None) -> None:
+    """The licensee gives a licence up."""
+    s.write("licence.surrender", {"licence": licence, "effective": effective})
+
+
+# --------------------------------------------------------------------------- pledges
+
+
+@cli.group()
+def pledge() -> None:
+    """Register, consent under, release and enforce pledges."""
+
+
+@pledge.command("register")
+@click.argument("ref")
+@click.option("--pledgee", required=True, metavar="MEMBER")
+@click.option("--amount", metavar="AMT")
+@click.option("--currency", metavar="CUR")
+@click.option("--start", metavar="DATE", help="Effective date (default: the recorded date).")
+@click.option("--end", metavar="DATE")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def pledge_register(s: Session, ref: str, pledgee: str, id_: str | None, **opts: Any) -> None:
+    """Pledge an asset to a financial institution as loan collateral."""
+    s.write(
+        "pledge.register", {"ref": ref, "pledgee": pledgee, "id": id_, **opts}, lambda o: f"{o['id']} rank {o['rank']}"
+    )
+
+
+@pledge.command("consent")
+@click.argument("pledge")
+@click.option("--act", required=True, metavar="assignment|licence|listing")
+@click.option("--id", "id_", metavar="ID")
+@json_flag
+@pass_session
+def pledge_consent(s: Session, pledge: str, act: str, id_: str | None) -> None:
+    """The pledgee consents to one act; prints the consent id to pass as --consent."""
+    s.write("pledge.consent", {"pledge": pledge, "act": act, "id": id_})
+
+
+@pledge.command("release")
+@click.argument("pledge")
+@click.option("--effective", metavar="DATE")
+@json_flag
+@pass_session
+def pledge_release(s: Session, pledge: str, effective: str | None) -> None:
+    """The pledgee releases the pledge (loan repaid)."""
+    s.write("pledge.release", {"pledge": pledge, "effective": effective})
+
+
+@pledge.command("enforce")
+@click.argument("pledge")
+@click.option("--effective", metavar="DATE")
+@json_flag
+@pass_session
+def pledge_enforce(s: Session, pledge: str, effective: str | None) -> None:
+    """On default: the asset is assigned to the pledgee."""
+    s.write("pledge.enforce", {"pledge": pledge, "effective": effective})
+
+
 # --------------------------------------------------------------------------- queries
 
 
 def _owners_plain(doc: dict[str, Any]) -> str:
-    lines = [f"{doc['asset']}" + (f" as of {doc['as_of']}" if doc["as_of"] else "")
-             + (f" known at {doc['known_at']}" if doc["known_at"] else "")]
+    lines = [
+        f"{doc['asset']}"
+        + (f" as of {doc['as_of']}" if doc["as_of"] else "")
+        + (f" known at {doc['known_at']}" if doc["known_at"] else "")
+    ]
     lines += [f"  {o['member']:<32} {o['share']}" for o in doc["owners"]] or ["  (no owner on that date)"]
     return "\n".join(lines)
 
@@ -377,7 +566,9 @@ def _title_plain(doc: dict[str, Any]) -> str:
         to = ", ".join(f"{o['member']} {o['share']}" for o in c["shares"])
         frm = ", ".join(c["from"]) or "-"
         trade = f" (trade {c['trade']})" if c["trade"] else ""
-        lines.append(f"  #{c['position']:<6} {c['effective']} {c['kind']:<12} {frm} -> {to}{trade}  recorded {c['recorded']}")
+        lines.append(
+            f"  #{c['position']:<6} {c['effective']} {c['kind']:<12} {frm} -> {to}{trade}  recorded {c['recorded']}"
+        )
     return "\n".join(lines)
 
 
@@ -390,9 +581,39 @@ def title(s: Session, ref: str) -> None:
     s.emit(s.ledger.title(ref), _title_plain)
 
 
+def _encumbrances_plain(doc: dict[str, Any]) -> str:
+    lines = [
+        f"encumbrances of {doc['asset']} on {doc['as_of']}"
+        + (f" known at {doc['known_at']}" if doc["known_at"] else "")
+    ]
+    for x in doc["licences"]:
+        lines.append(
+            f"  licence {x['id']}: {x['type']} to {x['licensee']} {'+'.join(x['territories'])} x "
+            f"{'+'.join(x['fields'])} [{x['start']}, {x['end']})" + (f" under {x['parent']}" if x["parent"] else "")
+        )
+    for p in doc["pledges"]:
+        amount = f" securing {p['amount']} {p['currency']}" if p["amount"] else ""
+        lines.append(f"  pledge {p['id']} rank {p['rank']}: to {p['pledgee']}{amount}")
+    if len(lines) == 1:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--as-of", type=DATE, help="Effective date (default: today).")
+@click.option("--known-at", type=TIME, help="Only events recorded by then.")
+@json_flag
+@pass_session
+def encumbrances(s: Session, ref: str, as_of: date | None, known_at: datetime | None) -> None:
+    """Licences and pledges in force on a date."""
+    s.emit(s.ledger.encumbrances(ref, as_of, known_at), _encumbrances_plain)
+
+
 def _book_plain(doc: dict[str, Any]) -> str:
-    head = (f"{doc['listing']} {doc['mechanism']} {doc['type']} of {doc['asset']} [{doc['status']}] "
-            f"closes {doc['closes']}")
+    head = (
+        f"{doc['listing']} {doc['mechanism']} {doc['type']} of {doc['asset']} [{doc['status']}] closes {doc['closes']}"
+    )
     if doc.get("winner"):
         head += f" — won by {doc['winner']} at {doc['price']} {doc['currency']} (trade {doc['trade']})"
     lines = [head]
@@ -420,9 +641,17 @@ def book(s: Session, listing: str) -> None:
 @pass_session
 def listings(s: Session, status: str | None) -> None:
     """Listings, optionally by status."""
-    s.emit(s.ledger.listings(status), lambda d: "\n".join(
-        f"{x['listing']:<14} {x['status']:<9} {x['mechanism']:<10} {x['type']:<10} {x['asset']}  closes {x['closes']}"
-        for x in d["listings"]) or "(no listings)")
+    s.emit(
+        s.ledger.listings(status),
+        lambda d: (
+            "\n".join(
+                f"{x['listing']:<14} {x['status']:<9} {x['mechanism']:<10} {x['type']:<10} {x['asset']}"
+                f"  closes {x['closes']}"
+                for x in d["listings"]
+            )
+            or "(no listings)"
+        ),
+    )
 
 
 @cli.command()
@@ -433,8 +662,10 @@ def listings(s: Session, status: str | None) -> None:
 @pass_session
 def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | None) -> None:
     """Assets a member owns (now, on an effective date, as known at a time)."""
-    s.emit(s.ledger.holdings(member, as_of, known_at), lambda d: "\n".join(
-        [f"holdings of {d['member']}"] + [f"  {a['asset']:<40} {a['share']}" for a in d["assets"]]))
+    s.emit(
+        s.ledger.holdings(member, as_of, known_at),
+        lambda d: "\n".join([f"holdings of {d['member']}"] + [f"  {a['asset']:<40} {a['share']}" for a in d["assets"]]),
+    )
 
 
 # --------------------------------------------------------------------------- projections
@@ -451,8 +682,12 @@ def projections() -> None:
 def projections_status(s: Session) -> None:
     """Each projection's position against the log head."""
     rows = s.ledger.projection_status()
-    s.emit({"projections": rows}, lambda d: "\n".join(
-        f"{r['name']:<12} {r['position']:>10} / {r['head']:<10} behind {r['behind']}" for r in d["projections"]))
+    s.emit(
+        {"projections": rows},
+        lambda d: "\n".join(
+            f"{r['name']:<12} {r['position']:>10} / {r['head']:<10} behind {r['behind']}" for r in d["projections"]
+        ),
+    )
 
 
 @projections.command("rebuild")
@@ -469,8 +704,9 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     names = [name] if name else list(ledger.read_models.projections)
     head = ledger.read_models.head()
     show = sys.stderr.isatty() and not s.as_json
-    with click.progressbar(length=max(head, 1) * len(names), label="rebuilding", file=sys.stderr,
-                           hidden=not show) as bar:
+    with click.progressbar(
+        length=max(head, 1) * len(names), label="rebuilding", file=sys.stderr, hidden=not show
+    ) as bar:
         done = {"n": 0}
         for n in names:
             base = done["n"]
@@ -505,8 +741,10 @@ def audit_digest(s: Session) -> None:
 @pass_session
 def audit_verify(s: Session, expect: str | None) -> None:
     """Recompute the hash chain and reconcile projections; exit 4 at the first bad position."""
-    s.emit(s.ledger.verify(expect), lambda d: (
-        f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay"))
+    s.emit(
+        s.ledger.verify(expect),
+        lambda d: f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay",
+    )
 
 
 @cli.command()
@@ -514,7 +752,7 @@ def audit_verify(s: Session, expect: str | None) -> None:
 @pass_session
 def export(s: Session, until: int | None) -> None:
     """The event log as JSON Lines, in position order (format: docs/audit.md)."""
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     for line in s.ledger.export(until):
         out.write(line + b"\n")
     out.flush()

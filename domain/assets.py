@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -23,6 +22,7 @@ from domain.errors import (
     AssetReserved,
     ConsentMissing,
     InvalidInput,
+    InvalidState,
     NotAuthorised,
     NotOwner,
 )
@@ -36,6 +36,25 @@ class Conveyance:
     effective: date
     owners: dict[str, str]  # the complete owner set after this conveyance
     trade: str | None
+
+
+@dataclass(frozen=True)
+class CoOwnerConsent:
+    consent_id: str
+    member: str
+    act: str
+    used: bool
+
+
+#: Acts that bind every co-owner: one co-owner alone needs the others' consent.
+CO_OWNER_ACTS = ("assignment", "listing", "exclusive_licence", "pledge")
+ACT_VERBS = {
+    "assignment": "assign it",
+    "listing": "list it for assignment",
+    "exclusive_licence": "grant an exclusive licence",
+    "licence": "license it",
+    "pledge": "pledge it",
+}
 
 
 @dataclass(frozen=True)
@@ -73,16 +92,13 @@ class Asset(Aggregate):
     ) -> Asset:
         if not actor.is_operator and (actor.member_id not in owners or len(owners) > 1):
             raise NotAuthorised(
-                f"actor: {actor.id} may register only an asset it alone owns; "
-                "the operator registers co-owned assets"
+                f"actor: {actor.id} may register only an asset it alone owns; the operator registers co-owned assets"
             )
         effective = effective or at.date()
         _not_after_recording(effective, at)
         if expires_on is not None and expires_on <= effective:
             raise InvalidInput(f"expires_on: {expires_on} must be after the registration date {effective}")
-        return cls(
-            ref=ref, title=title, owners=owners, expires_on=expires_on, effective=effective, timestamp=at
-        )
+        return cls(ref=ref, title=title, owners=owners, expires_on=expires_on, effective=effective, timestamp=at)
 
     @event("Registered")
     def __init__(
@@ -102,7 +118,9 @@ class Asset(Aggregate):
             Conveyance(1, ConveyanceKind.registration.value, effective, dict(owners), None)
         ]
         self.hold: Hold | None = None
-        self.extra: dict[str, Any] = {}
+        self.licence_ids: list[str] = []
+        self.pledge_ids: list[str] = []  # live pledges, in registration order (their rank)
+        self.co_owner_consents: dict[str, CoOwnerConsent] = {}
 
     # ------------------------------------------------------------------ ownership
 
@@ -128,23 +146,60 @@ class Asset(Aggregate):
         if self.is_expired(at.date()):
             raise AssetExpired(f"ref: {self.ref} expired on {self.expires_on}; it cannot be {act}")
 
-    def require_owner_acts(self, actor: Actor, act: str, *, needs_all_owners: bool) -> None:
+    def authorise(self, actor: Actor, act: str, at: datetime) -> None:
         """The operator acts for the owners; a member only for an asset it owns.
 
-        A co-owner acting alone needs every other co-owner's consent for acts that
-        bind them all (assignment, exclusive licence, pledge, listing for assignment).
+        A co-owner acting alone needs every other co-owner's recorded consent for acts
+        that bind them all (assignment, listing for assignment, exclusive licence,
+        pledge); the consents are consumed by the act, in the same write.
         """
         if actor.is_operator:
             return
         owners = self.owners
         if actor.member_id not in owners:
-            raise NotOwner(f"actor: {actor.id} does not own {self.ref} (owners: {', '.join(owners)}); it cannot {act}")
-        if needs_all_owners and len(owners) > 1:
-            others = sorted(set(owners) - {actor.member_id or ""})
-            raise ConsentMissing(
-                f"actor: {self.ref} is co-owned with {', '.join(others)}; to {act} one co-owner alone "
-                "needs every co-owner's consent — ask the operator to record it for all owners"
+            raise NotOwner(
+                f"actor: {actor.id} does not own {self.ref} (owners: {', '.join(sorted(owners))}); "
+                f"it cannot {ACT_VERBS.get(act, act)}"
             )
+        if len(owners) == 1 or act not in CO_OWNER_ACTS:
+            return
+        used, missing = [], []
+        for other in sorted(set(owners) - {actor.member_id or ""}):
+            consent = next(
+                (c for c in self.co_owner_consents.values() if c.member == other and c.act == act and not c.used),
+                None,
+            )
+            if consent is None:
+                missing.append(other)
+            else:
+                used.append(consent.consent_id)
+        if missing:
+            raise ConsentMissing(
+                f"actor: {self.ref} is co-owned; to {ACT_VERBS[act]} {actor.id} needs the consent of "
+                f"{', '.join(missing)} ('ipledger asset consent {self.ref} --member M --act {act}')"
+            )
+        self._co_owner_consents_used(consent_ids=used, act=act, timestamp=at)
+
+    def give_co_owner_consent(self, *, consent_id: str, member: str, act: str, actor: Actor, at: datetime) -> None:
+        if not actor.acts_for(member):
+            raise NotAuthorised(f"member: {actor.id} cannot consent for {member}")
+        if member not in self.owners:
+            raise NotOwner(f"member: {member} does not own {self.ref}")
+        if len(self.owners) == 1:
+            raise InvalidState(f"ref: {self.ref} has one owner; co-owner consents apply to co-owned assets")
+        if act not in CO_OWNER_ACTS:
+            raise InvalidInput(f"act: {act!r} is not one of {', '.join(CO_OWNER_ACTS)}")
+        self._co_owner_consented(consent_id=consent_id, member=member, act=act, timestamp=at)
+
+    @event("CoOwnerConsented")
+    def _co_owner_consented(self, consent_id: str, member: str, act: str, timestamp: datetime) -> None:
+        self.co_owner_consents[consent_id] = CoOwnerConsent(consent_id, member, act, False)
+
+    @event("CoOwnerConsentsUsed")
+    def _co_owner_consents_used(self, consent_ids: list[str], act: str, timestamp: datetime) -> None:
+        for consent_id in consent_ids:
+            old = self.co_owner_consents[consent_id]
+            self.co_owner_consents[consent_id] = CoOwnerConsent(old.consent_id, old.member, old.act, True)
 
     def require_free(self, at: datetime, act: str) -> None:
         if self.hold is not None and self.hold.active(at):
@@ -172,11 +227,9 @@ class Asset(Aggregate):
         effective = effective or at.date()
         _not_after_recording(effective, at)
         if effective < self.registered_on:
-            raise InvalidInput(
-                f"effective: {effective} is before {self.ref} was registered ({self.registered_on})"
-            )
-        self.require_owner_acts(actor, "assign it", needs_all_owners=True)
+            raise InvalidInput(f"effective: {effective} is before {self.ref} was registered ({self.registered_on})")
         self.require_free(at, "assigned")
+        self.authorise(actor, "assignment", at)
         if to == self.owners_on(effective) and kind != ConveyanceKind.correction:
             raise InvalidInput(f"to: {', '.join(to)} already own(s) {self.ref} on {effective}")
         self._conveyed(
@@ -220,13 +273,68 @@ class Asset(Aggregate):
 
     def offer_for_assignment(self, *, listing_id: str, actor: Actor, at: datetime) -> None:
         self.require_not_expired(at, "listed")
-        self.require_owner_acts(actor, "list it for assignment", needs_all_owners=True)
         self.require_free(at, "listed for assignment")
+        self.authorise(actor, "listing", at)
         self._offered(listing_id=listing_id, timestamp=at)
 
     @event("OfferedForAssignment")
     def _offered(self, listing_id: str, timestamp: datetime) -> None:
         self.hold = Hold("listing", listing_id, listing_id, None)
+
+    def offer_licence(self, *, exclusive: bool, actor: Actor, at: datetime) -> None:
+        """A licence listing: the owners authorise the grant its trade will make."""
+        self.require_not_expired(at, "licensed")
+        self.authorise(actor, "exclusive_licence" if exclusive else "licence", at)
+
+    # ------------------------------------------------------------------ encumbrances
+
+    def license(self, *, licence_id: str, exclusive: bool, actor: Actor | None, at: datetime) -> None:
+        """Record a grant on the asset: bumps its version so racing grants collide.
+
+        `actor` is None for a grant made by settling a licence listing's trade: the
+        owners authorised it when they listed.
+        """
+        self.require_not_expired(at, "licensed")
+        if actor is not None:
+            self.authorise(actor, "exclusive_licence" if exclusive else "licence", at)
+        self._licence_attached(licence_id=licence_id, timestamp=at)
+
+    @event("LicenceAttached")
+    def _licence_attached(self, licence_id: str, timestamp: datetime) -> None:
+        self.licence_ids.append(licence_id)
+
+    def pledge(self, *, pledge_id: str, actor: Actor, at: datetime) -> None:
+        self.require_not_expired(at, "pledged")
+        self.require_free(at, "pledged")
+        self.authorise(actor, "pledge", at)
+        self._pledge_attached(pledge_id=pledge_id, timestamp=at)
+
+    @event("PledgeAttached")
+    def _pledge_attached(self, pledge_id: str, timestamp: datetime) -> None:
+        self.pledge_ids.append(pledge_id)
+
+    def discharge_pledge(self, *, pledge_id: str, at: datetime) -> None:
+        if pledge_id in self.pledge_ids:
+            self._pledge_detached(pledge_id=pledge_id, timestamp=at)
+
+    @event("PledgeDetached")
+    def _pledge_detached(self, pledge_id: str, timestamp: datetime) -> None:
+        self.pledge_ids.remove(pledge_id)
+
+    def convey_on_enforcement(self, *, pledge_id: str, pledgee: str, effective: date, at: datetime) -> None:
+        """A pledgee enforces on default: title passes to it (other encumbrances remain)."""
+        self.require_free(at, "conveyed on enforcement")
+        self._conveyed(
+            kind=ConveyanceKind.enforcement.value,
+            from_owners=self.owners_on(effective),
+            to_owners={pledgee: "1"},
+            effective=effective,
+            trade=None,
+            timestamp=at,
+        )
+        self._pledge_detached(pledge_id=pledge_id, timestamp=at)
+
+    # ------------------------------------------------------------------ trades
 
     def reserve(self, *, trade_id: str, listing_id: str, deadline: datetime, at: datetime) -> None:
         """A winning or accepted bid reserves the asset for its trade."""
@@ -251,8 +359,7 @@ class Asset(Aggregate):
 def _not_after_recording(effective: date, at: datetime) -> None:
     if effective > at.date():
         raise InvalidInput(
-            f"effective: {effective} is after the recorded date {at.date()}; "
-            "the ledger records what has taken effect"
+            f"effective: {effective} is after the recorded date {at.date()}; the ledger records what has taken effect"
         )
 
 

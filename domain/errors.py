@@ -114,3 +114,7 @@ class IntegrityError(LedgerError):
     """The log or a projection fails verification."""
 
     exit_code = 4
+
+
+class NotEligible(LedgerError):
+    """The party cannot take this role (e.g. a pledgee that is not a financial institution)."""

@@ -29,7 +29,7 @@ from domain.errors import (
     SelfDealing,
 )
 from domain.members import Member
-from domain.values import Actor, ListingType, Mechanism, Scope, format_time
+from domain.values import Actor, LicenceType, ListingType, Mechanism, Scope, format_time
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,6 @@ class Listing(Aggregate):
         actor: Actor,
         at: datetime,
     ) -> Listing:
-        asset.require_not_expired(at, "listed")
-        if type == ListingType.assignment:
-            asset.require_owner_acts(actor, "list it for assignment", needs_all_owners=True)
-        else:
-            asset.require_owner_acts(actor, "list a licence of it", needs_all_owners=False)
         for seller in sellers:
             seller.require_active("seller")
         opens_at = opens_at or at
@@ -101,13 +96,23 @@ class Listing(Aggregate):
         if mechanism in (Mechanism.fixed, Mechanism.negotiated) and reserve is not None:
             raise InvalidInput(f"reserve: a {mechanism.value} listing has no reserve price")
         if type == ListingType.licence and scope is None:
-            raise InvalidInput("licence_type: a licence listing needs its scope (--licence-type, --territory, --field, --term-start, --term-end)")
+            raise InvalidInput(
+                "licence_type: a licence listing needs its scope "
+                "(--licence-type, --territory, --field, --term-start, --term-end)"
+            )
         if type == ListingType.assignment and scope is not None:
             raise InvalidInput("licence_type: licence scope options apply to licence listings only")
         if extend_minutes is not None and not 0 < extend_minutes <= 24 * 60:
             raise InvalidInput("extend_minutes: must be between 1 and 1440")
         if not 0 < settlement_days <= 365:
             raise InvalidInput("settlement_days: must be between 1 and 365")
+        # The asset checks who may offer it (owners, co-owner consents) and, for an
+        # assignment, holds it for this listing: saved together, racing listings collide.
+        if type == ListingType.assignment:
+            asset.offer_for_assignment(listing_id=listing_id, actor=actor, at=at)
+        else:
+            assert scope is not None
+            asset.offer_licence(exclusive=scope.type == LicenceType.exclusive, actor=actor, at=at)
         return cls(
             listing_id=listing_id,
             ref=asset.ref,

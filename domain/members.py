@@ -18,9 +18,7 @@ class Member(Aggregate):
         return natural_id("member", member_id)
 
     @classmethod
-    def admit(
-        cls, *, member_id: str, name: str, kind: MemberKind, country: str, actor: Actor, at: datetime
-    ) -> Member:
+    def admit(cls, *, member_id: str, name: str, kind: MemberKind, country: str, actor: Actor, at: datetime) -> Member:
         if not actor.is_operator:
             raise NotAuthorised(f"actor: only the operator admits members ({actor.id} is not the operator)")
         return cls(member_id=member_id, name=name, kind=kind.value, country=country, timestamp=at)

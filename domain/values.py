@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import Enum
+from enum import Enum, StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -22,7 +22,7 @@ from domain.isocodes import COUNTRIES, CURRENCIES, REGIONAL_OFFICES, minor_units
 # --------------------------------------------------------------------------- enums
 
 
-class MemberKind(str, Enum):
+class MemberKind(StrEnum):
     university = "university"
     research_institute = "research_institute"
     enterprise = "enterprise"
@@ -31,7 +31,7 @@ class MemberKind(str, Enum):
     individual = "individual"
 
 
-class AssetKind(str, Enum):
+class AssetKind(StrEnum):
     patent = "patent"
     patent_application = "patent_application"
     utility_model = "utility_model"
@@ -42,19 +42,19 @@ class AssetKind(str, Enum):
     know_how = "know_how"
 
 
-class ListingType(str, Enum):
+class ListingType(StrEnum):
     assignment = "assignment"
     licence = "licence"
 
 
-class Mechanism(str, Enum):
+class Mechanism(StrEnum):
     fixed = "fixed"
     english = "english"
     sealed = "sealed"
     negotiated = "negotiated"
 
 
-class ConveyanceKind(str, Enum):
+class ConveyanceKind(StrEnum):
     """USPTO-style conveyance types; `registration` opens the chain of title."""
 
     registration = "registration"
@@ -65,7 +65,7 @@ class ConveyanceKind(str, Enum):
     enforcement = "enforcement"
 
 
-class LicenceType(str, Enum):
+class LicenceType(StrEnum):
     exclusive = "exclusive"
     sole = "sole"
     non_exclusive = "non_exclusive"
@@ -88,8 +88,7 @@ ROLES = frozenset({"operator", "auditor"})
 def parse_member_id(value: str, field: str = "member") -> str:
     if not isinstance(value, str) or not MEMBER_ID.fullmatch(value):
         raise InvalidInput(
-            f"{field}: {value!r} is not a member id (2-32 characters a-z, 0-9, '-', "
-            "starting with a letter or digit)"
+            f"{field}: {value!r} is not a member id (2-32 characters a-z, 0-9, '-', starting with a letter or digit)"
         )
     if value in ROLES:
         raise InvalidInput(f"{field}: {value!r} is a role name and cannot be a member id")
@@ -184,7 +183,7 @@ def parse_currency(value: str, field: str = "currency") -> str:
 
 def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
     """A positive decimal with at most the currency's minor units; never a float."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise InvalidInput(f"{field}: amounts are decimal strings, not floats ({value!r})")
     if isinstance(value, Decimal):
         text = format(value, "f")
@@ -204,9 +203,7 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
     exponent = amount.as_tuple().exponent
     assert isinstance(exponent, int)
     if -exponent > places:
-        raise InvalidInput(
-            f"{field}: {text} has more than {places} decimal places, the minor units of {currency}"
-        )
+        raise InvalidInput(f"{field}: {text} has more than {places} decimal places, the minor units of {currency}")
     if amount <= 0:
         raise InvalidInput(f"{field}: must be greater than zero")
     if amount >= MAX_AMOUNT:
@@ -266,6 +263,7 @@ def parse_owners(specs: list[str] | tuple[str, ...], field: str = "owner") -> di
 
 # --------------------------------------------------------------------------- time
 
+
 def parse_date(value: Any, field: str) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
@@ -289,12 +287,12 @@ def parse_time(value: Any, field: str) -> datetime:
         except ValueError:
             raise InvalidInput(f"{field}: {value!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------- licence scope

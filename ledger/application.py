@@ -13,7 +13,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar, TypeVar
 from uuid import UUID, uuid4, uuid5
 
@@ -29,12 +29,13 @@ from domain.errors import (
     ClockWentBackwards,
     ConcurrentWrite,
     DuplicateId,
-    LedgerError,
     NotAuthorised,
     NotFound,
 )
+from domain.licences import Licence, check_conflicts
 from domain.listings import Listing, Sale
 from domain.members import BidIndex, Member
+from domain.pledges import Pledge, use_consents
 from domain.trades import Trade
 from domain.values import Actor, ListingType, format_time, parse_time
 from ledger import commands as c
@@ -96,6 +97,14 @@ class Exchange(Application[UUID]):
             "bid.accept": self.accept_bid,
             "trade.settle": self.settle_trade,
             "trade.void": self.void_trade,
+            "asset.consent": self.consent_as_co_owner,
+            "licence.grant": self.grant_licence,
+            "licence.terminate": self.terminate_licence,
+            "licence.surrender": self.surrender_licence,
+            "pledge.register": self.register_pledge,
+            "pledge.consent": self.consent_as_pledgee,
+            "pledge.release": self.release_pledge,
+            "pledge.enforce": self.enforce_pledge,
         }
 
     @property
@@ -172,7 +181,7 @@ class Exchange(Application[UUID]):
                     f"IPLEDGER_NOW: {format_time(at)} is before the last recorded event ({format_time(last)})"
                 )
             return at
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         return max(at, last) if last is not None else at
 
     # ------------------------------------------------------------------ loading
@@ -207,6 +216,12 @@ class Exchange(Application[UUID]):
 
     def trade(self, trade_id: str) -> Trade:
         return self.load(Trade, trade_id, "trade", "trade")
+
+    def licences_of(self, asset: Asset) -> dict[str, Licence]:
+        return {lid: self.load(Licence, lid, "licence", "licence") for lid in asset.licence_ids}
+
+    def pledges_of(self, asset: Asset) -> list[Pledge]:
+        return [self.load(Pledge, pid, "pledge", "pledge") for pid in asset.pledge_ids]
 
     def listing_of_bid(self, bid_id: str) -> Listing:
         index = self.load(BidIndex, bid_id, "bid", "bid")
@@ -253,7 +268,18 @@ class Exchange(Application[UUID]):
         for member in cmd.to:
             self.active_member(member, "to")
         asset.assign(to=cmd.to, kind=cmd.conveyance, effective=cmd.effective, actor=ctx.actor, at=ctx.at)
-        return {"id": cmd.ref, "owners": _owner_list(asset.owners)}, [asset]
+        pledges = self.pledges_of(asset)
+        use_consents(pledges, act="assignment", offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
+        return {"id": cmd.ref, "owners": _owner_list(asset.owners)}, [asset, *pledges]
+
+    def consent_as_co_owner(self, cmd: c.ConsentAsCoOwner, ctx: Context) -> Result:
+        asset = self.asset(cmd.ref)
+        self.member(cmd.member, "member")
+        consent_id = cmd.id or ctx.new_id("CC")
+        if consent_id in asset.co_owner_consents:
+            raise DuplicateId(f"id: consent {consent_id} already exists on {asset.ref}")
+        asset.give_co_owner_consent(consent_id=consent_id, member=cmd.member, act=cmd.act, actor=ctx.actor, at=ctx.at)
+        return {"id": consent_id, "asset": asset.ref, "member": cmd.member, "act": cmd.act}, [asset]
 
     # ------------------------------------------------------------------ listings
 
@@ -261,6 +287,11 @@ class Exchange(Application[UUID]):
         listing_id = self.require_new(Listing, cmd.id or ctx.new_id("L"), "id", "listing")
         asset = self.asset(cmd.ref)
         sellers = [self.member(m, "seller") for m in sorted(asset.owners)]
+        scope = cmd.scope()
+        if scope is not None:
+            check_conflicts(scope, self.licences_of(asset))
+        pledges = self.pledges_of(asset)
+        act = "listing" if cmd.type == ListingType.assignment else "licence"
         listing = Listing.open(
             listing_id=listing_id,
             asset=asset,
@@ -275,13 +306,12 @@ class Exchange(Application[UUID]):
             increment=cmd.money("increment"),
             extend_minutes=cmd.extend_minutes,
             settlement_days=cmd.settlement_days,
-            scope=cmd.scope(),
+            scope=scope,
             actor=ctx.actor,
             at=ctx.at,
         )
-        if cmd.type == ListingType.assignment:
-            asset.offer_for_assignment(listing_id=listing_id, actor=ctx.actor, at=ctx.at)
-        return {"id": listing_id, "asset": cmd.ref, "status": listing.status}, [listing, asset]
+        use_consents(pledges, act=act, offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
+        return {"id": listing_id, "asset": cmd.ref, "status": listing.status}, [listing, asset, *pledges]
 
     def withdraw_listing(self, cmd: c.WithdrawListing, ctx: Context) -> Result:
         listing = self.listing(cmd.listing)
@@ -352,11 +382,30 @@ class Exchange(Application[UUID]):
         asset = self.asset(trade.ref)
         self.active_member(trade.buyer, "buyer")
         effective = trade.settle(payment_ref=cmd.payment_ref, effective=cmd.effective, actor=ctx.actor, at=ctx.at)
+        outcome: Outcome = {"id": trade.trade_id, "state": trade.state, "asset": trade.ref}
         if trade.type == ListingType.assignment.value:
             asset.convey_under_trade(trade_id=trade.trade_id, buyer=trade.buyer, effective=effective, at=ctx.at)
-        else:
-            raise LedgerError("licence trades settle once licences are recorded")  # replaced in the licences work
-        return {"id": trade.trade_id, "state": trade.state, "asset": trade.ref}, [trade, asset]
+            return outcome, [trade, asset]
+        assert trade.scope is not None
+        licence_id = self.require_new(Licence, f"LIC-{trade.trade_id}", "trade", "licence")
+        licence = Licence.grant(
+            licence_id=licence_id,
+            ref=asset.ref,
+            licensors=list(trade.sellers),
+            licensee=self.member(trade.buyer, "buyer"),
+            scope=trade.scope,
+            royalty_rate=None,
+            lump_sum=trade.price,
+            currency=trade.currency,
+            parent=None,
+            others=self.licences_of(asset),
+            asset_registered_on=asset.registered_on,
+            asset_expires_on=asset.expires_on,
+            actor=None,
+            at=ctx.at,
+        )
+        asset.license(licence_id=licence_id, exclusive=trade.scope.type.value == "exclusive", actor=None, at=ctx.at)
+        return {**outcome, "licence": licence_id}, [trade, asset, licence]
 
     def void_trade(self, cmd: c.VoidTrade, ctx: Context) -> Result:
         trade = self.trade(cmd.trade)
@@ -366,6 +415,96 @@ class Exchange(Application[UUID]):
         asset.release_hold(holder=trade.trade_id, reason="trade voided", at=ctx.at)
         listing.sale_fell_through(trade_id=trade.trade_id, at=ctx.at)
         return {"id": trade.trade_id, "state": trade.state}, [trade, asset, listing]
+
+    # ------------------------------------------------------------------ licences
+
+    def grant_licence(self, cmd: c.GrantLicence, ctx: Context) -> Result:
+        licence_id = self.require_new(Licence, cmd.id or ctx.new_id("LIC"), "id", "licence")
+        asset = self.asset(cmd.ref)
+        licensee = self.member(cmd.licensee, "licensee")
+        parent = self.load(Licence, cmd.parent, "parent", "licence") if cmd.parent else None
+        scope = cmd.scope()
+        licence = Licence.grant(
+            licence_id=licence_id,
+            ref=asset.ref,
+            licensors=sorted(asset.owners),
+            licensee=licensee,
+            scope=scope,
+            royalty_rate=cmd.royalty(),
+            lump_sum=cmd.lump(),
+            currency=cmd.currency,
+            parent=parent,
+            others=self.licences_of(asset),
+            asset_registered_on=asset.registered_on,
+            asset_expires_on=asset.expires_on,
+            actor=ctx.actor,
+            at=ctx.at,
+        )
+        exclusive = scope.type.value == "exclusive"
+        pledges: list[Pledge] = []
+        if parent is None:
+            asset.license(licence_id=licence_id, exclusive=exclusive, actor=ctx.actor, at=ctx.at)
+            pledges = self.pledges_of(asset)
+            use_consents(pledges, act="licence", offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
+        else:
+            asset.license(licence_id=licence_id, exclusive=exclusive, actor=None, at=ctx.at)
+        return {"id": licence_id, "asset": asset.ref, "licensee": cmd.licensee}, [licence, asset, *pledges]
+
+    def terminate_licence(self, cmd: c.TerminateLicence, ctx: Context) -> Result:
+        licence = self.load(Licence, cmd.licence, "licence", "licence")
+        asset = self.asset(licence.ref)
+        licence.terminate(
+            reason=cmd.reason, effective=cmd.effective, actor=ctx.actor, owners=sorted(asset.owners), at=ctx.at
+        )
+        return {"id": licence.licence_id, "status": licence.status}, [licence]
+
+    def surrender_licence(self, cmd: c.SurrenderLicence, ctx: Context) -> Result:
+        licence = self.load(Licence, cmd.licence, "licence", "licence")
+        licence.surrender(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
+        return {"id": licence.licence_id, "status": licence.status}, [licence]
+
+    # ------------------------------------------------------------------ pledges
+
+    def register_pledge(self, cmd: c.RegisterPledge, ctx: Context) -> Result:
+        pledge_id = self.require_new(Pledge, cmd.id or ctx.new_id("P"), "id", "pledge")
+        asset = self.asset(cmd.ref)
+        pledge = Pledge.register(
+            pledge_id=pledge_id,
+            ref=asset.ref,
+            pledgors=sorted(asset.owners),
+            pledgee=self.member(cmd.pledgee, "pledgee"),
+            amount=cmd.secured(),
+            currency=cmd.currency,
+            start=cmd.start or ctx.at.date(),
+            end=cmd.end,
+            at=ctx.at,
+        )
+        asset.pledge(pledge_id=pledge_id, actor=ctx.actor, at=ctx.at)
+        rank = asset.pledge_ids.index(pledge_id) + 1
+        return {"id": pledge_id, "asset": asset.ref, "pledgee": cmd.pledgee, "rank": rank}, [pledge, asset]
+
+    def consent_as_pledgee(self, cmd: c.ConsentAsPledgee, ctx: Context) -> Result:
+        pledge = self.load(Pledge, cmd.pledge, "pledge", "pledge")
+        consent_id = cmd.id or ctx.new_id("C")
+        if consent_id in pledge.consents:
+            raise DuplicateId(f"id: consent {consent_id} already exists on pledge {pledge.pledge_id}")
+        pledge.consent(consent_id=consent_id, act=cmd.act, actor=ctx.actor, at=ctx.at)
+        return {"id": consent_id, "pledge": pledge.pledge_id, "act": cmd.act}, [pledge]
+
+    def release_pledge(self, cmd: c.ReleasePledge, ctx: Context) -> Result:
+        pledge = self.load(Pledge, cmd.pledge, "pledge", "pledge")
+        asset = self.asset(pledge.ref)
+        pledge.release(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
+        asset.discharge_pledge(pledge_id=pledge.pledge_id, at=ctx.at)
+        return {"id": pledge.pledge_id, "status": pledge.status}, [pledge, asset]
+
+    def enforce_pledge(self, cmd: c.EnforcePledge, ctx: Context) -> Result:
+        pledge = self.load(Pledge, cmd.pledge, "pledge", "pledge")
+        asset = self.asset(pledge.ref)
+        self.active_member(pledge.pledgee, "pledgee")
+        effective = pledge.enforce(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
+        asset.convey_on_enforcement(pledge_id=pledge.pledge_id, pledgee=pledge.pledgee, effective=effective, at=ctx.at)
+        return {"id": pledge.pledge_id, "status": pledge.status, "owners": _owner_list(asset.owners)}, [pledge, asset]
 
 
 def _owner_list(owners: dict[str, str]) -> list[dict[str, str]]:

@@ -29,8 +29,14 @@ def export_lines(recorder: Any, engine: Engine, until: int | None = None) -> Ite
     with engine.connect() as conn:
         while True:
             q = (
-                select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic,
-                       events.c.state, chain_table.c.hash)
+                select(
+                    events.c.id,
+                    events.c.originator_id,
+                    events.c.originator_version,
+                    events.c.topic,
+                    events.c.state,
+                    chain_table.c.hash,
+                )
                 .select_from(events.outerjoin(chain_table, chain_table.c.position == events.c.id))
                 .where(events.c.id > position)
                 .order_by(events.c.id)
@@ -83,8 +89,9 @@ def verify_chain(recorder: Any, engine: Engine, expect: tuple[int, str] | None =
     with engine.connect() as conn:
         chain = conn.execute(select(chain_table.c.position, chain_table.c.hash).order_by(chain_table.c.position))
         log = conn.execution_options(stream_results=True).execute(
-            select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
-            .order_by(events.c.id)
+            select(
+                events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state
+            ).order_by(events.c.id)
         )
         chain_rows = iter(chain)
         for row in log:
@@ -100,7 +107,9 @@ def verify_chain(recorder: Any, engine: Engine, expect: tuple[int, str] | None =
                 raise IntegrityError(f"position {row.id}: event content does not match its hash (altered or reordered)")
             if expect is not None and row.id == expect[0]:
                 if link.hash != expect[1]:
-                    raise IntegrityError(f"position {row.id}: the log no longer extends the digest {expect[0]}:{expect[1]}")
+                    raise IntegrityError(
+                        f"position {row.id}: the log no longer extends the digest {expect[0]}:{expect[1]}"
+                    )
                 seen_digest = True
             prev = link.hash
             count += 1

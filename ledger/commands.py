@@ -71,7 +71,30 @@ def _enum(enum: type[Any]) -> Callable[[Any, str], Any]:
     return lambda value, field: parse_enum(enum, value, field)
 
 
+def _choice(*allowed: str) -> Callable[[Any, str], str]:
+    def parse(value: Any, field: str) -> str:
+        if value not in allowed:
+            raise InvalidInput(f"{field}: {value!r} is not one of {', '.join(allowed)}")
+        return str(value)
+
+    return parse
+
+
+def parse_rate(value: Any, field: str) -> Decimal:
+    if isinstance(value, (float, bool)):
+        raise InvalidInput(f"{field}: a percentage is a decimal string, not a float ({value!r})")
+    try:
+        rate = Decimal(str(value).strip())
+    except Exception:
+        raise InvalidInput(f"{field}: {value!r} is not a percentage like 3.5") from None
+    if not rate.is_finite() or not Decimal(0) <= rate <= Decimal(100) or -rate.as_tuple().exponent > 4:  # type: ignore[operator]
+        raise InvalidInput(f"{field}: {value!r} must be a percentage from 0 to 100 with at most 4 decimals")
+    return rate
+
+
 Ref = Annotated[str, _field(canonical_ref, "ref")]
+OptId = Annotated[str | None, _field(parse_id, "id", optional=True)]
+Strs = Annotated[tuple[str, ...], BeforeValidator(lambda value: tuple(str(v) for v in _as_list(value)))]
 Consents = Annotated[tuple[str, ...], _many(parse_id, "consent")]
 OptTradeId = Annotated[str | None, _field(parse_id, "trade_id", optional=True)]
 OptEffective = Annotated[date | None, _field(parse_date, "effective", optional=True)]
@@ -220,6 +243,102 @@ class VoidTrade(Command):
     reason: Annotated[str, _field(_text(500), "reason", optional=True)] = None  # type: ignore[assignment]
 
 
+class ConsentAsCoOwner(Command):
+    name = "asset.consent"
+    ref: Ref
+    member: Annotated[str, _field(parse_member_id, "member")]
+    act: Annotated[str, _field(_choice("assignment", "listing", "exclusive_licence", "pledge"), "act")]
+    id: OptId = None
+
+
+class GrantLicence(Command):
+    name = "licence.grant"
+    ref: Ref
+    licensee: Annotated[str, _field(parse_member_id, "licensee")]
+    type: str
+    territory: Strs = ()
+    field: Strs = ()
+    start: Annotated[date, _field(parse_date, "start")]
+    end: Annotated[date, _field(parse_date, "end")]
+    sublicensable: bool = False
+    royalty_rate: Any = None
+    lump_sum: Any = None
+    currency: Annotated[str | None, _field(parse_currency, "currency", optional=True)] = None
+    parent: Annotated[str | None, _field(parse_id, "parent", optional=True)] = None
+    consent: Consents = ()
+    id: OptId = None
+
+    def scope(self) -> Scope:
+        return parse_scope(
+            type=self.type,
+            territories=self.territory,
+            fields=self.field,
+            start=self.start,
+            end=self.end,
+            sublicensable=self.sublicensable,
+        )
+
+    def royalty(self) -> Decimal | None:
+        if _opt(self.royalty_rate) is None:
+            return None
+        return parse_rate(self.royalty_rate, "royalty_rate")
+
+    def lump(self) -> Decimal | None:
+        if _opt(self.lump_sum) is None:
+            return None
+        if self.currency is None:
+            raise InvalidInput("currency: a lump sum needs --currency")
+        return parse_amount(self.lump_sum, self.currency, "lump_sum")
+
+
+class TerminateLicence(Command):
+    name = "licence.terminate"
+    licence: Annotated[str, _field(parse_id, "licence")]
+    reason: Annotated[str, _field(_text(500), "reason")]
+    effective: OptEffective = None
+
+
+class SurrenderLicence(Command):
+    name = "licence.surrender"
+    licence: Annotated[str, _field(parse_id, "licence")]
+    effective: OptEffective = None
+
+
+class RegisterPledge(Command):
+    name = "pledge.register"
+    ref: Ref
+    pledgee: Annotated[str, _field(parse_member_id, "pledgee")]
+    amount: Any = None
+    currency: Annotated[str | None, _field(parse_currency, "currency", optional=True)] = None
+    start: Annotated[date | None, _field(parse_date, "start", optional=True)] = None
+    end: Annotated[date | None, _field(parse_date, "end", optional=True)] = None
+    id: OptId = None
+
+    def secured(self) -> Decimal | None:
+        if _opt(self.amount) is None:
+            return None
+        if self.currency is None:
+            raise InvalidInput("currency: a secured amount needs --currency")
+        return parse_amount(self.amount, self.currency, "amount")
+
+
+class ConsentAsPledgee(Command):
+    name = "pledge.consent"
+    pledge: Annotated[str, _field(parse_id, "pledge")]
+    act: Annotated[str, _field(_choice("assignment", "licence", "listing"), "act")]
+    id: OptId = None
+
+
+class ReleasePledge(Command):
+    name = "pledge.release"
+    pledge: Annotated[str, _field(parse_id, "pledge")]
+    effective: OptEffective = None
+
+
+class EnforcePledge(ReleasePledge):
+    name = "pledge.enforce"
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -244,6 +363,14 @@ COMMANDS: dict[str, type[Command]] = {
         AcceptBid,
         SettleTrade,
         VoidTrade,
+        ConsentAsCoOwner,
+        GrantLicence,
+        TerminateLicence,
+        SurrenderLicence,
+        RegisterPledge,
+        ConsentAsPledgee,
+        ReleasePledge,
+        EnforcePledge,
     )
 }
 

@@ -8,7 +8,7 @@ so the English auction can close after its deadline in a single run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.values import format_time
@@ -33,40 +33,142 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
     ]
     steps: list[tuple[str, str, dict[str, Any], str]] = []
     for mid, name, kind in members:
-        steps.append((f"demo-member-{mid}", "member.add", {"id": mid, "name": name, "kind": kind, "country": "CN"}, t(0)))
+        steps.append(
+            (f"demo-member-{mid}", "member.add", {"id": mid, "name": name, "kind": kind, "country": "CN"}, t(0))
+        )
     steps += [
-        ("demo-asset-1", "asset.register", {"ref": PATENT, "title": "Method for lithium-ion electrode coating",
-                                            "owner": ["fudan-univ"], "expires_on": "2038-01-05"}, t(1)),
-        ("demo-asset-2", "asset.register", {"ref": PATENT_2, "title": "Battery thermal-management valve",
-                                            "owner": ["sjtu"], "expires_on": "2039-03-01"}, t(1)),
-        ("demo-asset-3", "asset.register", {"ref": TRADEMARK, "title": "BLADECELL (class 9)",
-                                            "owner": ["byd"]}, t(1)),
-        ("demo-asset-4", "asset.register", {"ref": CO_OWNED, "title": "Catalyst for CO2 hydrogenation",
-                                            "owner": ["fudan-univ=1/2", "cas-sippr=1/2"]}, t(1)),
+        (
+            "demo-asset-1",
+            "asset.register",
+            {
+                "ref": PATENT,
+                "title": "Method for lithium-ion electrode coating",
+                "owner": ["fudan-univ"],
+                "expires_on": "2038-01-05",
+            },
+            t(1),
+        ),
+        (
+            "demo-asset-2",
+            "asset.register",
+            {
+                "ref": PATENT_2,
+                "title": "Battery thermal-management valve",
+                "owner": ["sjtu"],
+                "expires_on": "2039-03-01",
+            },
+            t(1),
+        ),
+        ("demo-asset-3", "asset.register", {"ref": TRADEMARK, "title": "BLADECELL (class 9)", "owner": ["byd"]}, t(1)),
+        (
+            "demo-asset-4",
+            "asset.register",
+            {"ref": CO_OWNED, "title": "Catalyst for CO2 hydrogenation", "owner": ["fudan-univ=1/2", "cas-sippr=1/2"]},
+            t(1),
+        ),
         # An English auction with an increment, a reserve and anti-sniping.
-        ("demo-listing-1", "listing.open", {"ref": PATENT, "type": "assignment", "mechanism": "english",
-                                            "currency": "CNY", "ask": "180000.00", "increment": "5000.00",
-                                            "reserve": "200000.00", "extend_minutes": 10, "closes": t(48),
-                                            "id": "L-AUCTION"}, t(2)),
-        ("demo-bid-1", "bid.place", {"listing": "L-AUCTION", "bidder": "huawei", "amount": "180000.00", "id": "B-1"}, t(3)),
-        ("demo-bid-2", "bid.place", {"listing": "L-AUCTION", "bidder": "zte", "amount": "190000.00", "id": "B-2"}, t(4)),
-        ("demo-bid-3", "bid.place", {"listing": "L-AUCTION", "bidder": "byd", "amount": "200000.00", "id": "B-3"}, t(5)),
-        ("demo-bid-4", "bid.place", {"listing": "L-AUCTION", "bidder": "huawei", "amount": "210000.00", "id": "B-4"}, t(6)),
-        ("demo-bid-5", "bid.place", {"listing": "L-AUCTION", "bidder": "zte", "amount": "225000.00", "id": "B-5"}, t(7)),
+        (
+            "demo-listing-1",
+            "listing.open",
+            {
+                "ref": PATENT,
+                "type": "assignment",
+                "mechanism": "english",
+                "currency": "CNY",
+                "ask": "180000.00",
+                "increment": "5000.00",
+                "reserve": "200000.00",
+                "extend_minutes": 10,
+                "closes": t(48),
+                "id": "L-AUCTION",
+            },
+            t(2),
+        ),
+        (
+            "demo-bid-1",
+            "bid.place",
+            {"listing": "L-AUCTION", "bidder": "huawei", "amount": "180000.00", "id": "B-1"},
+            t(3),
+        ),
+        (
+            "demo-bid-2",
+            "bid.place",
+            {"listing": "L-AUCTION", "bidder": "zte", "amount": "190000.00", "id": "B-2"},
+            t(4),
+        ),
+        (
+            "demo-bid-3",
+            "bid.place",
+            {"listing": "L-AUCTION", "bidder": "byd", "amount": "200000.00", "id": "B-3"},
+            t(5),
+        ),
+        (
+            "demo-bid-4",
+            "bid.place",
+            {"listing": "L-AUCTION", "bidder": "huawei", "amount": "210000.00", "id": "B-4"},
+            t(6),
+        ),
+        (
+            "demo-bid-5",
+            "bid.place",
+            {"listing": "L-AUCTION", "bidder": "zte", "amount": "225000.00", "id": "B-5"},
+            t(7),
+        ),
         # A fixed-price sale: the first bid at the ask wins at once.
-        ("demo-listing-2", "listing.open", {"ref": PATENT_2, "type": "assignment", "mechanism": "fixed",
-                                            "currency": "CNY", "ask": "350000.00", "closes": t(72),
-                                            "id": "L-FIXED"}, t(8)),
-        ("demo-bid-6", "bid.place", {"listing": "L-FIXED", "bidder": "byd", "amount": "350000.00", "id": "B-6",
-                                     "trade_id": "T-FIXED"}, t(9)),
+        (
+            "demo-listing-2",
+            "listing.open",
+            {
+                "ref": PATENT_2,
+                "type": "assignment",
+                "mechanism": "fixed",
+                "currency": "CNY",
+                "ask": "350000.00",
+                "closes": t(72),
+                "id": "L-FIXED",
+            },
+            t(8),
+        ),
+        (
+            "demo-bid-6",
+            "bid.place",
+            {"listing": "L-FIXED", "bidder": "byd", "amount": "350000.00", "id": "B-6", "trade_id": "T-FIXED"},
+            t(9),
+        ),
         ("demo-settle-1", "trade.settle", {"trade": "T-FIXED", "payment_ref": "CNAPS-2026-000117"}, t(10)),
         # A negotiated sale still taking offers: its book stays open.
-        ("demo-listing-3", "listing.open", {"ref": TRADEMARK, "type": "assignment", "mechanism": "negotiated",
-                                            "currency": "CNY", "ask": "80000.00", "closes": t(24 * 60),
-                                            "id": "L-NEGOTIATED"}, t(11)),
-        ("demo-bid-7", "bid.place", {"listing": "L-NEGOTIATED", "bidder": "zte", "amount": "60000.00", "id": "B-7"}, t(12)),
-        ("demo-bid-8", "bid.place", {"listing": "L-NEGOTIATED", "bidder": "huawei", "amount": "72000.00", "id": "B-8"}, t(13)),
-        ("demo-bid-9", "bid.place", {"listing": "L-NEGOTIATED", "bidder": "sjtu", "amount": "72000.00", "id": "B-9"}, t(14)),
+        (
+            "demo-listing-3",
+            "listing.open",
+            {
+                "ref": TRADEMARK,
+                "type": "assignment",
+                "mechanism": "negotiated",
+                "currency": "CNY",
+                "ask": "80000.00",
+                "closes": t(24 * 60),
+                "id": "L-NEGOTIATED",
+            },
+            t(11),
+        ),
+        (
+            "demo-bid-7",
+            "bid.place",
+            {"listing": "L-NEGOTIATED", "bidder": "zte", "amount": "60000.00", "id": "B-7"},
+            t(12),
+        ),
+        (
+            "demo-bid-8",
+            "bid.place",
+            {"listing": "L-NEGOTIATED", "bidder": "huawei", "amount": "72000.00", "id": "B-8"},
+            t(13),
+        ),
+        (
+            "demo-bid-9",
+            "bid.place",
+            {"listing": "L-NEGOTIATED", "bidder": "sjtu", "amount": "72000.00", "id": "B-9"},
+            t(14),
+        ),
         # The auction closes after its deadline; the winner pays; title moves.
         ("demo-close-1", "listing.close", {"listing": "L-AUCTION", "trade_id": "T-AUCTION"}, t(49)),
         ("demo-settle-2", "trade.settle", {"trade": "T-AUCTION", "payment_ref": "CNAPS-2026-000342"}, t(50)),
@@ -75,7 +177,7 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
 
 
 def run_demo(ledger: Ledger) -> dict[str, Any]:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     last = ledger.exchange.last_recorded()
     start = now - timedelta(days=30)
     if last is not None and start <= last:

@@ -7,15 +7,24 @@ committed event.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import os
+from datetime import UTC, date, datetime
 from typing import Any, Iterable, Iterator
 
 from domain.errors import IntegrityError
-from domain.values import Actor, canonical_ref, parse_member_id
+from domain.values import Actor, canonical_ref, parse_member_id, parse_time
 from ledger import audit
 from ledger.application import Exchange, Outcome
 from projections import queries
 from projections.runner import Progress, ReadModels
+
+
+def today() -> date:
+    """The date queries default to: the pinned clock's (IPLEDGER_NOW) or today's, UTC."""
+    pinned = os.environ.get("IPLEDGER_NOW")
+    if pinned:
+        return parse_time(pinned, "IPLEDGER_NOW").date()
+    return datetime.now(UTC).date()
 
 
 class Ledger:
@@ -63,6 +72,11 @@ class Ledger:
         member = parse_member_id(member, "member")
         with self._read("ownership") as conn:
             return queries.holdings(conn, member, as_of, known_at)
+
+    def encumbrances(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
+        ref = canonical_ref(ref)
+        with self._read("ownership", "encumbrances") as conn:
+            return queries.encumbrances(conn, ref, as_of or today(), known_at)
 
     def book(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
         with self._read("listings", "book") as conn:

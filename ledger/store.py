@@ -128,7 +128,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         ).scalar()
         prev = prev or GENESIS
         rows = []
-        for position, stored in zip(positions, stored_events):
+        for position, stored in zip(positions, stored_events, strict=True):
             prev = chain_hash(
                 prev, position, str(stored.originator_id), stored.originator_version, stored.topic, stored.state
             )
@@ -160,4 +160,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")  # concurrent writers wait, not fail
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged command survives power loss
     cursor.close()
-

@@ -10,7 +10,7 @@ and rebuilt from the log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar
 
 from eventsourcing.utils import get_topic
@@ -46,8 +46,14 @@ class Recorded:
 def naive_utc(value: datetime) -> datetime:
     """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+def ev(aggregate: type[Any], name: str) -> type[Any]:
+    """An aggregate's event class by name (classes made by `@event("Name")` are invisible to mypy)."""
+    cls: type[Any] = getattr(aggregate, name)
+    return cls
 
 
 Handler = Callable[[Any, Connection, Recorded], None]

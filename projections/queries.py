@@ -17,7 +17,9 @@ from projections.readmodels import (
     bids_table,
     conveyance_members_table,
     conveyances_table,
+    licences_table,
     listings_table,
+    pledges_table,
 )
 
 
@@ -76,6 +78,7 @@ def title(conn: Connection, ref: str) -> dict[str, Any]:
     ).all()
     return {
         "asset": ref,
+        "encumbrance_events": _encumbrance_events(conn, ref),
         "conveyances": [
             {
                 "position": r.position,
@@ -171,3 +174,126 @@ def listings(conn: Connection, status: str | None = None, asset: str | None = No
     if asset:
         q = q.where(listings_table.c.asset == asset)
     return {"listings": [_listing_json(r) for r in conn.execute(q)]}
+
+
+def _known(recorded: datetime | None, known_at: datetime | None) -> bool:
+    return recorded is not None and (known_at is None or recorded <= naive_utc(known_at))
+
+
+def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | None = None) -> dict[str, Any]:
+    """Licences (with scope) and pledges (with rank) in force on `as_of`, as known at `known_at`.
+
+    A right starting on D is in force on D; one ending on D (term end, termination,
+    surrender, release, enforcement) is not. A sublicence ends when its parent does.
+    """
+    _require_asset(conn, ref)
+    lic = licences_table.c
+    rows = {
+        r.licence_id: r
+        for r in conn.execute(select(licences_table).where(lic.asset == ref).order_by(lic.position))
+        if _known(r.granted, known_at)
+    }
+
+    def end_of(licence_id: str) -> date:
+        r = rows[licence_id]
+        ends = [r.end]
+        if r.ended_on is not None and _known(r.ended_recorded, known_at):
+            ends.append(r.ended_on)
+        if r.parent is not None and r.parent in rows:
+            ends.append(end_of(r.parent))
+        return min(ends)
+
+    owners = sorted(owners_of(conn, ref, as_of, known_at))
+    licences = [
+        {
+            "id": r.licence_id,
+            "licensee": r.licensee,
+            "licensors": [rows[r.parent].licensee] if r.parent in rows else owners,
+            "type": r.type,
+            "territories": orjson.loads(r.territories),
+            "fields": orjson.loads(r.fields),
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat(),
+            "sublicensable": r.sublicensable == "true",
+            "parent": r.parent,
+            "royalty_rate": r.royalty_rate,
+            "lump_sum": r.lump_sum,
+            "currency": r.currency,
+        }
+        for r in rows.values()
+        if r.start <= as_of < end_of(r.licence_id)
+    ]
+    pl = pledges_table.c
+    pledges: list[dict[str, Any]] = []
+    for r in conn.execute(select(pledges_table).where(pl.asset == ref).order_by(pl.position)):
+        if not _known(r.registered, known_at) or r.start > as_of or (r.end is not None and as_of >= r.end):
+            continue
+        if r.ended_on is not None and _known(r.ended_recorded, known_at) and as_of >= r.ended_on:
+            continue
+        pledges.append(
+            {
+                "id": r.pledge_id,
+                "pledgee": r.pledgee,
+                "amount": r.amount,
+                "currency": r.currency,
+                "rank": len(pledges) + 1,
+                "start": r.start.isoformat(),
+                "end": r.end.isoformat() if r.end else None,
+            }
+        )
+    return {
+        "asset": ref,
+        "as_of": as_of.isoformat(),
+        "known_at": format_time(known_at) if known_at else None,
+        "licences": licences,
+        "pledges": pledges,
+    }
+
+
+def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for r in conn.execute(select(licences_table).where(licences_table.c.asset == ref)):
+        events.append(
+            {
+                "position": r.position,
+                "kind": "licence_granted",
+                "id": r.licence_id,
+                "party": r.licensee,
+                "effective": r.start.isoformat(),
+                "recorded": _time(r.granted),
+            }
+        )
+        if r.ended_on is not None:
+            events.append(
+                {
+                    "position": None,
+                    "kind": f"licence_{r.status}",
+                    "id": r.licence_id,
+                    "party": r.licensee,
+                    "effective": r.ended_on.isoformat(),
+                    "recorded": _time(r.ended_recorded),
+                }
+            )
+    for r in conn.execute(select(pledges_table).where(pledges_table.c.asset == ref)):
+        events.append(
+            {
+                "position": r.position,
+                "kind": "pledge_registered",
+                "id": r.pledge_id,
+                "party": r.pledgee,
+                "effective": r.start.isoformat(),
+                "recorded": _time(r.registered),
+            }
+        )
+        if r.ended_on is not None:
+            events.append(
+                {
+                    "position": None,
+                    "kind": f"pledge_{r.status}",
+                    "id": r.pledge_id,
+                    "party": r.pledgee,
+                    "effective": r.ended_on.isoformat(),
+                    "recorded": _time(r.ended_recorded),
+                }
+            )
+    return sorted(events, key=lambda e: (e["effective"], e["recorded"]))

@@ -7,9 +7,11 @@ from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text, inser
 from sqlalchemy.engine import Connection
 
 from domain.assets import Asset
+from domain.licences import Licence
 from domain.listings import Listing
+from domain.pledges import Pledge
 from domain.values import minor
-from projections.base import POSITION, Projection, Recorded, handles, metadata, naive_utc
+from projections.base import POSITION, Projection, Recorded, ev, handles, metadata, naive_utc
 
 # --------------------------------------------------------------------------- ownership
 
@@ -58,21 +60,27 @@ class OwnershipProjection(Projection):
     name = "ownership"
     tables = (assets_table, conveyances_table, conveyance_members_table)
 
-    @handles(Asset.Registered)
+    @handles(ev(Asset, "Registered"))
     def registered(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         conn.execute(
             insert(assets_table).values(
-                ref=e.ref, aggregate_id=str(e.originator_id), title=e.title, expires_on=e.expires_on, registered_on=e.effective, position=r.position
+                ref=e.ref,
+                aggregate_id=str(e.originator_id),
+                title=e.title,
+                expires_on=e.expires_on,
+                registered_on=e.effective,
+                position=r.position,
             )
         )
         self._conveyance(conn, r, e.ref, "registration", {}, e.owners, None, e.effective)
 
-    @handles(Asset.Conveyed)
+    @handles(ev(Asset, "Conveyed"))
     def conveyed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         ref = conn.execute(
-            assets_table.select().with_only_columns(assets_table.c.ref)
+            assets_table.select()
+            .with_only_columns(assets_table.c.ref)
             .where(assets_table.c.aggregate_id == str(e.originator_id))
         ).scalar_one()
         self._conveyance(conn, r, ref, e.kind, e.from_owners, e.to_owners, e.trade, e.effective)
@@ -142,7 +150,7 @@ class ListingsProjection(Projection):
     name = "listings"
     tables = (listings_table,)
 
-    @handles(Listing.Opened)
+    @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         conn.execute(
@@ -171,24 +179,24 @@ class ListingsProjection(Projection):
             .values(position=r.position, **values)
         )
 
-    @handles(Listing.CloseExtended)
+    @handles(ev(Listing, "CloseExtended"))
     def extended(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, closes_at=naive_utc(r.event.closes_at))
 
-    @handles(Listing.Sold)
+    @handles(ev(Listing, "Sold"))
     def sold(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self._set(conn, r, status="sold", trade=e.trade_id, winner=e.buyer, price=str(e.price))
 
-    @handles(Listing.EndedUnsold)
+    @handles(ev(Listing, "EndedUnsold"))
     def unsold(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="unsold")
 
-    @handles(Listing.Withdrawn)
+    @handles(ev(Listing, "Withdrawn"))
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="withdrawn")
 
-    @handles(Listing.SaleFellThrough)
+    @handles(ev(Listing, "SaleFellThrough"))
     def fell_through(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="closed")
 
@@ -221,18 +229,19 @@ class BookProjection(Projection):
     name = "book"
     tables = (bids_table, currencies_table)
 
-    @handles(Listing.Opened)
+    @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
         conn.execute(
             insert(currencies_table).values(listing_aggregate=str(r.event.originator_id), currency=r.event.currency)
         )
 
-    @handles(Listing.BidPlaced)
+    @handles(ev(Listing, "BidPlaced"))
     def placed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         listing = str(e.originator_id)
         currency = conn.execute(
-            currencies_table.select().with_only_columns(currencies_table.c.currency)
+            currencies_table.select()
+            .with_only_columns(currencies_table.c.currency)
             .where(currencies_table.c.listing_aggregate == listing)
         ).scalar_one()
         conn.execute(
@@ -255,17 +264,17 @@ class BookProjection(Projection):
             )
         )
 
-    @handles(Listing.BidWithdrawn)
+    @handles(ev(Listing, "BidWithdrawn"))
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
         conn.execute(update(bids_table).where(bids_table.c.bid_id == r.event.bid_id).values(state="withdrawn"))
 
-    @handles(Listing.Sold)
+    @handles(ev(Listing, "Sold"))
     def sold(self, conn: Connection, r: Recorded) -> None:
         live = self._live(r)
         conn.execute(live.where(bids_table.c.bid_id == r.event.bid_id).values(state="won"))
         conn.execute(self._live(r).values(state="lost"))
 
-    @handles(Listing.EndedUnsold, Listing.Withdrawn)
+    @handles(ev(Listing, "EndedUnsold"), ev(Listing, "Withdrawn"))
     def ended(self, conn: Connection, r: Recorded) -> None:
         conn.execute(self._live(r).values(state="lost"))
 
@@ -277,6 +286,124 @@ class BookProjection(Projection):
         )
 
 
+# --------------------------------------------------------------------------- encumbrances
+
+licences_table = Table(
+    "rm_licences",
+    metadata,
+    Column("licence_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("licensee", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("territories", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("start", Date, nullable=False),
+    Column("end", Date, nullable=False),
+    Column("sublicensable", String(5), nullable=False),
+    Column("parent", String(64)),
+    Column("royalty_rate", String(16)),
+    Column("lump_sum", String(32)),
+    Column("currency", String(3)),
+    Column("granted", DateTime, nullable=False),
+    Column("position", POSITION, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("ended_on", Date),
+    Column("ended_recorded", DateTime),
+    Column("reason", Text),
+)
+
+pledges_table = Table(
+    "rm_pledges",
+    metadata,
+    Column("pledge_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("pledgee", String(32), nullable=False, index=True),
+    Column("pledgors", Text, nullable=False),
+    Column("amount", String(32)),
+    Column("currency", String(3)),
+    Column("start", Date, nullable=False),
+    Column("end", Date),
+    Column("registered", DateTime, nullable=False),
+    Column("position", POSITION, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("ended_on", Date),
+    Column("ended_recorded", DateTime),
+)
+
+
+class EncumbrancesProjection(Projection):
+    """Licences and pledges per asset with grant/registration and end, on both time axes."""
+
+    name = "encumbrances"
+    tables = (licences_table, pledges_table)
+
+    @handles(ev(Licence, "Granted"))
+    def granted(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        s = e.scope
+        conn.execute(
+            insert(licences_table).values(
+                licence_id=e.licence_id,
+                aggregate_id=str(e.originator_id),
+                asset=e.ref,
+                licensee=e.licensee,
+                type=s.type.value,
+                territories=orjson.dumps(list(s.territories)).decode(),
+                fields=orjson.dumps(list(s.fields)).decode(),
+                start=s.start,
+                end=s.end,
+                sublicensable="true" if s.sublicensable else "false",
+                parent=e.parent,
+                royalty_rate=_text(e.royalty_rate),
+                lump_sum=_text(e.lump_sum),
+                currency=e.currency,
+                granted=r.at,
+                position=r.position,
+                status="granted",
+            )
+        )
+
+    @handles(ev(Licence, "Ended"))
+    def licence_ended(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        conn.execute(
+            update(licences_table)
+            .where(licences_table.c.aggregate_id == str(e.originator_id))
+            .values(status=e.how, ended_on=e.effective, ended_recorded=r.at, reason=e.reason or None)
+        )
+
+    @handles(ev(Pledge, "Registered"))
+    def registered(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        conn.execute(
+            insert(pledges_table).values(
+                pledge_id=e.pledge_id,
+                aggregate_id=str(e.originator_id),
+                asset=e.ref,
+                pledgee=e.pledgee,
+                pledgors=orjson.dumps(e.pledgors).decode(),
+                amount=_text(e.amount),
+                currency=e.currency,
+                start=e.start,
+                end=e.end,
+                registered=r.at,
+                position=r.position,
+                status="registered",
+            )
+        )
+
+    @handles(ev(Pledge, "Ended"))
+    def pledge_ended(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        conn.execute(
+            update(pledges_table)
+            .where(pledges_table.c.aggregate_id == str(e.originator_id))
+            .values(status=e.how, ended_on=e.effective, ended_recorded=r.at)
+        )
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -285,4 +412,5 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     OwnershipProjection,
     ListingsProjection,
     BookProjection,
+    EncumbrancesProjection,
 )

@@ -96,11 +96,11 @@ class Market:
     ledger: Ledger
     clock: Clock = field(default_factory=Clock)
 
-    def do(self, name: str, actor: str = "operator", command_id: str | None = None, at: str | None = None,
+    def do(self, command: str, /, *, actor: str = "operator", command_id: str | None = None, at: str | None = None,
            **args: Any) -> dict[str, Any]:
         if at is not None:
             self.clock.set(at)
-        return self.ledger.execute(name, args, actor=actor, command_id=command_id, now=self.clock.now)
+        return self.ledger.execute(command, args, actor=actor, command_id=command_id, now=self.clock.now)
 
     def export(self) -> bytes:
         from ledger.audit import export_lines
