@@ -668,6 +668,26 @@ def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | N
     )
 
 
+def _trail_plain(doc: dict[str, Any]) -> str:
+    lines = [f"trail of {doc['key']}"]
+    for e in doc["events"]:
+        lines.append(
+            f"  #{e['position']:<7} {e['recorded']}  {e['type']:<28} by {e['actor']:<14} "
+            + json.dumps(e["data"], ensure_ascii=False, separators=(",", ":"))
+        )
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--asset", metavar="REF")
+@click.option("--member", metavar="ID")
+@json_flag
+@pass_session
+def trail(s: Session, asset: str | None, member: str | None) -> None:
+    """Every event touching an asset or a member, in log order."""
+    s.emit(s.ledger.trail(asset, member), _trail_plain)
+
+
 # --------------------------------------------------------------------------- projections
 
 
@@ -793,7 +813,8 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     if isinstance(e, PersistenceError):
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was written", 1
-    return "InternalError", f"{type(e).__name__}: {e}", 1
+    first = (str(e).strip().splitlines() or [""])[0]
+    return "InternalError", f"{type(e).__name__}: {first}", 1
 
 
 def _fail(name: str, message: str, code: int, as_json: bool) -> int:

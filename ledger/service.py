@@ -11,7 +11,7 @@ import os
 from datetime import UTC, date, datetime
 from typing import Any, Iterable, Iterator
 
-from domain.errors import IntegrityError
+from domain.errors import IntegrityError, InvalidInput
 from domain.values import Actor, canonical_ref, parse_member_id, parse_time
 from ledger import audit
 from ledger.application import Exchange, Outcome
@@ -85,6 +85,17 @@ class Ledger:
     def listings(self, status: str | None = None) -> dict[str, Any]:
         with self._read("listings") as conn:
             return queries.listings(conn, status)
+
+    def trail(self, asset: str | None = None, member: str | None = None) -> dict[str, Any]:
+        if (asset is None) == (member is None):
+            raise InvalidInput("asset: give exactly one of --asset REF or --member ID")
+        if asset is not None:
+            key, what = f"asset:{canonical_ref(asset, 'asset')}", "asset"
+        else:
+            key, what = f"member:{parse_member_id(member or '', 'member')}", "member"
+        events = self.exchange.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        with self._read("trail") as conn:
+            return queries.trail(conn, events, key, what)
 
     # ------------------------------------------------------------------ audit
 

@@ -9,6 +9,7 @@ and rebuilt from the log.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar
@@ -26,6 +27,9 @@ tracking_table = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", POSITION, nullable=False),
+    # A fingerprint of the projection's table definitions: when the code's tables
+    # change, the stored read model is dropped and rebuilt from the log.
+    Column("fingerprint", String(64), nullable=False, default=""),
 )
 
 
@@ -80,7 +84,15 @@ class Projection:
                 cls._dispatch[topic] = attr
 
     @classmethod
+    def fingerprint(cls) -> str:
+        from sqlalchemy.schema import CreateTable
+
+        text = "\n".join(str(CreateTable(t)) + repr(sorted(i.name or "" for i in t.indexes)) for t in cls.tables)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
     def topics(cls) -> tuple[str, ...]:
+        """Topics to read from the log; empty means every event."""
         return tuple(cls._dispatch)
 
     def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:

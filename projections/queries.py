@@ -20,6 +20,7 @@ from projections.readmodels import (
     licences_table,
     listings_table,
     pledges_table,
+    trail_table,
 )
 
 
@@ -297,3 +298,34 @@ def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:
                 }
             )
     return sorted(events, key=lambda e: (e["effective"], e["recorded"]))
+
+
+def trail(conn: Connection, events: Any, key: str, what: str) -> dict[str, Any]:
+    """Every event touching an asset or a member, in log order, with actor and payload."""
+    q = (
+        select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+        .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
+        .order_by(events.c.id)
+    )
+    out = []
+    for r in conn.execute(q):
+        state = orjson.loads(bytes(r.state))
+        meta = state.pop("meta", None) or {}
+        recorded = state.pop("timestamp", None)
+        for internal in ("originator_topic", "class_version"):
+            state.pop(internal, None)
+        out.append(
+            {
+                "position": r.id,
+                "type": r.topic.partition(":")[2],
+                "aggregate": str(r.originator_id),
+                "version": r.originator_version,
+                "recorded": recorded,
+                "actor": meta.get("actor"),
+                "command_id": meta.get("command_id"),
+                "data": state,
+            }
+        )
+    if not out:
+        raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
+    return {"key": key, "events": out}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
-from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text, insert, update
+from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection
 
 from domain.assets import Asset
@@ -404,6 +406,80 @@ class EncumbrancesProjection(Projection):
         )
 
 
+# --------------------------------------------------------------------------- audit trail
+
+trail_table = Table(
+    "rm_trail",
+    metadata,
+    Column("key", String(140), primary_key=True),  # "asset:REF" or "member:ID"
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+)
+
+trail_aggregates_table = Table(
+    "rm_trail_aggregates",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("trail_keys", Text, nullable=False),
+)
+
+
+class TrailProjection(Projection):
+    """Which events touch which asset and which member: the index behind `trail`.
+
+    An aggregate's first event says what it is about (an asset, its parties); its later
+    events inherit that, plus any party they name themselves (a bidder, a buyer).
+    """
+
+    name = "trail"
+    tables = (trail_table, trail_aggregates_table)
+
+    def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
+        e = recorded.event
+        aggregate_id = str(e.originator_id)
+        keys = set(self._keys_of(conn, aggregate_id))
+        created = self._created_keys(conn, e)
+        if created is not None:
+            keys |= created
+            conn.execute(
+                insert(trail_aggregates_table).values(
+                    aggregate_id=aggregate_id, trail_keys=orjson.dumps(sorted(keys)).decode()
+                )
+            )
+        for attr in ("bidder", "buyer", "member"):
+            value = getattr(e, attr, None)
+            if isinstance(value, str):
+                keys.add(f"member:{value}")
+        for attr in ("from_owners", "to_owners"):
+            keys |= {f"member:{m}" for m in getattr(e, attr, None) or {}}
+        for key in sorted(keys):
+            conn.execute(insert(trail_table).values(key=key, position=recorded.position))
+
+    def _keys_of(self, conn: Connection, aggregate_id: str) -> list[str]:
+        row = conn.execute(
+            select(trail_aggregates_table.c.trail_keys).where(trail_aggregates_table.c.aggregate_id == aggregate_id)
+        ).first()
+        return [] if row is None else list(orjson.loads(row[0]))
+
+    def _created_keys(self, conn: Connection, e: Any) -> set[str] | None:
+        """Keys of an aggregate's first event, or None for later events."""
+        if e.originator_version != 1:
+            return None
+        keys: set[str] = set()
+        ref = getattr(e, "ref", None)
+        if isinstance(ref, str):
+            keys.add(f"asset:{ref}")
+        for attr in ("member_id", "licensee", "pledgee", "buyer"):
+            value = getattr(e, attr, None)
+            if isinstance(value, str):
+                keys.add(f"member:{value}")
+        for attr in ("owners", "sellers", "licensors", "pledgors"):
+            keys |= {f"member:{m}" for m in getattr(e, attr, None) or ()}
+        listing_id = getattr(e, "listing_id", None)
+        if isinstance(listing_id, str) and not keys:  # a bid index: about its listing's asset
+            keys |= {k for k in self._keys_of(conn, str(Listing.create_id(listing_id))) if k.startswith("asset:")}
+        return keys
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -413,4 +489,5 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     ListingsProjection,
     BookProjection,
     EncumbrancesProjection,
+    TrailProjection,
 )

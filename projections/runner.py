@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from ledger.store import decode_event
-from projections.base import Projection, Recorded, metadata, tracking_table
+from projections.base import Projection, Recorded, tracking_table
 from projections.readmodels import PROJECTIONS
 
 PAGE = 1000
@@ -31,12 +31,12 @@ class ReadModels:
         self.recorder = recorder
         self.engine = engine
         self.projections: dict[str, Projection] = {cls.name: cls() for cls in PROJECTIONS}
-        metadata.create_all(engine)
-        with engine.begin() as conn:
-            known = set(conn.execute(select(tracking_table.c.name)).scalars())
-            for name in self.projections:
-                if name not in known:
-                    conn.execute(insert(tracking_table).values(name=name, position=0))
+        tracking_table.create(engine, checkfirst=True)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(select(tracking_table.c.name, tracking_table.c.fingerprint)).tuples().all())
+        for name, projection in self.projections.items():
+            if stored.get(name) != projection.fingerprint():
+                self._reset(projection, insert_row=name not in stored)
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -91,14 +91,24 @@ class ReadModels:
         """Drop the read models' tables and replay the whole log into them."""
         for name in self.names(names):
             projection = self.projections[name]
-            with self.engine.begin() as conn:
-                self._lock(conn, name)
-                for table in reversed(projection.tables):
-                    table.drop(conn, checkfirst=True)
-                for table in projection.tables:
-                    table.create(conn)
-                conn.execute(update(tracking_table).where(tracking_table.c.name == name).values(position=0))
+            self._reset(projection)
             self._catch_up(projection, progress)
+
+    def _reset(self, projection: Projection, insert_row: bool = False) -> None:
+        """Drop and recreate a projection's tables at position 0, in one transaction."""
+        with self.engine.begin() as conn:
+            if insert_row:
+                conn.execute(insert(tracking_table).values(name=projection.name, position=0, fingerprint=""))
+            self._lock(conn, projection.name)
+            for table in reversed(projection.tables):
+                table.drop(conn, checkfirst=True)
+            for table in projection.tables:
+                table.create(conn)
+            conn.execute(
+                update(tracking_table)
+                .where(tracking_table.c.name == projection.name)
+                .values(position=0, fingerprint=projection.fingerprint())
+            )
 
     def status(self) -> list[dict[str, Any]]:
         head = self.head()
