@@ -778,6 +778,40 @@ def export(s: Session, until: int | None) -> None:
     out.flush()
 
 
+@cli.command("import")
+@click.argument("file", type=click.File("rb"), metavar="FILE|-")
+@json_flag
+@pass_session
+def import_(s: Session, file: Any) -> None:
+    """Apply JSON Lines of commands in order, many per transaction; re-runs skip done lines."""
+    from ledger.importer import ImportFailed
+
+    size = _size(file)
+    show = sys.stderr.isatty() and not s.as_json and size is not None
+    with click.progressbar(length=size or 1, label="importing", file=sys.stderr, hidden=not show) as bar:
+
+        def lines() -> Any:
+            for raw in file:
+                bar.update(len(raw))
+                yield raw
+
+        try:
+            result = s.ledger.import_lines(lines())
+        except ImportFailed as e:
+            click.echo(f"kept {e.applied} line(s) before line {e.line}; skipped {e.skipped} already recorded", err=True)
+            raise
+    s.emit(result, lambda r: f"applied {r['applied']} command(s); skipped {r['skipped']} already recorded")
+
+
+def _size(file: Any) -> int | None:
+    try:
+        import os
+
+        return os.fstat(file.fileno()).st_size or None
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
 # --------------------------------------------------------------------------- demo
 
 

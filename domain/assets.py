@@ -229,9 +229,9 @@ class Asset(Aggregate):
         if effective < self.registered_on:
             raise InvalidInput(f"effective: {effective} is before {self.ref} was registered ({self.registered_on})")
         self.require_free(at, "assigned")
-        self.authorise(actor, "assignment", at)
         if to == self.owners_on(effective) and kind != ConveyanceKind.correction:
             raise InvalidInput(f"to: {', '.join(to)} already own(s) {self.ref} on {effective}")
+        self.authorise(actor, "assignment", at)  # last: it may record consents used
         self._conveyed(
             kind=kind.value,
             from_owners=self.owners_on(effective),
@@ -284,6 +284,8 @@ class Asset(Aggregate):
     def offer_licence(self, *, exclusive: bool, actor: Actor, at: datetime) -> None:
         """A licence listing: the owners authorise the grant its trade will make."""
         self.require_not_expired(at, "licensed")
+        if self.hold is not None and self.hold.kind == "trade":
+            self.require_free(at, "listed for a licence")
         self.authorise(actor, "exclusive_licence" if exclusive else "licence", at)
 
     # ------------------------------------------------------------------ encumbrances

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4, uuid5
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError as RecordConflict
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from sqlalchemy import select
 
@@ -139,8 +140,9 @@ class Exchange(Application[UUID]):
             ctx = Context(actor=who, command_id=cid, at=self.clock(now))
             outcome, aggregates = handler(command, ctx)
             self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
+            count = sum(len(a.pending_events) for a in aggregates if a is not None)
             try:
-                self.save(*aggregates, command=(cid, name, outcome))
+                self.save(*aggregates, commands=[(cid, name, outcome, count)])
                 return outcome
             except RecordConflict:
                 if attempt + 1 < MAX_ATTEMPTS:
@@ -150,6 +152,79 @@ class Exchange(Application[UUID]):
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
+
+    # ------------------------------------------------------------------ group commit
+
+    def begin_batch(self) -> None:
+        """Stage many commands in memory and write them in one transaction (`flush_batch`).
+
+        Aggregates are cached across the batch, so a later command sees what an earlier
+        one decided; every rule runs exactly as in `execute`.
+        """
+        self._staged = {}
+        self._staged_events: list[StoredEvent] = []
+        self._staged_commands: list[tuple[str, str, Outcome, int]] = []
+        self._staged_ids: set[str] = set()
+        self._staged_clock = self.last_recorded()
+
+    def stage(self, name: str, args: dict[str, Any], *, actor: str, command_id: str, now: str | None) -> Outcome:
+        """Decide one command against the staged state; its events wait for `flush_batch`."""
+        assert self._staged is not None, "begin_batch() first"
+        command = c.parse_command(name, args)
+        who = Actor.parse(actor)
+        if who.role == "auditor":
+            raise NotAuthorised(f"actor: auditors read; {name} writes")
+        cid = c.parse_id(command_id, "command_id")
+        if cid in self._staged_ids:
+            raise DuplicateId(f"command_id: {cid} appears twice in this import")
+        at = parse_time(now, "at") if now is not None else datetime.now(timezone.utc)
+        last = self._staged_clock
+        if last is not None and at < last:
+            if now is not None:
+                raise ClockWentBackwards(
+                    f"at: {format_time(at)} is before the last recorded event ({format_time(last)})"
+                )
+            at = last
+        if who.member_id is not None:
+            self.member(who.member_id, "actor").require_active("actor")
+        outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
+        self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
+        try:
+            count = 0
+            for aggregate in aggregates:
+                if aggregate is None:
+                    continue
+                for domain_event in aggregate.collect_events():
+                    self._staged_events.append(self.mapper.to_stored_event(domain_event))
+                    count += 1
+                self._staged[aggregate.id] = aggregate
+        finally:
+            self.mapper.meta = None  # type: ignore[attr-defined]
+        self._staged_commands.append((cid, name, outcome, count))
+        self._staged_ids.add(cid)
+        self._staged_clock = at
+        return outcome
+
+    def flush_batch(self) -> int:
+        """Write the staged commands' events, chain links and command records atomically."""
+        events, commands = self._staged_events, self._staged_commands
+        self._staged = None
+        if events:
+            self.recorder.insert_events(events, commands=commands)
+        return len(commands)
+
+    def flush_batch_discard(self) -> None:
+        self._staged = None
+
+    def recorded_ids(self, command_ids: list[str]) -> set[str]:
+        if not command_ids:
+            return set()
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(commands_table.c.command_id).where(commands_table.c.command_id.in_(command_ids))
+                ).scalars()
+            )
 
     def recorded_outcome(self, command_id: str) -> Outcome | None:
         with self.engine.connect() as conn:
@@ -186,14 +261,22 @@ class Exchange(Application[UUID]):
 
     # ------------------------------------------------------------------ loading
 
+    _staged: dict[UUID, Aggregate] | None = None
+
     def load(self, cls: type[A], key: str, field: str, what: str) -> A:
+        aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
+        if self._staged is not None and aggregate_id in self._staged:
+            return self._staged[aggregate_id]  # type: ignore[return-value]
         try:
-            return self.repository.get(cls.create_id(key))  # type: ignore[attr-defined,no-any-return]
+            return self.repository.get(aggregate_id)  # type: ignore[no-any-return]
         except AggregateNotFoundError:
             raise NotFound(f"{field}: no {what} {key}") from None
 
     def exists(self, cls: type[Aggregate], key: str) -> bool:
-        return cls.create_id(key) in self.repository  # type: ignore[attr-defined]
+        aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
+        if self._staged is not None and aggregate_id in self._staged:
+            return True
+        return aggregate_id in self.repository
 
     def require_new(self, cls: type[Aggregate], key: str, field: str, what: str) -> str:
         if self.exists(cls, key):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, date, datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from domain.errors import IntegrityError, InvalidInput
 from domain.values import Actor, canonical_ref, parse_member_id, parse_time
@@ -51,6 +51,11 @@ class Ledger:
         now: str | datetime | None = None,
     ) -> Outcome:
         return self.exchange.execute(name, args, actor=actor, command_id=command_id, now=now)
+
+    def import_lines(self, raw_lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> Outcome:
+        from ledger.importer import run_import
+
+        return run_import(self.exchange, raw_lines, progress=progress)
 
     # ------------------------------------------------------------------ reading
 

@@ -134,14 +134,20 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             )
             rows.append({"position": position, "hash": prev})
         session.execute(insert(chain_table), rows)
-        command = kwargs.get("command")
-        if command is not None:
-            command_id, name, outcome = command
-            session.execute(
-                insert(commands_table).values(
-                    command_id=command_id, command=name, outcome=orjson.dumps(outcome), position=positions[-1]
-                )
+        # Each command's record points at its last event: (command id, name, outcome, event count).
+        records, offset = [], 0
+        for command_id, name, outcome, count in kwargs.get("commands") or ():
+            offset += count
+            records.append(
+                {
+                    "command_id": command_id,
+                    "command": name,
+                    "outcome": orjson.dumps(outcome),
+                    "position": positions[offset - 1],
+                }
             )
+        if records:
+            session.execute(insert(commands_table), records)
         return positions
 
 

@@ -1,0 +1,146 @@
+"""`ipledger import`: JSON Lines of commands, applied in order with group commit.
+
+Lines are staged in batches (aggregates cached in memory across the batch) and each
+batch is written in one transaction, so a kill at any moment leaves whole commands
+only. The first rejected line stops the import: every line before it is kept (the
+partial batch is flushed), and the error names the line. Re-running skips every
+line whose command id is already recorded, so an interrupted import resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import IntegrityError as RecordConflict
+
+from domain.errors import ConcurrentWrite, InvalidInput, LedgerError
+from ledger.application import MAX_ATTEMPTS, Exchange
+
+BATCH = 500
+KEYS = {"command", "args", "command_id", "actor", "at"}
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    command: str
+    args: dict[str, Any]
+    command_id: str
+    actor: str
+    at: str | None
+
+
+class ImportFailed(LedgerError):
+    """Wraps the rejection of one line, keeping its name, exit code and line number."""
+
+    def __init__(self, line: int, error: LedgerError, applied: int, skipped: int) -> None:
+        super().__init__(f"line {line}: {error.message}")
+        self.line = line
+        self.error = error
+        self.exit_code = error.exit_code
+        self.applied = applied
+        self.skipped = skipped
+
+    @property
+    def name(self) -> str:
+        return self.error.name
+
+
+def parse_line(number: int, raw: bytes) -> Line | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise InvalidInput(f"json: not a JSON object ({e})") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput("json: each line is a JSON object")
+    unknown = set(doc) - KEYS
+    if unknown:
+        raise InvalidInput(f"{sorted(unknown)[0]}: is not a key of an import line ({', '.join(sorted(KEYS))})")
+    for key in ("command", "command_id"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise InvalidInput(f"{key}: every import line needs a {key} string")
+    args = doc.get("args", {})
+    if not isinstance(args, dict):
+        raise InvalidInput("args: must be a JSON object")
+    actor = doc.get("actor", "operator")
+    at = doc.get("at")
+    if not isinstance(actor, str) or (at is not None and not isinstance(at, str)):
+        raise InvalidInput("actor: actor and at are strings")
+    return Line(number, doc["command"], args, doc["command_id"], actor, at)
+
+
+def numbered(raw_lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    return ((n, raw) for n, raw in enumerate(raw_lines, start=1))
+
+
+def run_import(
+    exchange: Exchange,
+    raw_lines: Iterable[bytes],
+    *,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Apply the lines; returns counts, or raises ImportFailed naming the first bad line."""
+    applied = skipped = 0
+    pending: list[Line] = []
+
+    def run_batch(lines: list[Line]) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return stage_and_write(lines)
+            except RecordConflict:
+                # A concurrent writer won a race inside this batch; nothing of it was
+                # written. Redo it: lines recorded meanwhile are skipped by command id.
+                if attempt + 1 == MAX_ATTEMPTS:
+                    raise ConcurrentWrite(
+                        f"line {lines[0].number}: the batch lost {MAX_ATTEMPTS} races; re-run the import"
+                    ) from None
+
+    def stage_and_write(lines: list[Line]) -> None:
+        nonlocal applied, skipped
+        done = exchange.recorded_ids([line.command_id for line in lines])
+        batch_skipped = 0
+        exchange.begin_batch()
+        try:
+            for line in lines:
+                if line.command_id in done:
+                    batch_skipped += 1
+                    continue
+                try:
+                    exchange.stage(line.command, line.args, actor=line.actor, command_id=line.command_id, now=line.at)
+                except LedgerError as e:
+                    applied += exchange.flush_batch()
+                    skipped += batch_skipped
+                    raise ImportFailed(line.number, e, applied, skipped) from None
+        except ImportFailed:
+            raise
+        except BaseException:
+            exchange.flush_batch_discard()
+            raise
+        applied += exchange.flush_batch()
+        skipped += batch_skipped
+        if progress is not None:
+            progress(len(lines))
+
+    for number, raw in numbered(raw_lines):
+        try:
+            line = parse_line(number, raw)
+        except LedgerError as e:
+            if pending:
+                run_batch(pending)
+            raise ImportFailed(number, e, applied, skipped) from None
+        if line is None:
+            continue
+        pending.append(line)
+        if len(pending) >= batch:
+            run_batch(pending)
+            pending = []
+    if pending:
+        run_batch(pending)
+    return {"applied": applied, "skipped": skipped}
