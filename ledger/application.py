@@ -177,7 +177,7 @@ class Exchange(Application[UUID]):
         cid = c.parse_id(command_id, "command_id")
         if cid in self._staged_ids:
             raise DuplicateId(f"command_id: {cid} appears twice in this import")
-        at = parse_time(now, "at") if now is not None else datetime.now(timezone.utc)
+        at = parse_time(now, "at") if now is not None else datetime.now(UTC)
         last = self._staged_clock
         if last is not None and at < last:
             if now is not None:
