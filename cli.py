@@ -193,11 +193,12 @@ def member_add(s: Session, id: str, name: str, kind: str, country: str) -> None:
 
 @member.command("suspend")
 @click.argument("id")
+@click.option("--reason", metavar="TEXT", help="Why (recorded in the event).")
 @json_flag
 @pass_session
-def member_suspend(s: Session, id: str) -> None:
+def member_suspend(s: Session, id: str, reason: str | None) -> None:
     """Suspend a member: it can no longer trade, license, pledge or receive rights."""
-    s.write("member.suspend", {"id": id})
+    s.write("member.suspend", {"id": id, "reason": reason})
 
 
 @member.command("reinstate")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -44,11 +45,11 @@ class Member(Aggregate):
         if not self.is_active:
             raise MemberSuspended(f"{role}: member {self.member_id} is suspended")
 
-    def suspend(self, *, actor: Actor, at: datetime) -> None:
+    def suspend(self, *, reason: str = "", actor: Actor, at: datetime) -> None:
         self._require_operator(actor, "suspends")
         if not self.is_active:
             raise InvalidState(f"member: {self.member_id} is already suspended")
-        self._suspended(timestamp=at)
+        self._suspended(reason=reason, timestamp=at)
 
     def reinstate(self, *, actor: Actor, at: datetime) -> None:
         self._require_operator(actor, "reinstates")
@@ -61,9 +62,20 @@ class Member(Aggregate):
         if not actor.is_operator:
             raise NotAuthorised(f"actor: only the operator {verb} members ({actor.id} is not the operator)")
 
-    @event("Suspended")
-    def _suspended(self, timestamp: datetime) -> None:
+    class Suspended(Aggregate.Event):
+        """Version 2 records why; version-1 events (no reason) are upcast on reading."""
+
+        class_version: ClassVar[int] = 2
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = ""
+
+    @event(Suspended)
+    def _suspended(self, reason: str, timestamp: datetime) -> None:
         self.status = "suspended"
+        self.suspension_reason = reason
 
     @event("Reinstated")
     def _reinstated(self, timestamp: datetime) -> None:

@@ -321,7 +321,7 @@ class Exchange(Application[UUID]):
 
     def suspend_member(self, cmd: c.SuspendMember, ctx: Context) -> Result:
         member = self.member(cmd.id, "id")
-        member.suspend(actor=ctx.actor, at=ctx.at)
+        member.suspend(reason=cmd.reason or "", actor=ctx.actor, at=ctx.at)
         return {"id": cmd.id, "status": member.status}, [member]
 
     def reinstate_member(self, cmd: c.ReinstateMember, ctx: Context) -> Result:

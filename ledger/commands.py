@@ -129,10 +129,12 @@ class AddMember(Command):
 class SuspendMember(Command):
     name = "member.suspend"
     id: Annotated[str, _field(parse_member_id, "id")]
+    reason: Annotated[str, _field(_text(500), "reason", optional=True)] = ""
 
 
-class ReinstateMember(SuspendMember):
+class ReinstateMember(Command):
     name = "member.reinstate"
+    id: Annotated[str, _field(parse_member_id, "id")]
 
 
 class RegisterAsset(Command):
