@@ -308,7 +308,8 @@ def listing() -> None:
 @pass_session
 def listing_open(s: Session, ref: str, type_: str, **opts: Any) -> None:
     """Offer an asset for assignment or for a licence."""
-    args = {"ref": ref, "type": type_, **opts, "id": opts.pop("id_")}
+    id_ = opts.pop("id_")
+    args = {"ref": ref, "type": type_, **opts, "id": id_}
     for key in ("territory", "field", "consent"):
         args[key] = list(args[key])
     s.write("listing.open", args)

@@ -11,7 +11,8 @@ import os
 from datetime import UTC, date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
-from domain.errors import IntegrityError, InvalidInput
+from domain.errors import IntegrityError, InvalidInput, NotFound
+from domain.members import Member
 from domain.values import Actor, canonical_ref, parse_member_id, parse_time
 from ledger import audit
 from ledger.application import Exchange, Outcome
@@ -75,6 +76,8 @@ class Ledger:
 
     def holdings(self, member: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         member = parse_member_id(member, "member")
+        if not self.exchange.exists(Member, member):
+            raise NotFound(f"member: no member {member}")
         with self._read("ownership") as conn:
             return queries.holdings(conn, member, as_of, known_at)
 

@@ -1,0 +1,433 @@
+"""ipledger's benchmark: every figure side by side with its baseline, in one run.
+
+    python bench/run.py --events 10000            # smoke (CI runs it; no speed asserted)
+    python bench/run.py --events 100000 [--db postgresql+psycopg://…]
+
+Prints the Markdown table of shared/spec/bench.md and writes JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from bench.generator import generate  # noqa: E402
+
+Row = dict[str, Any]
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+# --------------------------------------------------------------------------- workload
+
+
+def write_workload(events: int, seed: int, folder: Path) -> tuple[Path, int]:
+    path = folder / f"history-{events}-{seed}.jsonl"
+    lines = 0
+    with path.open("wb") as f:
+        for line in generate(events, seed):
+            f.write(line + b"\n")
+            lines += 1
+    return path, lines
+
+
+def fresh_url(kind: str, folder: Path, name: str, pg: str | None) -> str:
+    if kind == "postgres":
+        assert pg is not None
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(pg)
+        with engine.begin() as conn:
+            for (table,) in conn.execute(
+                sa.text(
+                    "select tablename from pg_tables where schemaname='public' "
+                    "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename like 'naive%')"
+                )
+            ):
+                conn.execute(sa.text(f'drop table if exists "{table}" cascade'))
+        engine.dispose()
+        return pg
+    return f"sqlite:///{folder}/{name}.db"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def bench_import(url: str, workload: Path) -> Row:
+    from ledger.service import Ledger
+
+    ledger = Ledger(url)
+    with workload.open("rb") as f:
+        seconds, result = timed(lambda: ledger.import_lines(f))
+    head = ledger.read_models.head()
+    ledger.close()
+    return {"seconds": seconds, "events": head, "commands": result["applied"], "events_per_s": head / seconds}
+
+
+def baseline_raw_insert(rows: list[tuple[bytes, int, bytes, bytes]], folder: Path) -> Row:
+    """The limit: sqlite3 executemany of the same rows in one transaction."""
+    path = folder / "raw.db"
+    conn = sqlite3.connect(path)
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("create table e (id integer primary key, oid blob, v int, topic text, state blob)")
+    conn.execute("create unique index e_agg on e (oid, v)")
+    seconds, _ = timed(
+        lambda: (conn.executemany("insert into e (oid, v, topic, state) values (?,?,?,?)", rows), conn.commit())
+    )
+    conn.close()
+    return {"seconds": seconds, "events_per_s": len(rows) / seconds}
+
+
+def log_rows(url: str) -> list[tuple[bytes, int, bytes, bytes]]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("select originator_id, originator_version, topic, state from ipledger_events order by id")
+        ).all()
+    engine.dispose()
+    return [(str(r[0]).encode(), r[1], r[2], bytes(r[3])) for r in rows]
+
+
+def bench_rebuild(url: str) -> Row:
+    """`ipledger projections rebuild` in a child process: wall time and peak RSS."""
+    env = {**os.environ, "IPLEDGER_DB": url}
+    cmd = [
+        sys.executable,
+        "-c",
+        (
+            "import resource, sys, time; from ledger.service import Ledger; l = Ledger(sys.argv[1]); "
+            "t = time.perf_counter(); l.rebuild(); d = time.perf_counter() - t; "
+            "print(d, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, l.read_models.head())"
+        ),
+        url,
+    ]
+    out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    seconds, rss_kb, head = float(out[0]), int(out[1]), int(out[2])
+    return {"seconds": seconds, "events": head, "events_per_s": head / seconds, "peak_rss_mb": rss_kb / 1024}
+
+
+def baseline_read_decode(url: str) -> Row:
+    """The limit: read the same rows and JSON-decode every payload."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+
+    def run() -> int:
+        n = 0
+        with engine.connect() as conn:
+            for row in conn.execution_options(stream_results=True).execute(
+                sa.text("select id, originator_id, originator_version, topic, state from ipledger_events")
+            ):
+                orjson.loads(row[4])
+                n += 1
+        return n
+
+    seconds, n = timed(run)
+    engine.dispose()
+    return {"seconds": seconds, "events_per_s": n / seconds}
+
+
+def interactive_commands(n: int) -> list[tuple[str, dict[str, Any]]]:
+    cmds: list[tuple[str, dict[str, Any]]] = []
+    for i in range(n // 3):
+        member = f"ent-{i}"
+        ref = f"CN/patent/ZL2020{i:08d}.1"
+        cmds.append(("member.add", {"id": member, "name": f"Enterprise {i}", "kind": "enterprise", "country": "CN"}))
+        cmds.append(("asset.register", {"ref": ref, "title": "Invention", "owner": [member]}))
+        if i:
+            cmds.append(("asset.assign", {"ref": ref, "to": [f"ent-{i - 1}"]}))
+        else:
+            cmds.append(("member.suspend", {"id": "ent-0"}))
+    return cmds
+
+
+def bench_interactive(url: str, commands: list[tuple[str, dict[str, Any]]]) -> Row:
+    from ledger.service import Ledger
+
+    ledger = Ledger(url)
+    seconds, _ = timed(lambda: [ledger.execute(name, args) for name, args in commands])
+    ledger.close()
+    return {"seconds": seconds, "commands": len(commands), "commands_per_s": len(commands) / seconds}
+
+
+def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
+    """A naive eventsourcing Application: one save per command on the native sqlite/postgres module."""
+    from eventsourcing.application import Application
+    from eventsourcing.domain import Aggregate, event
+
+    class Thing(Aggregate):
+        @event("Created")
+        def __init__(self, name: str, kind: str, country: str) -> None:
+            self.name = name
+
+        @event("Changed")
+        def change(self, owner: str) -> None:
+            self.owner = owner
+
+    if kind == "postgres":
+        assert pg is not None
+        from sqlalchemy.engine import make_url
+
+        u = make_url(pg)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": u.database or "test",
+            "POSTGRES_HOST": u.host or "127.0.0.1",
+            "POSTGRES_PORT": str(u.port or 5432),
+            "POSTGRES_USER": u.username or "postgres",
+            "POSTGRES_PASSWORD": u.password or "",
+            "CREATE_TABLE": "y",
+        }
+    else:
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "naive.db")}
+
+    class Naive(Application[Any]):
+        name = "Naive" + str(random.randint(0, 10**9))
+
+    app = Naive(env=env)
+
+    def run() -> None:
+        ids = []
+        for i in range(n):
+            if i % 3 == 2:
+                thing = app.repository.get(ids[-1])
+                thing.change(owner=f"ent-{i}")
+            else:
+                thing = Thing(name=f"thing {i}", kind="enterprise", country="CN")
+                ids.append(thing.id)
+            app.save(thing)
+
+    seconds, _ = timed(run)
+    app.close()
+    return {"seconds": seconds, "commands": n, "commands_per_s": n / seconds}
+
+
+def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
+    from ledger.service import Ledger
+
+    ledger = Ledger(url)
+    ledger.read_models.catch_up()
+    rng = random.Random(1)
+    with ledger.exchange.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        refs = [r[0] for r in conn.execute(sa.text("select ref from rm_assets"))]
+        listings = [r[0] for r in conn.execute(sa.text("select listing_id from rm_listings"))]
+    queries: dict[str, Callable[[], Any]] = {
+        "owner as-of": lambda: ledger.owner(rng.choice(refs), date(2016 + rng.randint(0, 10), 6, 30)),
+        "title": lambda: ledger.title(rng.choice(refs)),
+        "encumbrances as-of": lambda: ledger.encumbrances(rng.choice(refs), date(2016 + rng.randint(0, 10), 6, 30)),
+        "order book": lambda: ledger.book(rng.choice(listings)),
+    }
+    out: dict[str, Row] = {}
+    for name, query in queries.items():
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            query()
+            times.append((time.perf_counter() - start) * 1000)
+        times.sort()
+        out[name] = {"p50_ms": statistics.median(times), "p99_ms": times[int(len(times) * 0.99) - 1]}
+    ledger.close()
+    return out
+
+
+def bench_cold_start(url: str, ref: str, runs: int = 5) -> Row:
+    exe = str(Path(sys.executable).with_name("ipledger"))
+    env = {**os.environ, "IPLEDGER_DB": url}
+
+    def best(cmd: list[str]) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(cmd, env=env, capture_output=True, check=True)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return {"seconds": best([exe, "owner", ref]), "baseline_seconds": best([sys.executable, "-c", "pass"])}
+
+
+def bench_writers(url: str, processes: int, per_process: int) -> Row:
+    """Interactive commands/s with N writer processes on one store."""
+    code = (
+        "import sys; from ledger.service import Ledger; l = Ledger(sys.argv[1]); p = sys.argv[2]; n = int(sys.argv[3])\n"
+        "for i in range(n):\n"
+        "    l.execute('member.add', {'id': f'w{p}-{i}', 'name': 'W', 'kind': 'enterprise', 'country': 'CN'})\n"
+    )
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url, str(p), str(per_process)], cwd=ROOT)
+        for p in range(processes)
+    ]
+    for proc in procs:
+        assert proc.wait() == 0
+    seconds = time.perf_counter() - start
+    return {
+        "processes": processes,
+        "commands": processes * per_process,
+        "commands_per_s": processes * per_process / seconds,
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "n/a"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", default=None, help="postgresql+psycopg://… to also measure PostgreSQL")
+    parser.add_argument("--interactive", type=int, default=600, help="commands for the interactive figure")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {
+        "events": args.events,
+        "seed": args.seed,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "at": datetime.now(UTC).isoformat(),
+    }
+    table: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        workload, lines = write_workload(args.events, args.seed, folder)
+        results["import_lines"] = lines
+
+        url = fresh_url("sqlite", folder, "ledger", None)
+        imp = bench_import(url, workload)
+        raw = baseline_raw_insert(log_rows(url), folder)
+        results["import"] = {**imp, "baseline": raw}
+        table.append(
+            (
+                "bulk import events/s (SQLite)",
+                f"{imp['events_per_s']:,.0f}",
+                f"raw executemany {raw['events_per_s']:,.0f}",
+                ratio(imp["events_per_s"], raw["events_per_s"]),
+            )
+        )
+
+        reb = bench_rebuild(url)
+        dec = baseline_read_decode(url)
+        results["rebuild"] = {**reb, "baseline": dec}
+        table.append(
+            (
+                "projection rebuild events/s",
+                f"{reb['events_per_s']:,.0f} (peak RSS {reb['peak_rss_mb']:.0f} MB)",
+                f"raw read+decode {dec['events_per_s']:,.0f}",
+                ratio(reb["events_per_s"], dec["events_per_s"]),
+            )
+        )
+
+        cmds = interactive_commands(args.interactive)
+        inter = bench_interactive(fresh_url("sqlite", folder, "interactive", None), cmds)
+        naive = baseline_naive("sqlite", folder, len(cmds), None)
+        results["interactive"] = {**inter, "baseline": naive}
+        table.append(
+            (
+                "interactive commands/s (SQLite)",
+                f"{inter['commands_per_s']:,.0f}",
+                f"naive eventsourcing {naive['commands_per_s']:,.0f}",
+                ratio(inter["commands_per_s"], naive["commands_per_s"]),
+            )
+        )
+
+        q = bench_queries(url)
+        results["queries"] = q
+        for name, row in q.items():
+            table.append(
+                (
+                    f"query {name} p50/p99 ms",
+                    f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f}",
+                    "—",
+                    "p99 < 5 ms" if row["p99_ms"] < 5 else "p99 ≥ 5 ms",
+                )
+            )
+
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            ref = conn.execute(sa.text("select ref from rm_assets limit 1")).scalar_one()
+        engine.dispose()
+        cold = bench_cold_start(url, ref)
+        results["cold_start"] = cold
+        table.append(
+            (
+                "CLI cold start `ipledger owner REF` s",
+                f"{cold['seconds']:.3f}",
+                f"python -c pass {cold['baseline_seconds']:.3f}",
+                ratio(cold["seconds"], cold["baseline_seconds"]),
+            )
+        )
+
+        if args.db:
+            pg = args.db
+            imp_pg = bench_import(fresh_url("postgres", folder, "", pg), workload)
+            results["import_postgres"] = imp_pg
+            table.append(("bulk import events/s (PostgreSQL)", f"{imp_pg['events_per_s']:,.0f}", "—", ""))
+            inter_pg = bench_interactive(fresh_url("postgres", folder, "", pg), cmds)
+            naive_pg = baseline_naive("postgres", folder, len(cmds), pg)
+            results["interactive_postgres"] = {**inter_pg, "baseline": naive_pg}
+            table.append(
+                (
+                    "interactive commands/s (PostgreSQL, 1 writer)",
+                    f"{inter_pg['commands_per_s']:,.0f}",
+                    f"naive eventsourcing {naive_pg['commands_per_s']:,.0f}",
+                    ratio(inter_pg["commands_per_s"], naive_pg["commands_per_s"]),
+                )
+            )
+            for procs in (1, 2):
+                w = bench_writers(fresh_url("postgres", folder, "", pg), procs, max(50, args.interactive // 4))
+                results[f"writers_postgres_{procs}"] = w
+                table.append(
+                    (
+                        f"member.add commands/s (PostgreSQL, {procs} writer process(es))",
+                        f"{w['commands_per_s']:,.0f}",
+                        f"naive 1 process {naive_pg['commands_per_s']:,.0f}",
+                        ratio(w["commands_per_s"], naive_pg["commands_per_s"]),
+                    )
+                )
+
+    print(f"\n### ipledger bench — {args.events:,} events (seed {args.seed}), {results['machine']}\n")
+    print("| figure | ipledger | baseline (same run) | ratio |")
+    print("|---|---|---|---|")
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{args.events}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nJSON: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
