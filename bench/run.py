@@ -274,7 +274,8 @@ def bench_cold_start(url: str, ref: str, runs: int = 5) -> Row:
 def bench_writers(url: str, processes: int, per_process: int) -> Row:
     """Interactive commands/s with N writer processes on one store."""
     code = (
-        "import sys; from ledger.service import Ledger; l = Ledger(sys.argv[1]); p = sys.argv[2]; n = int(sys.argv[3])\n"
+        "import sys; from ledger.service import Ledger\n"
+        "l = Ledger(sys.argv[1]); p = sys.argv[2]; n = int(sys.argv[3])\n"
         "for i in range(n):\n"
         "    l.execute('member.add', {'id': f'w{p}-{i}', 'name': 'W', 'kind': 'enterprise', 'country': 'CN'})\n"
     )
