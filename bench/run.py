@@ -161,7 +161,7 @@ def interactive_commands(n: int) -> list[tuple[str, dict[str, Any]]]:
         if i:
             cmds.append(("asset.assign", {"ref": ref, "to": [f"ent-{i - 1}"]}))
         else:
-            cmds.append(("member.suspend", {"id": "ent-0"}))
+            cmds.append(("member.add", {"id": "ent-extra", "name": "Extra", "kind": "enterprise", "country": "CN"}))
     return cmds
 
 

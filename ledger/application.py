@@ -234,11 +234,8 @@ class Exchange(Application[UUID]):
         return None if row is None else dict(orjson.loads(row[0]))
 
     def last_recorded(self) -> datetime | None:
-        head = self.recorder.max_notification_id()
-        if not head:
-            return None
-        (note,) = self.recorder.select_notifications(start=head, limit=1)
-        return parse_time(orjson.loads(note.state)["timestamp"], "timestamp")
+        state = self.recorder.last_state()  # type: ignore[attr-defined]
+        return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
 
     def clock(self, now: str | datetime | None = None) -> datetime:
         """The recorded time: pinned (IPLEDGER_NOW / an import line's `at`) or the wall clock.

@@ -16,16 +16,19 @@ transaction as the events themselves:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Sequence, cast
+from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, insert, select
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
@@ -111,15 +114,49 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.tables.extend(ledger_metadata.sorted_tables)
 
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """A connection for one read: straight from the pool (no ORM session), except for
+        an in-memory SQLite store, whose single connection the library's lock guards."""
+        if self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
+            with self.transaction(commit=False) as session:
+                yield session
+        else:
+            assert self.datastore.engine is not None
+            with self.datastore.engine.connect() as conn:
+                yield conn
+
+    @property
+    def _events(self) -> Table:
+        return self.events_record_cls.__table__  # type: ignore[no-any-return]
+
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
-        # The library inserts first (taking the write lock: EXCLUSIVE table lock on
-        # PostgreSQL, the database lock on SQLite), so positions are assigned in commit
-        # order and the previous hash read below cannot change under us.
-        positions = super()._insert_stored_events(session, stored_events, **kwargs)
-        if not positions:
-            return positions
+        """Insert with one Core executemany (RETURNING ids), then chain and command records.
+
+        The events go in first, which takes the write lock (the database lock on SQLite;
+        on PostgreSQL the library's `LOCK TABLE … IN EXCLUSIVE MODE`), so positions are
+        assigned in commit order and the previous hash read below cannot change under us.
+        """
+        if not stored_events:
+            return []
+        self._lock_table(session)
+        table = self._events
+        result = session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "originator_id": e.originator_id,
+                    "originator_version": e.originator_version,
+                    "topic": e.topic,
+                    "state": e.state,
+                }
+                for e in stored_events
+            ],
+        )
+        positions = [row[0] for row in result]
+        self._notify_channel(session)
         prev = session.execute(
             select(chain_table.c.hash)
             .where(chain_table.c.position < positions[0])
@@ -149,6 +186,66 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         if records:
             session.execute(insert(commands_table), records)
         return positions
+
+    # The library's reads go through ORM queries; these Core statements return the same
+    # values several times faster (the recorder contract tests in tests/ hold them to it).
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        t = self._events
+        q = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
+            t.c.originator_id == originator_id
+        )
+        if gt is not None:
+            q = q.where(t.c.originator_version > gt)
+        if lte is not None:
+            q = q.where(t.c.originator_version <= lte)
+        q = q.order_by(t.c.originator_version.desc() if desc else t.c.originator_version)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._reading() as conn:
+            return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(q)]
+
+    def max_notification_id(self) -> int | None:
+        with self._reading() as conn:
+            return conn.execute(select(func.max(self._events.c.id))).scalar()  # type: ignore[no-any-return]
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        t = self._events
+        q = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
+        if start is not None:
+            q = q.where(t.c.id >= start if inclusive_of_start else t.c.id > start)
+        if stop is not None:
+            q = q.where(t.c.id <= stop)
+        if topics:
+            q = q.where(t.c.topic.in_(topics))
+        q = q.order_by(t.c.id).limit(limit)
+        with self._reading() as conn:
+            return [
+                Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=bytes(r[4]))
+                for r in conn.execute(q)
+            ]
+
+    def last_state(self) -> bytes | None:
+        """The newest event's stored state (the clock reads its recorded time)."""
+        t = self._events
+        with self._reading() as conn:
+            row = conn.execute(select(t.c.state).order_by(t.c.id.desc()).limit(1)).first()
+        return None if row is None else bytes(row[0])
 
 
 class LedgerFactory(SQLAlchemyFactory):

@@ -1,0 +1,55 @@
+"""The eventsourcing library's recorder contract, applied to our own recorder.
+
+LedgerRecorder replaces the library's ORM reads and inserts with Core statements and
+adds the hash chain; the library's own test cases say what any recorder must keep.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from eventsourcing.tests.persistence import ApplicationRecorderTestCase
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+
+from ledger.store import LedgerRecorder
+from tests.conftest import fresh_pg_url, pg_available
+
+
+class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
+    url: str = ""
+
+    def create_recorder(self) -> LedgerRecorder:
+        recorder = LedgerRecorder(SQLAlchemyDatastore(url=self.url), events_table_name="ipledger_events")
+        recorder.create_table()
+        return recorder
+
+    # Throughput timings belong in bench/, not in timed tests: not collected here.
+    test_performance = None  # type: ignore[assignment]
+    test_concurrent_throughput = None  # type: ignore[assignment]
+
+
+class TestLedgerRecorderOnSQLite(_Contract):
+    def setUp(self) -> None:
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory()
+        self.url = f"sqlite:///{self._dir.name}/contract.db"
+        super().setUp()
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        self._dir.cleanup()
+
+
+class TestLedgerRecorderOnPostgreSQL(_Contract):
+    def setUp(self) -> None:
+        if not pg_available():
+            if os.environ.get("CI") == "true":
+                pytest.fail("PostgreSQL is required in CI")
+            pytest.skip("PostgreSQL not reachable")
+        self.url = fresh_pg_url()
+        super().setUp()
+
+
+del _Contract  # the shared base is not a test of its own
