@@ -29,6 +29,7 @@ from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from pydantic import BaseModel
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, func, insert, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
@@ -122,8 +123,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             with self.transaction(commit=False) as session:
                 yield session
         else:
-            assert self.datastore.engine is not None
-            with self.datastore.engine.connect() as conn:
+            engine = self.datastore.engine
+            assert isinstance(engine, Engine)
+            with engine.connect() as conn:
                 yield conn
 
     @property
