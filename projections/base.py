@@ -23,7 +23,7 @@ metadata = MetaData()
 POSITION = BigInteger().with_variant(Integer(), "sqlite")
 
 tracking_table = Table(
-    "rm_tracking",
+    "rm_projections",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("position", POSITION, nullable=False),
