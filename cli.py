@@ -162,8 +162,12 @@ def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_i
 @json_flag
 @pass_session
 def init(s: Session) -> None:
-    """Create the store's schema (every command also does this on first use)."""
-    s.emit({"db": s.ledger.url, "head": s.ledger.read_models.head()}, lambda d: f"initialised {d['db']}")
+    """Create or upgrade the store's schema (every command also does this on first use)."""
+    from ledger.schema import current_revision
+
+    ledger = s.ledger
+    doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head()}
+    s.emit(doc, lambda d: f"initialised {d['db']} (schema {d['schema']}, {d['head']} events)")
 
 
 # --------------------------------------------------------------------------- members

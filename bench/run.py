@@ -63,7 +63,8 @@ def fresh_url(kind: str, folder: Path, name: str, pg: str | None) -> str:
             for (table,) in conn.execute(
                 sa.text(
                     "select tablename from pg_tables where schemaname='public' "
-                    "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename like 'naive%')"
+                    "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename like 'naive%' "
+                "or tablename = 'alembic_version')"
                 )
             ):
                 conn.execute(sa.text(f'drop table if exists "{table}" cascade'))

@@ -40,6 +40,7 @@ from domain.pledges import Pledge, use_consents
 from domain.trades import Trade
 from domain.values import Actor, ListingType, format_time, parse_time
 from ledger import commands as c
+from ledger.schema import ensure_schema
 from ledger.store import LedgerFactory, OrjsonTranscoder, PydanticMapper, commands_table
 
 DEFAULT_DB = "sqlite:///ipledger.db"
@@ -83,7 +84,9 @@ class Exchange(Application[UUID]):
 
     def __init__(self, db: str | None = None) -> None:
         self.url = store_url(db)
-        super().__init__(env={"SQLALCHEMY_URL": self.url})
+        # Tables come from versioned migrations (ledger/migrations), not from create_all.
+        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n"})
+        ensure_schema(self.engine)
         self.handlers: dict[str, Callable[[Any, Context], Result]] = {
             "member.add": self.add_member,
             "member.suspend": self.suspend_member,

@@ -53,7 +53,7 @@ def fresh_pg_url() -> str:
     with engine.begin() as conn:
         tables = conn.execute(sa.text(
             "select tablename from pg_tables where schemaname = 'public' "
-            "and (tablename like 'ipledger_%' or tablename like 'rm_%')"
+            "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename = 'alembic_version')"
         )).scalars().all()
         for t in tables:
             conn.execute(sa.text(f'drop table if exists "{t}" cascade'))

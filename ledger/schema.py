@@ -1,0 +1,48 @@
+"""Bringing a store's schema to the version this code expects (Alembic migrations).
+
+Every ledger opens through `ensure_schema`: one cheap query when the store is current;
+otherwise it imports Alembic and upgrades. A store made before migrations existed (tables
+present, no version) is adopted at revision 0001 and upgraded from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+HEAD = "0002"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("select version_num from alembic_version")).scalar()
+    except DBAPIError:
+        return None
+
+
+def ensure_schema(engine: Engine, target: str = HEAD) -> str:
+    """Upgrade the store to `target` (default: head); returns the revision it is at."""
+    if current_revision(engine) == target:
+        return target
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        if current_revision_on(conn) is None and inspect(conn).has_table("ipledger_events"):
+            command.stamp(config, "0001")
+        command.upgrade(config, target)
+    return target
+
+
+def current_revision_on(conn: object) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()  # type: ignore[arg-type]
