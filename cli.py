@@ -849,10 +849,12 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     if isinstance(e, click.ClickException):
         return "InvalidInput", e.format_message().replace("\n", " "), 2
     from eventsourcing.persistence import PersistenceError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
-    if isinstance(e, PersistenceError):
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was written", 1
+    if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):
+        cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was recorded", 1
     first = (str(e).strip().splitlines() or [""])[0]
     return "InternalError", f"{type(e).__name__}: {first}", 1
 

@@ -54,6 +54,8 @@ class ReadModels:
 
     def _catch_up(self, projection: Projection, progress: Progress | None, stop: int | None = None) -> None:
         head = self.head() if stop is None else stop
+        if self.position(projection.name) >= head:
+            return  # already current: no write, so a read-only store still answers
         while True:
             with self.engine.begin() as conn:
                 position = self._lock(conn, projection.name)
@@ -77,6 +79,11 @@ class ReadModels:
                 )
             if progress is not None:
                 progress(position, head)
+
+    def position(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(tracking_table.c.position).where(tracking_table.c.name == name)).scalar()
+        return int(value or 0)
 
     @staticmethod
     def _lock(conn: Connection, name: str) -> int:

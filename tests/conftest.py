@@ -74,6 +74,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 @pytest.fixture
+def pg_url() -> str:
+    """A fresh PostgreSQL store, for tests that are about the server itself."""
+    if not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI and is not reachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} (start it to run these tests)")
+    return fresh_pg_url()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path}/ledger.db"
 
