@@ -256,11 +256,11 @@ class LedgerFactory(SQLAlchemyFactory):
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         engine = self.datastore.engine
-        if engine is not None and engine.dialect.name == "postgresql":
+        if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
             # Test pooled connections before use: a server restarted between two commands
             # costs a reconnect, not a failed command.
             url = engine.url
-            engine.dispose()  # type: ignore[union-attr]
+            engine.dispose()
             self.datastore = self.datastore_class(url=url.render_as_string(hide_password=False), pool_pre_ping=True)
         elif engine is not None and engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
