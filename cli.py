@@ -730,18 +730,8 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     names = [name] if name else list(ledger.read_models.projections)
     head = ledger.read_models.head()
     show = sys.stderr.isatty() and not s.as_json
-    with click.progressbar(
-        length=max(head, 1) * len(names), label="rebuilding", file=sys.stderr, hidden=not show
-    ) as bar:
-        done = {"n": 0}
-        for n in names:
-            base = done["n"]
-
-            def progress(position: int, head_: int, base: int = base) -> None:
-                bar.update(base + position - bar.pos)
-
-            ledger.rebuild([n], progress)
-            done["n"] = base + head
+    with click.progressbar(length=max(head, 1), label="rebuilding", file=sys.stderr, hidden=not show) as bar:
+        ledger.rebuild(names, lambda position, _head: bar.update(position - bar.pos))
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 

@@ -45,6 +45,7 @@ from ledger.store import LedgerFactory, OrjsonTranscoder, PydanticMapper, comman
 
 DEFAULT_DB = "sqlite:///ipledger.db"
 MAX_ATTEMPTS = 5
+CACHE_LIMIT = 200_000  # aggregates an import keeps in memory between batches
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -158,13 +159,17 @@ class Exchange(Application[UUID]):
 
     # ------------------------------------------------------------------ group commit
 
-    def begin_batch(self) -> None:
+    def begin_batch(self, keep_cache: bool = False) -> None:
         """Stage many commands in memory and write them in one transaction (`flush_batch`).
 
         Aggregates are cached across the batch, so a later command sees what an earlier
-        one decided; every rule runs exactly as in `execute`.
+        one decided; every rule runs exactly as in `execute`. With `keep_cache` the cache
+        outlives the batch (an import's batches share it): that is safe because a flush
+        that loses a race to another writer raises and drops the cache.
         """
-        self._staged = {}
+        if not keep_cache or self._cache is None or len(self._cache) > CACHE_LIMIT:
+            self._cache = {}
+        self._staged = self._cache
         self._staged_events: list[StoredEvent] = []
         self._staged_commands: list[tuple[str, str, Outcome, int]] = []
         self._staged_ids: set[str] = set()
@@ -213,11 +218,16 @@ class Exchange(Application[UUID]):
         events, commands = self._staged_events, self._staged_commands
         self._staged = None
         if events:
-            self.recorder.insert_events(events, commands=commands)
+            try:
+                self.recorder.insert_events(events, commands=commands)
+            except BaseException:
+                self._cache = None
+                raise
         return len(commands)
 
     def flush_batch_discard(self) -> None:
         self._staged = None
+        self._cache = None
 
     def recorded_ids(self, command_ids: list[str]) -> set[str]:
         if not command_ids:
@@ -262,6 +272,7 @@ class Exchange(Application[UUID]):
     # ------------------------------------------------------------------ loading
 
     _staged: dict[UUID, Aggregate] | None = None
+    _cache: dict[UUID, Aggregate] | None = None
 
     def load(self, cls: type[A], key: str, field: str, what: str) -> A:
         aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]

@@ -106,7 +106,7 @@ def run_import(
         nonlocal applied, skipped
         done = exchange.recorded_ids([line.command_id for line in lines])
         batch_skipped = 0
-        exchange.begin_batch()
+        exchange.begin_batch(keep_cache=True)
         try:
             for line in lines:
                 if line.command_id in done:
@@ -116,6 +116,7 @@ def run_import(
                     exchange.stage(line.command, line.args, actor=line.actor, command_id=line.command_id, now=line.at)
                 except LedgerError as e:
                     applied += exchange.flush_batch()
+                    exchange.flush_batch_discard()  # the failed line may have touched cached aggregates
                     skipped += batch_skipped
                     raise ImportFailed(line.number, e, applied, skipped) from None
         except ImportFailed:

@@ -200,6 +200,41 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
+        """One aggregate's events, by a prepared SQL string: loading aggregates is the hot
+        path of every command, and building a SQLAlchemy statement each time cost more
+        than the query."""
+        engine = self.datastore.engine
+        if self.datastore.access_lock is not None or not isinstance(engine, Engine):
+            return self._select_events_core(originator_id, gt, lte, desc, limit)
+        sqlite = engine.dialect.name == "sqlite"
+        mark = "?" if sqlite else "%s"
+        uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        sql = [
+            f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+            f"WHERE originator_id = {mark}"
+        ]
+        params: list[Any] = [uid.bytes if sqlite else uid]
+        if gt is not None:
+            sql.append(f" AND originator_version > {mark}")
+            params.append(gt)
+        if lte is not None:
+            sql.append(f" AND originator_version <= {mark}")
+            params.append(lte)
+        sql.append(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version")
+        if limit is not None:
+            sql.append(f" LIMIT {int(limit)}")
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("".join(sql), tuple(params)).all()
+        return [StoredEvent(uid, r[1], r[2], bytes(r[3])) for r in rows]
+
+    def _select_events_core(
+        self,
+        originator_id: UUID | str,
+        gt: int | None,
+        lte: int | None,
+        desc: bool,
+        limit: int | None,
+    ) -> list[StoredEvent]:
         t = self._events
         q = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
             t.c.originator_id == originator_id

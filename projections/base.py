@@ -72,9 +72,32 @@ def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
 
 
 class Projection:
+    """One read model. Inserts may be buffered (`add`) and are written in bulk by
+    `flush`, which the runner calls before it records the new position; a handler that
+    updates or reads rows calls `flush` first."""
+
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
     _dispatch: ClassVar[dict[str, str]]
+
+    def __init__(self) -> None:
+        self._buffer: dict[Table, list[dict[str, Any]]] = {}
+        self.cache: dict[str, Any] = {}  # facts that never change (aggregate id → ref, …)
+
+    def add(self, table: Table, **row: Any) -> None:
+        self._buffer.setdefault(table, []).append(row)
+
+    def flush(self, conn: Connection) -> None:
+        for table in self.tables:  # in declaration order: parents before children
+            rows = self._buffer.pop(table, None)
+            if rows:
+                conn.execute(table.insert(), rows)
+
+    def discard(self) -> None:
+        """Forget buffered rows and cached facts (the transaction rolled back or the
+        tables were dropped)."""
+        self._buffer.clear()
+        self.cache.clear()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -102,6 +102,7 @@ def holdings(
     refs = conn.execute(
         select(conveyance_members_table.c.asset)
         .where(conveyance_members_table.c.member == member)
+        .distinct()
         .order_by(conveyance_members_table.c.asset)
     ).scalars()
     assets = []

@@ -49,6 +49,7 @@ conveyance_members_table = Table(
     metadata,
     Column("member", String(32), primary_key=True),
     Column("asset", String(100), primary_key=True),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
 )
 
 
@@ -65,26 +66,28 @@ class OwnershipProjection(Projection):
     @handles(ev(Asset, "Registered"))
     def registered(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        conn.execute(
-            insert(assets_table).values(
-                ref=e.ref,
-                aggregate_id=str(e.originator_id),
-                title=e.title,
-                expires_on=e.expires_on,
-                registered_on=e.effective,
-                position=r.position,
-            )
+        self.add(
+            assets_table,
+            ref=e.ref,
+            aggregate_id=str(e.originator_id),
+            title=e.title,
+            expires_on=e.expires_on,
+            registered_on=e.effective,
+            position=r.position,
         )
+        self.cache[str(e.originator_id)] = e.ref
         self._conveyance(conn, r, e.ref, "registration", {}, e.owners, None, e.effective)
 
     @handles(ev(Asset, "Conveyed"))
     def conveyed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        ref = conn.execute(
-            assets_table.select()
-            .with_only_columns(assets_table.c.ref)
-            .where(assets_table.c.aggregate_id == str(e.originator_id))
-        ).scalar_one()
+        aggregate_id = str(e.originator_id)
+        ref = self.cache.get(aggregate_id)
+        if ref is None:
+            ref = conn.execute(
+                select(assets_table.c.ref).where(assets_table.c.aggregate_id == aggregate_id)
+            ).scalar_one()
+            self.cache[aggregate_id] = ref
         self._conveyance(conn, r, ref, e.kind, e.from_owners, e.to_owners, e.trade, e.effective)
 
     def _conveyance(
@@ -98,27 +101,20 @@ class OwnershipProjection(Projection):
         trade: str | None,
         effective: object,
     ) -> None:
-        conn.execute(
-            insert(conveyances_table).values(
-                position=r.position,
-                asset=ref,
-                seq=r.event.originator_version,
-                kind=kind,
-                effective=effective,
-                recorded=r.at,
-                from_owners=orjson.dumps(from_owners).decode(),
-                to_owners=orjson.dumps(to_owners).decode(),
-                trade=trade,
-            )
+        self.add(
+            conveyances_table,
+            position=r.position,
+            asset=ref,
+            seq=r.event.originator_version,
+            kind=kind,
+            effective=effective,
+            recorded=r.at,
+            from_owners=orjson.dumps(from_owners).decode(),
+            to_owners=orjson.dumps(to_owners).decode(),
+            trade=trade,
         )
         for member in to_owners:
-            exists = conn.execute(
-                conveyance_members_table.select()
-                .where(conveyance_members_table.c.member == member)
-                .where(conveyance_members_table.c.asset == ref)
-            ).first()
-            if exists is None:
-                conn.execute(insert(conveyance_members_table).values(member=member, asset=ref))
+            self.add(conveyance_members_table, member=member, asset=ref, position=r.position)
 
 
 # --------------------------------------------------------------------------- market
@@ -440,11 +436,8 @@ class TrailProjection(Projection):
         created = self._created_keys(conn, e)
         if created is not None:
             keys |= created
-            conn.execute(
-                insert(trail_aggregates_table).values(
-                    aggregate_id=aggregate_id, trail_keys=orjson.dumps(sorted(keys)).decode()
-                )
-            )
+            self.cache[aggregate_id] = sorted(keys)
+            self.add(trail_aggregates_table, aggregate_id=aggregate_id, trail_keys=orjson.dumps(sorted(keys)).decode())
         for attr in ("bidder", "buyer", "member"):
             value = getattr(e, attr, None)
             if isinstance(value, str):
@@ -452,13 +445,19 @@ class TrailProjection(Projection):
         for attr in ("from_owners", "to_owners"):
             keys |= {f"member:{m}" for m in getattr(e, attr, None) or {}}
         for key in sorted(keys):
-            conn.execute(insert(trail_table).values(key=key, position=recorded.position))
+            self.add(trail_table, key=key, position=recorded.position)
 
     def _keys_of(self, conn: Connection, aggregate_id: str) -> list[str]:
+        cached = self.cache.get(aggregate_id)
+        if cached is not None:
+            return list(cached)
         row = conn.execute(
             select(trail_aggregates_table.c.trail_keys).where(trail_aggregates_table.c.aggregate_id == aggregate_id)
         ).first()
-        return [] if row is None else list(orjson.loads(row[0]))
+        keys = [] if row is None else list(orjson.loads(row[0]))
+        if row is not None:
+            self.cache[aggregate_id] = keys
+        return keys
 
     def _created_keys(self, conn: Connection, e: Any) -> set[str] | None:
         """Keys of an aggregate's first event, or None for later events."""

@@ -49,36 +49,64 @@ class ReadModels:
         return chosen
 
     def catch_up(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
-        for name in self.names(names):
-            self._catch_up(self.projections[name], progress)
+        self._catch_up([self.projections[n] for n in self.names(names)], progress)
 
-    def _catch_up(self, projection: Projection, progress: Progress | None, stop: int | None = None) -> None:
+    def _catch_up(self, group: list[Projection], progress: Progress | None, stop: int | None = None) -> None:
+        """Bring projections to the head in one pass over the log: each event is read and
+        decoded once and offered to every projection that has not yet applied it."""
         head = self.head() if stop is None else stop
-        if self.position(projection.name) >= head:
+        behind = [p for p in group if self.position(p.name) < head]
+        if not behind:
             return  # already current: no write, so a read-only store still answers
+        wanted = {p.name: set(p.topics()) for p in behind}
         while True:
-            with self.engine.begin() as conn:
-                position = self._lock(conn, projection.name)
-                if position >= head:
-                    return
-                notes = self.recorder.select_notifications(
-                    start=position + 1, limit=PAGE, stop=head, topics=projection.topics()
-                )
-                for note in notes:
-                    state: dict[str, Any] = orjson.loads(note.state)
-                    meta = state.get("meta") or {}
-                    event = decode_event(note.topic, state, note.originator_id, note.originator_version)
-                    projection.apply(
-                        conn,
-                        note.topic,
-                        Recorded(note.id, event, meta.get("actor", ""), meta.get("command_id", "")),
-                    )
-                position = notes[-1].id if len(notes) == PAGE else head
-                conn.execute(
-                    update(tracking_table).where(tracking_table.c.name == projection.name).values(position=position)
-                )
+            try:
+                reached = self._catch_up_page(behind, wanted, head)
+            except BaseException:
+                for p in behind:
+                    p.discard()  # rows buffered by a rolled-back page must not leak into the next
+                raise
+            if reached is None:
+                return
             if progress is not None:
-                progress(position, head)
+                progress(reached, head)
+
+    def _catch_up_page(self, behind: list[Projection], wanted: dict[str, set[str]], head: int) -> int | None:
+        """Apply one page of the log to the projections behind; None when all are current."""
+        with self.engine.begin() as conn:
+            positions = {p.name: self._lock(conn, p.name) for p in behind}
+            active = [p for p in behind if positions[p.name] < head]
+            if not active:
+                return None
+            topics: tuple[str, ...] = ()
+            if all(wanted[p.name] for p in active):
+                topics = tuple(sorted(set().union(*(wanted[p.name] for p in active))))
+            start = min(positions[p.name] for p in active)
+            notes = self.recorder.select_notifications(start=start + 1, limit=PAGE, stop=head, topics=topics)
+            for note in notes:
+                takers = [
+                    p
+                    for p in active
+                    if positions[p.name] < note.id and (not wanted[p.name] or note.topic in wanted[p.name])
+                ]
+                if not takers:
+                    continue
+                state: dict[str, Any] = orjson.loads(note.state)
+                meta = state.get("meta") or {}
+                event = decode_event(note.topic, state, note.originator_id, note.originator_version)
+                recorded = Recorded(note.id, event, meta.get("actor", ""), meta.get("command_id", ""))
+                for p in takers:
+                    p.apply(conn, note.topic, recorded)
+            for p in active:
+                p.flush(conn)
+            reached = notes[-1].id if len(notes) == PAGE else head
+            for p in active:
+                conn.execute(
+                    update(tracking_table)
+                    .where(tracking_table.c.name == p.name)
+                    .values(position=max(reached, positions[p.name]))
+                )
+        return reached
 
     def position(self, name: str) -> int:
         with self.engine.connect() as conn:
@@ -96,13 +124,14 @@ class ReadModels:
 
     def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
         """Drop the read models' tables and replay the whole log into them."""
-        for name in self.names(names):
-            projection = self.projections[name]
+        chosen = [self.projections[n] for n in self.names(names)]
+        for projection in chosen:
             self._reset(projection)
-            self._catch_up(projection, progress)
+        self._catch_up(chosen, progress)
 
     def _reset(self, projection: Projection, insert_row: bool = False) -> None:
         """Drop and recreate a projection's tables at position 0, in one transaction."""
+        projection.discard()
         with self.engine.begin() as conn:
             if insert_row:
                 conn.execute(insert(tracking_table).values(name=projection.name, position=0, fingerprint=""))
@@ -135,8 +164,7 @@ class ReadModels:
         fresh = ReadModels(self.recorder, memory)
         head = self.head()
         for runner in (self, fresh):
-            for projection in runner.projections.values():
-                runner._catch_up(projection, None, stop=head)
+            runner._catch_up(list(runner.projections.values()), None, stop=head)
         differ = []
         with self.engine.connect() as live, memory.connect() as replay:
             for name, projection in self.projections.items():
