@@ -29,7 +29,21 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from eventsourcing.domain import Aggregate, event  # noqa: E402
+
 from bench.generator import generate  # noqa: E402
+
+
+class Thing(Aggregate):
+    """The naive baseline's aggregate: a create and a change, as plain as it gets."""
+
+    @event("Created")
+    def __init__(self, name: str, kind: str, country: str) -> None:
+        self.name = name
+
+    @event("Changed")
+    def change(self, owner: str) -> None:
+        self.owner = owner
 
 Row = dict[str, Any]
 
@@ -178,16 +192,6 @@ def bench_interactive(url: str, commands: list[tuple[str, dict[str, Any]]]) -> R
 def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
     """A naive eventsourcing Application: one save per command on the native sqlite/postgres module."""
     from eventsourcing.application import Application
-    from eventsourcing.domain import Aggregate, event
-
-    class Thing(Aggregate):
-        @event("Created")
-        def __init__(self, name: str, kind: str, country: str) -> None:
-            self.name = name
-
-        @event("Changed")
-        def change(self, owner: str) -> None:
-            self.owner = owner
 
     if kind == "postgres":
         assert pg is not None

@@ -7,13 +7,14 @@ present, no version) is adopted at revision 0001 and upgraded from there.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-HEAD = "0002"
+HEAD = "0003"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -26,20 +27,40 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def ensure_schema(engine: Engine, target: str = HEAD) -> str:
-    """Upgrade the store to `target` (default: head); returns the revision it is at."""
-    if current_revision(engine) == target:
-        return target
+    """Upgrade the store to `target` (default: head); returns the revision it is at.
+
+    Several processes may open a fresh store at once: on PostgreSQL an advisory lock
+    serialises them; on SQLite the loser of the race finds the schema done and retries.
+    """
+    for attempt in range(20):
+        if current_revision(engine) == target:
+            return target
+        try:
+            _upgrade(engine, target)
+            return target
+        except DBAPIError:
+            if attempt == 19:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return target
+
+
+def _upgrade(engine: Engine, target: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("select pg_advisory_xact_lock(4242424242)"))
+        revision = current_revision_on(conn)
+        if revision == target:
+            return
         config.attributes["connection"] = conn
-        if current_revision_on(conn) is None and inspect(conn).has_table("ipledger_events"):
+        if revision is None and inspect(conn).has_table("ipledger_events"):
             command.stamp(config, "0001")
         command.upgrade(config, target)
-    return target
 
 
 def current_revision_on(conn: object) -> str | None:

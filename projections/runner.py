@@ -11,7 +11,9 @@ from typing import Any, Callable, Iterable
 
 import orjson
 from eventsourcing.persistence import ApplicationRecorder
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -31,12 +33,11 @@ class ReadModels:
         self.recorder = recorder
         self.engine = engine
         self.projections: dict[str, Projection] = {cls.name: cls() for cls in PROJECTIONS}
-        tracking_table.create(engine, checkfirst=True)
         with engine.connect() as conn:
             stored = dict(conn.execute(select(tracking_table.c.name, tracking_table.c.fingerprint)).tuples().all())
         for name, projection in self.projections.items():
             if stored.get(name) != projection.fingerprint():
-                self._reset(projection, insert_row=name not in stored)
+                self._reset(projection, insert_row=name not in stored, only_if_stale=True)
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -129,13 +130,28 @@ class ReadModels:
             self._reset(projection)
         self._catch_up(chosen, progress)
 
-    def _reset(self, projection: Projection, insert_row: bool = False) -> None:
-        """Drop and recreate a projection's tables at position 0, in one transaction."""
+    def _reset(self, projection: Projection, insert_row: bool = False, only_if_stale: bool = False) -> None:
+        """Drop and recreate a projection's tables at position 0, in one transaction.
+
+        Under the tracking row's lock, so two processes opening a store at once do it
+        once (`only_if_stale`: skip when the other process already did)."""
         projection.discard()
+        if insert_row:
+            with self.engine.begin() as conn:
+                dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                conn.execute(
+                    dialect_insert(tracking_table)
+                    .values(name=projection.name, position=0, fingerprint="")
+                    .on_conflict_do_nothing()
+                )
         with self.engine.begin() as conn:
-            if insert_row:
-                conn.execute(insert(tracking_table).values(name=projection.name, position=0, fingerprint=""))
             self._lock(conn, projection.name)
+            if only_if_stale:
+                current = conn.execute(
+                    select(tracking_table.c.fingerprint).where(tracking_table.c.name == projection.name)
+                ).scalar()
+                if current == projection.fingerprint():
+                    return
             for table in reversed(projection.tables):
                 table.drop(conn, checkfirst=True)
             for table in projection.tables:
@@ -161,6 +177,7 @@ class ReadModels:
         Returns the names of projections whose tables differ (empty when all agree).
         """
         memory = create_engine("sqlite://", poolclass=StaticPool)
+        tracking_table.create(memory)
         fresh = ReadModels(self.recorder, memory)
         head = self.head()
         for runner in (self, fresh):

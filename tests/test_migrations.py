@@ -28,7 +28,7 @@ def test_empty_database_is_migrated_to_head(store_url: str) -> None:
     assert current_revision(engine) is None
     assert ensure_schema(engine) == HEAD
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"ipledger_events", "ipledger_chain", "ipledger_commands", "alembic_version"} <= tables
+    assert {"ipledger_events", "ipledger_chain", "ipledger_commands", "rm_projections", "alembic_version"} <= tables
     assert "ipledger_events_topic_idx" in _indexes(engine)
     engine.dispose()
 
