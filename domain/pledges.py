@@ -104,8 +104,9 @@ class Pledge(Aggregate):
         return self.status == "registered"
 
     def in_force_on(self, day: date) -> bool:
-        ends = [d for d in (self.end, self.ended_on) if d is not None]
-        return self.start <= day and all(day < d for d in ends)
+        """From its start until released or enforced; `end` is the secured loan's term,
+        and a lender keeps its security past it until it releases."""
+        return self.start <= day and (self.ended_on is None or day < self.ended_on)
 
     def _require_pledgee(self, actor: Actor, verb: str) -> None:
         if not actor.acts_for(self.pledgee):

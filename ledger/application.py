@@ -136,13 +136,14 @@ class Exchange(Application[UUID]):
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
         for attempt in range(MAX_ATTEMPTS):
-            recorded = self.recorded_outcome(cid)
-            if recorded is not None:
-                return recorded
-            if who.member_id is not None:
-                self.member(who.member_id, "actor").require_active("actor")
-            ctx = Context(actor=who, command_id=cid, at=self.clock(now))
-            outcome, aggregates = handler(command, ctx)
+            with self.recorder.one_connection():  # type: ignore[attr-defined]
+                recorded = self.recorded_outcome(cid)
+                if recorded is not None:
+                    return recorded
+                if who.member_id is not None:
+                    self.member(who.member_id, "actor").require_active("actor")
+                ctx = Context(actor=who, command_id=cid, at=self.clock(now))
+                outcome, aggregates = handler(command, ctx)
             self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
             count = sum(len(a.pending_events) for a in aggregates if a is not None)
             try:
@@ -240,7 +241,7 @@ class Exchange(Application[UUID]):
             )
 
     def recorded_outcome(self, command_id: str) -> Outcome | None:
-        with self.engine.connect() as conn:
+        with self.recorder._reading() as conn:  # type: ignore[attr-defined]
             row = conn.execute(
                 select(commands_table.c.outcome).where(commands_table.c.command_id == command_id)
             ).first()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Sequence, cast
 from uuid import UUID
 
@@ -33,6 +34,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
+
+#: The connection a command's reads share (see LedgerRecorder.one_connection).
+_shared: ContextVar[Any] = ContextVar("ipledger_shared_connection", default=None)
 
 ledger_metadata = MetaData()
 
@@ -116,10 +120,31 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         self.tables.extend(ledger_metadata.sorted_tables)
 
     @contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Let every read inside the block share one pooled connection.
+
+        A command reads several aggregates before it writes; on PostgreSQL each separate
+        checkout costs a ping, a BEGIN and a ROLLBACK round trip, so a command's reads
+        share one connection (the write still goes through the library's transaction)."""
+        engine = self.datastore.engine
+        if _shared.get() is not None or self.datastore.access_lock is not None or not isinstance(engine, Engine):
+            yield
+            return
+        with engine.connect() as conn:
+            token = _shared.set(conn)
+            try:
+                yield
+            finally:
+                _shared.reset(token)
+
+    @contextmanager
     def _reading(self) -> Iterator[Any]:
-        """A connection for one read: straight from the pool (no ORM session), except for
-        an in-memory SQLite store, whose single connection the library's lock guards."""
-        if self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
+        """A connection for one read: the command's shared one, or straight from the pool
+        (no ORM session); an in-memory SQLite store goes through the library's lock."""
+        shared = _shared.get()
+        if shared is not None:
+            yield shared
+        elif self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
             with self.transaction(commit=False) as session:
                 yield session
         else:
@@ -223,7 +248,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         sql.append(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version")
         if limit is not None:
             sql.append(f" LIMIT {int(limit)}")
-        with engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.exec_driver_sql("".join(sql), tuple(params)).all()
         return [StoredEvent(uid, r[1], r[2], bytes(r[3])) for r in rows]
 

@@ -228,7 +228,9 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
     pl = pledges_table.c
     pledges: list[dict[str, Any]] = []
     for r in conn.execute(select(pledges_table).where(pl.asset == ref).order_by(pl.position)):
-        if not _known(r.registered, known_at) or r.start > as_of or (r.end is not None and as_of >= r.end):
+        # The term end is the loan's, not the pledge's: a pledge binds until it is
+        # released or enforced (docs/rules.md), as the consent rule applies it.
+        if not _known(r.registered, known_at) or r.start > as_of:
             continue
         if r.ended_on is not None and _known(r.ended_recorded, known_at) and as_of >= r.ended_on:
             continue
