@@ -42,6 +42,7 @@ class Session:
     def write(self, name: str, args: dict[str, Any], plain: Callable[[dict[str, Any]], str] | None = None) -> None:
         outcome = self.ledger.execute(name, _drop_unset(args), actor=self.actor, command_id=self.command_id)
         self.emit(outcome, plain or (lambda o: str(o["id"])))
+        self.ledger.refresh_read_models()
 
     def emit(self, doc: Any, plain: Callable[[Any], str]) -> None:
         if self.as_json:

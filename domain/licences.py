@@ -18,7 +18,8 @@ from eventsourcing.domain import event
 from domain.base import Aggregate, natural_id
 from domain.errors import InvalidInput, InvalidState, LicenceConflict, LicenceOutOfScope, NotAuthorised, SelfDealing
 from domain.members import Member
-from domain.values import Actor, LicenceType, Scope, conflicts
+from domain.scopes import Scope, conflicts
+from domain.values import Actor, LicenceType
 
 
 class Licence(Aggregate):

@@ -29,7 +29,8 @@ from domain.errors import (
     SelfDealing,
 )
 from domain.members import Member
-from domain.values import Actor, LicenceType, ListingType, Mechanism, Scope, format_time
+from domain.scopes import Scope
+from domain.values import Actor, LicenceType, ListingType, Mechanism, format_time
 
 
 @dataclass(frozen=True)

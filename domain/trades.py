@@ -11,7 +11,8 @@ from eventsourcing.domain import event
 from domain.base import Aggregate, natural_id
 from domain.errors import InvalidInput, NotAuthorised, TradeResolved
 from domain.listings import Listing, Sale
-from domain.values import Actor, Scope, format_time
+from domain.scopes import Scope
+from domain.values import Actor, format_time
 
 
 class Trade(Aggregate):

@@ -40,21 +40,14 @@ from domain.pledges import Pledge, use_consents
 from domain.trades import Trade
 from domain.values import Actor, ListingType, format_time, parse_time
 from ledger import commands as c
+from ledger.config import store_url
 from ledger.schema import ensure_schema
 from ledger.store import LedgerFactory, OrjsonTranscoder, PydanticMapper, commands_table
 
-DEFAULT_DB = "sqlite:///ipledger.db"
 MAX_ATTEMPTS = 5
 CACHE_LIMIT = 200_000  # aggregates an import keeps in memory between batches
 
 A = TypeVar("A", bound=Aggregate)
-
-
-def store_url(db: str | None = None) -> str:
-    url = db or os.environ.get("IPLEDGER_DB") or DEFAULT_DB
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from typing import Annotated, Any, Callable, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from domain.errors import InvalidInput
+from domain.scopes import Scope, parse_scope
 from domain.values import (
     ConveyanceKind,
     ListingType,
     Mechanism,
     MemberKind,
-    Scope,
     canonical_ref,
     check_text,
     parse_amount,
@@ -30,7 +30,6 @@ from domain.values import (
     parse_enum,
     parse_member_id,
     parse_owners,
-    parse_scope,
     parse_time,
 )
 

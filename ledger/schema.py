@@ -32,6 +32,8 @@ def ensure_schema(engine: Engine, target: str = HEAD) -> str:
     Several processes may open a fresh store at once: on PostgreSQL an advisory lock
     serialises them; on SQLite the loser of the race finds the schema done and retries.
     """
+    with engine.connect():
+        pass  # an unreachable store fails here, once, not after the retries below
     for attempt in range(20):
         if current_revision(engine) == target:
             return target

@@ -7,17 +7,24 @@ committed event.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, date, datetime
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from domain.errors import IntegrityError, InvalidInput, NotFound
-from domain.members import Member
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from domain.errors import IntegrityError, InvalidInput, LedgerError, NotFound
 from domain.values import Actor, canonical_ref, parse_member_id, parse_time
-from ledger import audit
-from ledger.application import Exchange, Outcome
+from ledger.config import make_engine, store_url
 from projections import queries
-from projections.runner import Progress, ReadModels
+from projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
+
+if TYPE_CHECKING:
+    from ledger.application import Exchange, Outcome
+    from projections.runner import Progress, ReadModels
 
 
 def today() -> date:
@@ -29,16 +36,36 @@ def today() -> date:
 
 
 class Ledger:
+    """Opens the write side (the Exchange and its projections' runner) on first need; a
+    query whose read models are already at the log head needs neither, and starts fast."""
+
     def __init__(self, db: str | None = None) -> None:
-        self.exchange = Exchange(db)
-        self.read_models = ReadModels(self.exchange.recorder, self.exchange.engine)
+        self.url = store_url(db)
+        self._exchange: Exchange | None = None
+        self._read_models: ReadModels | None = None
+        self._engine: Engine | None = None
 
     @property
-    def url(self) -> str:
-        return self.exchange.url
+    def exchange(self) -> Exchange:
+        if self._exchange is None:
+            from ledger.application import Exchange
+
+            self._exchange = Exchange(self.url)
+        return self._exchange
+
+    @property
+    def read_models(self) -> ReadModels:
+        if self._read_models is None:
+            from projections.runner import ReadModels
+
+            self._read_models = ReadModels(self.exchange.recorder, self.exchange.engine)
+        return self._read_models
 
     def close(self) -> None:
-        self.exchange.close()
+        if self._exchange is not None:
+            self._exchange.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
     # ------------------------------------------------------------------ writing
 
@@ -53,6 +80,15 @@ class Ledger:
     ) -> Outcome:
         return self.exchange.execute(name, args, actor=actor, command_id=command_id, now=now)
 
+    def refresh_read_models(self) -> None:
+        """Bring read models to the head now, while the write side is loaded, so the next
+        query process finds them current (and starts fast). Best effort: the command is
+        already recorded, and any query catches up by itself."""
+        from eventsourcing.persistence import PersistenceError
+
+        with contextlib.suppress(LedgerError, DBAPIError, PersistenceError):
+            self.read_models.catch_up()
+
     def import_lines(self, raw_lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> Outcome:
         from ledger.importer import run_import
 
@@ -61,8 +97,38 @@ class Ledger:
     # ------------------------------------------------------------------ reading
 
     def _read(self, *names: str) -> Any:
+        """A connection on read models that reflect every committed event."""
+        if self._exchange is None and self._current(names):
+            assert self._engine is not None
+            return self._engine.connect()
         self.read_models.catch_up(names)
         return self.exchange.engine.connect()
+
+    def _current(self, names: tuple[str, ...]) -> bool:
+        """Cheap check (no event-sourcing imports): schema at head, and each projection's
+        tables as the code defines them and at the log head."""
+        from ledger.schema import HEAD
+
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        try:
+            with self._engine.connect() as conn:
+                if conn.execute(text("select version_num from alembic_version")).scalar() != HEAD:
+                    return False
+                head = conn.execute(select(events_view.c.id).order_by(events_view.c.id.desc()).limit(1)).scalar()
+                rows = {
+                    r.name: r
+                    for r in conn.execute(
+                        select(tracking_table.c.name, tracking_table.c.position, tracking_table.c.fingerprint)
+                    )
+                }
+        except DBAPIError:
+            return False
+        for name in names:
+            row = rows.get(name)
+            if row is None or row.fingerprint != fingerprint(PROJECTION_TABLES[name]) or row.position < (head or 0):
+                return False
+        return True
 
     def owner(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         ref = canonical_ref(ref)
@@ -71,14 +137,17 @@ class Ledger:
 
     def title(self, ref: str) -> dict[str, Any]:
         ref = canonical_ref(ref)
-        with self._read("ownership") as conn:
+        with self._read("ownership", "encumbrances") as conn:  # title lists encumbrance events too
             return queries.title(conn, ref)
 
     def holdings(self, member: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         member = parse_member_id(member, "member")
-        if not self.exchange.exists(Member, member):
-            raise NotFound(f"member: no member {member}")
-        with self._read("ownership") as conn:
+        with self._read("ownership", "trail") as conn:
+            if (
+                conn.execute(select(trail_table.c.key).where(trail_table.c.key == f"member:{member}").limit(1)).first()
+                is None
+            ):
+                raise NotFound(f"member: no member {member}")
             return queries.holdings(conn, member, as_of, known_at)
 
     def encumbrances(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
@@ -101,22 +170,27 @@ class Ledger:
             key, what = f"asset:{canonical_ref(asset, 'asset')}", "asset"
         else:
             key, what = f"member:{parse_member_id(member or '', 'member')}", "member"
-        events = self.exchange.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
         with self._read("trail") as conn:
-            return queries.trail(conn, events, key, what)
+            return queries.trail(conn, events_view, key, what)
 
     # ------------------------------------------------------------------ audit
 
     def export(self, until: int | None = None) -> Iterator[bytes]:
+        from ledger import audit
+
         return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
 
     def digest(self) -> dict[str, Any]:
+        from ledger import audit
+
         return audit.digest(self.exchange.engine)
 
     def verify(self, expect: str | None = None) -> dict[str, Any]:
         """Recompute the hash chain, prove the digest is a prefix, reconcile every projection."""
+        from ledger import audit
+
         report = audit.verify_chain(
-            self.exchange.recorder, self.exchange.engine, audit.parse_digest(expect) if expect else None
+            self.exchange.recorder, self.exchange.engine, None if expect is None else audit.parse_digest(expect)
         )
         differ = self.read_models.reconcile()
         if differ:

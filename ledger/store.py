@@ -33,6 +33,8 @@ from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Strin
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from ledger.config import sqlite_pragmas
+
 GENESIS = "0" * 64
 
 #: The connection a command's reads share (see LedgerRecorder.one_connection).
@@ -323,11 +325,4 @@ class LedgerFactory(SQLAlchemyFactory):
             engine.dispose()
             self.datastore = self.datastore_class(url=url.render_as_string(hide_password=False), pool_pre_ping=True)
         elif engine is not None and engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")  # concurrent writers wait, not fail
-    cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged command survives power loss
-    cursor.close()
+            event.listen(engine, "connect", sqlite_pragmas)

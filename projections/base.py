@@ -9,28 +9,15 @@ and rebuilt from the log.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Callable, ClassVar
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-metadata = MetaData()
-
-POSITION = BigInteger().with_variant(Integer(), "sqlite")
-
-tracking_table = Table(
-    "rm_projections",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("position", POSITION, nullable=False),
-    # A fingerprint of the projection's table definitions: when the code's tables
-    # change, the stored read model is dropped and rebuilt from the log.
-    Column("fingerprint", String(64), nullable=False, default=""),
-)
+from projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -45,13 +32,6 @@ class Recorded:
     @property
     def at(self) -> datetime:
         return naive_utc(self.event.timestamp)
-
-
-def naive_utc(value: datetime) -> datetime:
-    """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def ev(aggregate: type[Any], name: str) -> type[Any]:
@@ -108,10 +88,7 @@ class Projection:
 
     @classmethod
     def fingerprint(cls) -> str:
-        from sqlalchemy.schema import CreateTable
-
-        text = "\n".join(str(CreateTable(t)) + repr(sorted(i.name or "" for i in t.indexes)) for t in cls.tables)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return fingerprint(cls.tables)
 
     @classmethod
     def topics(cls) -> tuple[str, ...]:

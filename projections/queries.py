@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from sqlalchemy import and_, select
@@ -11,14 +12,14 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import NotFound
 from domain.values import Actor, format_time
-from projections.base import naive_utc
-from projections.readmodels import (
+from projections.tables import (
     assets_table,
     bids_table,
     conveyance_members_table,
     conveyances_table,
     licences_table,
     listings_table,
+    naive_utc,
     pledges_table,
     trail_table,
 )
@@ -312,6 +313,7 @@ def trail(conn: Connection, events: Any, key: str, what: str) -> dict[str, Any]:
     )
     out = []
     for r in conn.execute(q):
+        aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
         state = orjson.loads(bytes(r.state))
         meta = state.pop("meta", None) or {}
         recorded = state.pop("timestamp", None)
@@ -321,7 +323,7 @@ def trail(conn: Connection, events: Any, key: str, what: str) -> dict[str, Any]:
             {
                 "position": r.id,
                 "type": r.topic.partition(":")[2],
-                "aggregate": str(r.originator_id),
+                "aggregate": str(aggregate),
                 "version": r.originator_version,
                 "recorded": recorded,
                 "actor": meta.get("actor"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from domain.assets import Asset
@@ -13,44 +13,22 @@ from domain.licences import Licence
 from domain.listings import Listing
 from domain.pledges import Pledge
 from domain.values import minor
-from projections.base import POSITION, Projection, Recorded, ev, handles, metadata, naive_utc
+from projections.base import Projection, Recorded, ev, handles, naive_utc
+from projections.tables import (
+    PROJECTION_TABLES,
+    assets_table,
+    bids_table,
+    conveyance_members_table,
+    conveyances_table,
+    currencies_table,
+    licences_table,
+    listings_table,
+    pledges_table,
+    trail_aggregates_table,
+    trail_table,
+)
 
 # --------------------------------------------------------------------------- ownership
-
-assets_table = Table(
-    "rm_assets",
-    metadata,
-    Column("ref", String(100), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
-    Column("title", Text, nullable=False),
-    Column("expires_on", Date),
-    Column("registered_on", Date, nullable=False),
-    Column("position", POSITION, nullable=False),
-)
-
-conveyances_table = Table(
-    "rm_conveyances",
-    metadata,
-    Column("position", POSITION, primary_key=True, autoincrement=False),
-    Column("asset", String(100), nullable=False),
-    Column("seq", POSITION, nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("effective", Date, nullable=False),
-    Column("recorded", DateTime, nullable=False),
-    Column("from_owners", Text, nullable=False),
-    Column("to_owners", Text, nullable=False),
-    Column("trade", String(64)),
-    Index("rm_conveyances_asset", "asset", "effective", "seq"),
-)
-
-# Which members a conveyance names as owners: holdings find their assets through it.
-conveyance_members_table = Table(
-    "rm_conveyance_members",
-    metadata,
-    Column("member", String(32), primary_key=True),
-    Column("asset", String(100), primary_key=True),
-    Column("position", POSITION, primary_key=True, autoincrement=False),
-)
 
 
 class OwnershipProjection(Projection):
@@ -61,7 +39,7 @@ class OwnershipProjection(Projection):
     """
 
     name = "ownership"
-    tables = (assets_table, conveyances_table, conveyance_members_table)
+    tables = PROJECTION_TABLES["ownership"]
 
     @handles(ev(Asset, "Registered"))
     def registered(self, conn: Connection, r: Recorded) -> None:
@@ -119,34 +97,12 @@ class OwnershipProjection(Projection):
 
 # --------------------------------------------------------------------------- market
 
-listings_table = Table(
-    "rm_listings",
-    metadata,
-    Column("listing_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
-    Column("asset", String(100), nullable=False, index=True),
-    Column("type", String(16), nullable=False),
-    Column("mechanism", String(16), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("sellers", Text, nullable=False),
-    Column("opens_at", DateTime, nullable=False),
-    Column("closes_at", DateTime, nullable=False),
-    Column("ask", String(32)),
-    Column("reserve", String(32)),
-    Column("increment", String(32)),
-    Column("status", String(16), nullable=False, index=True),
-    Column("trade", String(64)),
-    Column("winner", String(32)),
-    Column("price", String(32)),
-    Column("position", POSITION, nullable=False),
-)
-
 
 class ListingsProjection(Projection):
     """Every listing with its status: the `listings` query and the book's header."""
 
     name = "listings"
-    tables = (listings_table,)
+    tables = PROJECTION_TABLES["listings"]
 
     @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
@@ -199,33 +155,11 @@ class ListingsProjection(Projection):
         self._set(conn, r, status="closed")
 
 
-bids_table = Table(
-    "rm_bids",
-    metadata,
-    Column("bid_id", String(64), primary_key=True),
-    Column("listing_aggregate", String(36), nullable=False),
-    Column("bidder", String(32), nullable=False),
-    Column("amount", String(32), nullable=False),
-    Column("amount_minor", POSITION, nullable=False),
-    Column("placed", DateTime, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("position", POSITION, nullable=False),
-    Index("rm_bids_book", "listing_aggregate", "state", "amount_minor", "position"),
-)
-
-currencies_table = Table(
-    "rm_book_currencies",
-    metadata,
-    Column("listing_aggregate", String(36), primary_key=True),
-    Column("currency", String(3), nullable=False),
-)
-
-
 class BookProjection(Projection):
     """Order books: bids with their state; price-time order is an index scan."""
 
     name = "book"
-    tables = (bids_table, currencies_table)
+    tables = PROJECTION_TABLES["book"]
 
     @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
@@ -286,56 +220,12 @@ class BookProjection(Projection):
 
 # --------------------------------------------------------------------------- encumbrances
 
-licences_table = Table(
-    "rm_licences",
-    metadata,
-    Column("licence_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
-    Column("asset", String(100), nullable=False, index=True),
-    Column("licensee", String(32), nullable=False),
-    Column("type", String(16), nullable=False),
-    Column("territories", Text, nullable=False),
-    Column("fields", Text, nullable=False),
-    Column("start", Date, nullable=False),
-    Column("end", Date, nullable=False),
-    Column("sublicensable", String(5), nullable=False),
-    Column("parent", String(64)),
-    Column("royalty_rate", String(16)),
-    Column("lump_sum", String(32)),
-    Column("currency", String(3)),
-    Column("granted", DateTime, nullable=False),
-    Column("position", POSITION, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("ended_on", Date),
-    Column("ended_recorded", DateTime),
-    Column("reason", Text),
-)
-
-pledges_table = Table(
-    "rm_pledges",
-    metadata,
-    Column("pledge_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
-    Column("asset", String(100), nullable=False, index=True),
-    Column("pledgee", String(32), nullable=False, index=True),
-    Column("pledgors", Text, nullable=False),
-    Column("amount", String(32)),
-    Column("currency", String(3)),
-    Column("start", Date, nullable=False),
-    Column("end", Date),
-    Column("registered", DateTime, nullable=False),
-    Column("position", POSITION, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("ended_on", Date),
-    Column("ended_recorded", DateTime),
-)
-
 
 class EncumbrancesProjection(Projection):
     """Licences and pledges per asset with grant/registration and end, on both time axes."""
 
     name = "encumbrances"
-    tables = (licences_table, pledges_table)
+    tables = PROJECTION_TABLES["encumbrances"]
 
     @handles(ev(Licence, "Granted"))
     def granted(self, conn: Connection, r: Recorded) -> None:
@@ -404,20 +294,6 @@ class EncumbrancesProjection(Projection):
 
 # --------------------------------------------------------------------------- audit trail
 
-trail_table = Table(
-    "rm_trail",
-    metadata,
-    Column("key", String(140), primary_key=True),  # "asset:REF" or "member:ID"
-    Column("position", POSITION, primary_key=True, autoincrement=False),
-)
-
-trail_aggregates_table = Table(
-    "rm_trail_aggregates",
-    metadata,
-    Column("aggregate_id", String(36), primary_key=True),
-    Column("trail_keys", Text, nullable=False),
-)
-
 
 class TrailProjection(Projection):
     """Which events touch which asset and which member: the index behind `trail`.
@@ -427,7 +303,7 @@ class TrailProjection(Projection):
     """
 
     name = "trail"
-    tables = (trail_table, trail_aggregates_table)
+    tables = PROJECTION_TABLES["trail"]
 
     def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
         e = recorded.event

@@ -1,0 +1,209 @@
+"""The read models' tables: pure SQLAlchemy, no domain code.
+
+Queries import only this module (and not the projectors, which import the domain), so
+a query against current read models starts fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+POSITION = BigInteger().with_variant(Integer(), "sqlite")
+
+tracking_table = Table(
+    "rm_projections",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", POSITION, nullable=False),
+    # A fingerprint of the projection's table definitions: when the code's tables
+    # change, the stored read model is dropped and rebuilt from the log.
+    Column("fingerprint", String(64), nullable=False, default=""),
+)
+
+
+assets_table = Table(
+    "rm_assets",
+    metadata,
+    Column("ref", String(100), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("expires_on", Date),
+    Column("registered_on", Date, nullable=False),
+    Column("position", POSITION, nullable=False),
+)
+
+
+conveyances_table = Table(
+    "rm_conveyances",
+    metadata,
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("asset", String(100), nullable=False),
+    Column("seq", POSITION, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("effective", Date, nullable=False),
+    Column("recorded", DateTime, nullable=False),
+    Column("from_owners", Text, nullable=False),
+    Column("to_owners", Text, nullable=False),
+    Column("trade", String(64)),
+    Index("rm_conveyances_asset", "asset", "effective", "seq"),
+)
+
+
+# Which members a conveyance names as owners: holdings find their assets through it.
+conveyance_members_table = Table(
+    "rm_conveyance_members",
+    metadata,
+    Column("member", String(32), primary_key=True),
+    Column("asset", String(100), primary_key=True),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+)
+
+
+listings_table = Table(
+    "rm_listings",
+    metadata,
+    Column("listing_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("mechanism", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("sellers", Text, nullable=False),
+    Column("opens_at", DateTime, nullable=False),
+    Column("closes_at", DateTime, nullable=False),
+    Column("ask", String(32)),
+    Column("reserve", String(32)),
+    Column("increment", String(32)),
+    Column("status", String(16), nullable=False, index=True),
+    Column("trade", String(64)),
+    Column("winner", String(32)),
+    Column("price", String(32)),
+    Column("position", POSITION, nullable=False),
+)
+
+
+bids_table = Table(
+    "rm_bids",
+    metadata,
+    Column("bid_id", String(64), primary_key=True),
+    Column("listing_aggregate", String(36), nullable=False),
+    Column("bidder", String(32), nullable=False),
+    Column("amount", String(32), nullable=False),
+    Column("amount_minor", POSITION, nullable=False),
+    Column("placed", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("position", POSITION, nullable=False),
+    Index("rm_bids_book", "listing_aggregate", "state", "amount_minor", "position"),
+)
+
+
+currencies_table = Table(
+    "rm_book_currencies",
+    metadata,
+    Column("listing_aggregate", String(36), primary_key=True),
+    Column("currency", String(3), nullable=False),
+)
+
+
+licences_table = Table(
+    "rm_licences",
+    metadata,
+    Column("licence_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("licensee", String(32), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("territories", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("start", Date, nullable=False),
+    Column("end", Date, nullable=False),
+    Column("sublicensable", String(5), nullable=False),
+    Column("parent", String(64)),
+    Column("royalty_rate", String(16)),
+    Column("lump_sum", String(32)),
+    Column("currency", String(3)),
+    Column("granted", DateTime, nullable=False),
+    Column("position", POSITION, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("ended_on", Date),
+    Column("ended_recorded", DateTime),
+    Column("reason", Text),
+)
+
+
+pledges_table = Table(
+    "rm_pledges",
+    metadata,
+    Column("pledge_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("pledgee", String(32), nullable=False, index=True),
+    Column("pledgors", Text, nullable=False),
+    Column("amount", String(32)),
+    Column("currency", String(3)),
+    Column("start", Date, nullable=False),
+    Column("end", Date),
+    Column("registered", DateTime, nullable=False),
+    Column("position", POSITION, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("ended_on", Date),
+    Column("ended_recorded", DateTime),
+)
+
+
+trail_table = Table(
+    "rm_trail",
+    metadata,
+    Column("key", String(140), primary_key=True),  # "asset:REF" or "member:ID"
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+)
+
+
+trail_aggregates_table = Table(
+    "rm_trail_aggregates",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("trail_keys", Text, nullable=False),
+)
+
+
+#: The tables of each projection (by name): the projectors and the fast query path agree.
+PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
+    "ownership": (assets_table, conveyances_table, conveyance_members_table),
+    "listings": (listings_table,),
+    "book": (bids_table, currencies_table),
+    "encumbrances": (licences_table, pledges_table),
+    "trail": (trail_table, trail_aggregates_table),
+}
+
+#: The event store's table as the read side sees it (raw column values, no UUID type).
+events_view = Table(
+    "ipledger_events",
+    MetaData(),
+    Column("id", POSITION, primary_key=True),
+    Column("originator_id"),
+    Column("originator_version", POSITION),
+    Column("topic", Text),
+    Column("state"),
+)
+
+
+def naive_utc(value: datetime) -> datetime:
+    """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def fingerprint(tables: tuple[Table, ...]) -> str:
+    """A hash of the tables' definitions: when code changes them, the stored read model
+    is dropped and rebuilt from the log."""
+    from sqlalchemy.schema import CreateTable
+
+    text = "\n".join(str(CreateTable(t)) + repr(sorted(i.name or "" for i in t.indexes)) for t in tables)
+    return hashlib.sha256(text.encode()).hexdigest()
