@@ -96,8 +96,21 @@ class TimeType(click.ParamType):
             self.fail(e.message, param, ctx)
 
 
+class AsciiIntType(click.ParamType):
+    """A whole number in ASCII digits (int() would take ١٥٠ or full-width digits too)."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        if not (text.isascii() and text.lstrip("-").isdigit() and len(text) <= 9):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        return int(text)
+
+
 DATE = DateType()
 TIME = TimeType()
+ASCII_INT = AsciiIntType()
 
 
 # --------------------------------------------------------------------------- group
@@ -298,9 +311,9 @@ def listing() -> None:
 @click.option("--reserve", metavar="AMT")
 @click.option("--increment", metavar="AMT", help="Minimum raise over the best bid (english).")
 @click.option(
-    "--extend-minutes", type=int, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close."
+    "--extend-minutes", type=ASCII_INT, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close."
 )
-@click.option("--settlement-days", type=int, metavar="N", help="Days a pending trade has to settle (default 7).")
+@click.option("--settlement-days", type=ASCII_INT, metavar="N", help="Days a pending trade has to settle (default 7).")
 @click.option("--licence-type", metavar="T")
 @click.option("--territory", multiple=True, metavar="CC")
 @click.option("--field", multiple=True, metavar="F")
@@ -781,8 +794,6 @@ def export(s: Session, until: int | None) -> None:
 @pass_session
 def import_(s: Session, file: Any) -> None:
     """Apply JSON Lines of commands in order, many per transaction; re-runs skip done lines."""
-    from ledger.importer import ImportFailed
-
     size = _size(file)
     show = sys.stderr.isatty() and not s.as_json and size is not None
     with click.progressbar(length=size or 1, label="importing", file=sys.stderr, hidden=not show) as bar:
@@ -792,11 +803,7 @@ def import_(s: Session, file: Any) -> None:
                 bar.update(len(raw))
                 yield raw
 
-        try:
-            result = s.ledger.import_lines(lines())
-        except ImportFailed as e:
-            click.echo(f"kept {e.applied} line(s) before line {e.line}; skipped {e.skipped} already recorded", err=True)
-            raise
+        result = s.ledger.import_lines(lines())
     s.emit(result, lambda r: f"applied {r['applied']} command(s); skipped {r['skipped']} already recorded")
 
 
@@ -840,7 +847,10 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     if isinstance(e, click.ClickException):
         return "InvalidInput", e.format_message().replace("\n", " "), 2
     from eventsourcing.persistence import PersistenceError
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    if isinstance(e, (ArgumentError, NoSuchModuleError)) or (isinstance(e, ValueError) and "null" in str(e)):
+        return "InvalidInput", f"db: not a usable SQLAlchemy URL ({e})", 2
 
     if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):
         cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
@@ -850,7 +860,13 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     return "InternalError", f"{type(e).__name__}: {first}", 1
 
 
+def _one_line(message: str) -> str:
+    """Never echo a raw line break or control character back: an error is one line."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+
+
 def _fail(name: str, message: str, code: int, as_json: bool) -> int:
+    message = _one_line(message)
     if as_json:
         click.echo(json.dumps({"error": name, "message": message}, ensure_ascii=False), err=True)
     else:

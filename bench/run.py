@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-
 from eventsourcing.domain import Aggregate, event  # noqa: E402
 
 from bench.generator import generate  # noqa: E402

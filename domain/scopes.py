@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from domain.errors import InvalidInput
-from domain.values import LicenceType, parse_country, parse_date, parse_enum
+from domain.values import LicenceType, check_text, parse_country, parse_date, parse_enum
 
 WORLD = "WORLD"
 ALL_FIELDS = "ALL"
@@ -78,7 +78,9 @@ def parse_scope(
         raise InvalidInput(f"{field_prefix}territory: at least one territory (ISO code or WORLD) is required")
     terr = []
     for t in territories:
-        t = str(t).strip().upper()
+        if not isinstance(t, str):
+            raise InvalidInput(f"{field_prefix}territory: {t!r} is not a country code (text)")
+        t = t.strip().upper()
         if t != WORLD:
             parse_country(t, f"{field_prefix}territory")
         terr.append(t)
@@ -86,9 +88,9 @@ def parse_scope(
         raise InvalidInput(f"{field_prefix}field: at least one field of use (or ALL) is required")
     flds = []
     for f in fields:
-        f = str(f).strip()
-        if not f or len(f) > 100:
-            raise InvalidInput(f"{field_prefix}field: a field of use is 1-100 characters")
+        if not isinstance(f, str):
+            raise InvalidInput(f"{field_prefix}field: {f!r} is not a field of use (text)")
+        f = check_text(f, f"{field_prefix}field", 100)
         flds.append(ALL_FIELDS if f.upper() == ALL_FIELDS else f)
     s = parse_date(start, f"{field_prefix}start")
     e = parse_date(end, f"{field_prefix}end")
@@ -102,5 +104,3 @@ def parse_scope(
         end=e,
         sublicensable=bool(sublicensable),
     )
-
-

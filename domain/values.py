@@ -7,6 +7,7 @@ message reaches a CLI user, an import file's author and a test.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -170,7 +171,7 @@ def canonical_ref(value: str, field: str = "ref") -> str:
 # --------------------------------------------------------------------------- money
 
 MAX_AMOUNT = Decimal("1e14")
-AMOUNT_TEXT = re.compile(r"\d{1,16}(\.\d{1,8})?")
+AMOUNT_TEXT = re.compile(r"[0-9]{1,16}(\.[0-9]{1,8})?")
 
 
 def parse_currency(value: str, field: str = "currency") -> str:
@@ -216,7 +217,7 @@ def minor(amount: Decimal, currency: str) -> int:
 
 # --------------------------------------------------------------------------- shares
 
-SHARE_TEXT = re.compile(r"(\d{1,9})(/(\d{1,9})|\.\d{1,9})?")
+SHARE_TEXT = re.compile(r"([0-9]{1,9})(/([0-9]{1,9})|\.[0-9]{1,9})?")
 
 
 def parse_share(value: str, field: str = "share") -> Fraction:
@@ -262,31 +263,44 @@ def parse_owners(specs: list[str] | tuple[str, ...], field: str = "owner") -> di
 # --------------------------------------------------------------------------- time
 
 
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIME_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
 def parse_date(value: Any, field: str) -> date:
+    """`YYYY-MM-DD` exactly (no ISO week or ordinal dates, ASCII digits only)."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
+    text = str(value)
+    if not DATE_TEXT.fullmatch(text):
+        raise InvalidInput(f"{field}: {value!r} is not a date YYYY-MM-DD")
     try:
-        parsed = date.fromisoformat(str(value))
-        if len(str(value)) != 10:
-            raise ValueError
-        return parsed
+        return date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{field}: {value!r} is not a date YYYY-MM-DD") from None
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    """ISO 8601; a time without an offset is taken as UTC."""
+    """ISO 8601 (`2026-03-02T09:00:00Z`); a time without an offset is taken as UTC."""
     if isinstance(value, datetime):
         parsed = value
     else:
         text = str(value).strip()
+        if not TIME_TEXT.fullmatch(text):
+            raise InvalidInput(f"{field}: {value!r} is not an ISO 8601 time like 2026-03-02T09:00:00Z")
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
         except ValueError:
             raise InvalidInput(f"{field}: {value!r} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{field}: {value!r} is outside the times the ledger records") from None
+    return parsed
 
 
 def format_time(value: datetime) -> str:
@@ -294,6 +308,8 @@ def format_time(value: datetime) -> str:
 
 
 def check_text(value: Any, field: str, max_len: int = 500) -> str:
+    """Printable text: no control characters (C0, DEL, C1), line breaks or unpaired
+    surrogates (bytes that were not UTF-8), so it stores, exports and prints as one line."""
     if not isinstance(value, str):
         raise InvalidInput(f"{field}: text is required")
     text = value.strip()
@@ -301,8 +317,9 @@ def check_text(value: Any, field: str, max_len: int = 500) -> str:
         raise InvalidInput(f"{field}: must not be empty")
     if len(text) > max_len:
         raise InvalidInput(f"{field}: at most {max_len} characters")
-    if any(ord(ch) < 32 for ch in text):
-        raise InvalidInput(f"{field}: control characters are not allowed")
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise InvalidInput(f"{field}: control characters, line breaks and non-UTF-8 bytes are not allowed")
     return text
 
 

@@ -179,10 +179,11 @@ class Exchange(Application[UUID]):
         cid = c.parse_id(command_id, "command_id")
         if cid in self._staged_ids:
             raise DuplicateId(f"command_id: {cid} appears twice in this import")
-        at = parse_time(now, "at") if now is not None else datetime.now(UTC)
+        pinned = now if now is not None else os.environ.get("IPLEDGER_NOW") or None
+        at = parse_time(pinned, "at") if pinned is not None else datetime.now(UTC)
         last = self._staged_clock
         if last is not None and at < last:
-            if now is not None:
+            if pinned is not None:
                 raise ClockWentBackwards(
                     f"at: {format_time(at)} is before the last recorded event ({format_time(last)})"
                 )

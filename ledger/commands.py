@@ -93,7 +93,17 @@ def parse_rate(value: Any, field: str) -> Decimal:
 
 Ref = Annotated[str, _field(canonical_ref, "ref")]
 OptId = Annotated[str | None, _field(parse_id, "id", optional=True)]
-Strs = Annotated[tuple[str, ...], BeforeValidator(lambda value: tuple(str(v) for v in _as_list(value)))]
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    items = _as_list(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInput(f"value: {item!r} is not text; territories and fields of use are strings")
+    return tuple(items)
+
+
+Strs = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 Consents = Annotated[tuple[str, ...], _many(parse_id, "consent")]
 OptTradeId = Annotated[str | None, _field(parse_id, "trade_id", optional=True)]
 OptEffective = Annotated[date | None, _field(parse_date, "effective", optional=True)]
@@ -175,8 +185,8 @@ class OpenListing(Command):
     extend_minutes: int | None = None
     settlement_days: int = 7
     licence_type: str | None = None
-    territory: Annotated[tuple[str, ...], _many(lambda v, f: str(v), "territory")] = ()
-    field: Annotated[tuple[str, ...], _many(lambda v, f: str(v), "field")] = ()
+    territory: Strs = ()
+    field: Strs = ()
     term_start: Annotated[date | None, _field(parse_date, "term_start", optional=True)] = None
     term_end: Annotated[date | None, _field(parse_date, "term_end", optional=True)] = None
     sublicensable: bool = False

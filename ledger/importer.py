@@ -37,7 +37,10 @@ class ImportFailed(LedgerError):
     """Wraps the rejection of one line, keeping its name, exit code and line number."""
 
     def __init__(self, line: int, error: LedgerError, applied: int, skipped: int) -> None:
-        super().__init__(f"line {line}: {error.message}")
+        super().__init__(
+            f"line {line}: {error.message} (stopped there; {applied} earlier line(s) applied, "
+            f"{skipped} already recorded)"
+        )
         self.line = line
         self.error = error
         self.exit_code = error.exit_code

@@ -156,6 +156,8 @@ class Ledger:
             return queries.encumbrances(conn, ref, as_of or today(), known_at)
 
     def book(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
+        if any("\ud800" <= ch <= "\udfff" for ch in listing_id):
+            raise InvalidInput("listing: the id is not valid UTF-8")
         with self._read("listings", "book") as conn:
             return queries.book(conn, listing_id, Actor.parse(viewer))
 
@@ -178,6 +180,8 @@ class Ledger:
     def export(self, until: int | None = None) -> Iterator[bytes]:
         from ledger import audit
 
+        if until is not None:
+            until = min(until, 2**63 - 1)  # any position past the head means the whole log
         return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
 
     def digest(self) -> dict[str, Any]:

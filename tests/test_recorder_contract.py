@@ -11,7 +11,9 @@ import os
 import pytest
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+from sqlalchemy import event
 
+from ledger.config import sqlite_pragmas
 from ledger.store import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
 
@@ -20,7 +22,10 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
     url: str = ""
 
     def create_recorder(self) -> LedgerRecorder:
-        recorder = LedgerRecorder(SQLAlchemyDatastore(url=self.url), events_table_name="ipledger_events")
+        datastore = SQLAlchemyDatastore(url=self.url)
+        if self.url.startswith("sqlite"):  # configured as LedgerFactory configures it
+            event.listen(datastore.engine, "connect", sqlite_pragmas)
+        recorder = LedgerRecorder(datastore, events_table_name="ipledger_events")
         recorder.create_table()
         return recorder
 
