@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from fractions import Fraction
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -363,7 +362,3 @@ def _not_after_recording(effective: date, at: datetime) -> None:
         raise InvalidInput(
             f"effective: {effective} is after the recorded date {at.date()}; the ledger records what has taken effect"
         )
-
-
-def share_sum(owners: dict[str, str]) -> Fraction:
-    return sum((Fraction(s) for s in owners.values()), Fraction(0))

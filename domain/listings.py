@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -349,6 +348,3 @@ class Listing(Aggregate):
     @event("SaleFellThrough")
     def _sale_fell_through(self, trade_id: str, timestamp: datetime) -> None:
         self.status = "closed"
-
-    def summary(self) -> dict[str, Any]:
-        return {"listing": self.listing_id, "asset": self.ref, "status": self.status}
