@@ -79,7 +79,9 @@ class Exchange(Application[UUID]):
     def __init__(self, db: str | None = None) -> None:
         self.url = store_url(db)
         # Tables come from versioned migrations (ledger/migrations), not from create_all.
-        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n"})
+        # Aggregates are cached between commands (copied out, fast-forwarded from the store
+        # on every load, so another writer's events are never missed).
+        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n", "AGGREGATE_CACHE_MAXSIZE": "20000"})
         ensure_schema(self.engine)
         self.handlers: dict[str, Callable[[Any, Context], Result]] = {
             "member.add": self.add_member,
