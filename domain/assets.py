@@ -226,6 +226,8 @@ class Asset(Aggregate):
         effective = effective or at.date()
         _not_after_recording(effective, at)
         if effective < self.registered_on:
+            # Backdating before later conveyances is allowed (a deed recorded late takes its
+            # place in legal time); before the asset was registered it is not.
             raise InvalidInput(f"effective: {effective} is before {self.ref} was registered ({self.registered_on})")
         self.require_free(at, "assigned")
         if to == self.owners_on(effective) and kind != ConveyanceKind.correction:
@@ -240,9 +242,21 @@ class Asset(Aggregate):
             timestamp=at,
         )
 
+    def _require_in_chain_order(self, effective: date) -> None:
+        """A sale or enforcement takes effect on or after the conveyance that made the
+        current owners owners: earlier, the seller would not yet have owned what it was
+        paid for, and the title would show someone else conveying it."""
+        latest = max(c.effective for c in self.conveyances)
+        if effective < latest:
+            raise InvalidInput(
+                f"effective: {effective} is before {self.ref}'s last conveyance took effect ({latest}); "
+                "a conveyance cannot take effect before its grantor acquired the asset"
+            )
+
     def convey_under_trade(self, *, trade_id: str, buyer: str, effective: date, at: datetime) -> None:
         """Settlement: title passes to the buyer in the same write that settles the trade."""
         _not_after_recording(effective, at)
+        self._require_in_chain_order(effective)
         if self.hold is None or self.hold.kind != "trade" or self.hold.id != trade_id:
             raise AssetReserved(f"ref: {self.ref} is not reserved by trade {trade_id}")
         self._conveyed(
@@ -304,7 +318,9 @@ class Asset(Aggregate):
     def _licence_attached(self, licence_id: str, timestamp: datetime) -> None:
         self.licence_ids.append(licence_id)
 
-    def pledge(self, *, pledge_id: str, actor: Actor, at: datetime) -> None:
+    def pledge(self, *, pledge_id: str, actor: Actor, at: datetime, start: date | None = None) -> None:
+        if start is not None and start < self.registered_on:
+            raise InvalidInput(f"start: {start} is before {self.ref} was registered ({self.registered_on})")
         self.require_not_expired(at, "pledged")
         self.require_free(at, "pledged")
         self.authorise(actor, "pledge", at)
@@ -325,6 +341,7 @@ class Asset(Aggregate):
     def convey_on_enforcement(self, *, pledge_id: str, pledgee: str, effective: date, at: datetime) -> None:
         """A pledgee enforces on default: title passes to it (other encumbrances remain)."""
         self.require_free(at, "conveyed on enforcement")
+        self._require_in_chain_order(effective)
         self._conveyed(
             kind=ConveyanceKind.enforcement.value,
             from_owners=self.owners_on(effective),

@@ -570,7 +570,7 @@ class Exchange(Application[UUID]):
             end=cmd.end,
             at=ctx.at,
         )
-        asset.pledge(pledge_id=pledge_id, actor=ctx.actor, at=ctx.at)
+        asset.pledge(pledge_id=pledge_id, start=pledge.start, actor=ctx.actor, at=ctx.at)
         rank = asset.pledge_ids.index(pledge_id) + 1
         return {"id": pledge_id, "asset": asset.ref, "pledgee": cmd.pledgee, "rank": rank}, [pledge, asset]
 

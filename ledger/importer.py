@@ -115,6 +115,7 @@ def run_import(
                 if line.command_id in done:
                     batch_skipped += 1
                     continue
+                done.add(line.command_id)  # a repeat later in this batch is skipped like a recorded one
                 try:
                     exchange.stage(line.command, line.args, actor=line.actor, command_id=line.command_id, now=line.at)
                 except LedgerError as e:
