@@ -44,6 +44,7 @@ class Thing(Aggregate):
     def change(self, owner: str) -> None:
         self.owner = owner
 
+
 Row = dict[str, Any]
 
 
@@ -77,7 +78,7 @@ def fresh_url(kind: str, folder: Path, name: str, pg: str | None) -> str:
                 sa.text(
                     "select tablename from pg_tables where schemaname='public' "
                     "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename like 'naive%' "
-                "or tablename = 'alembic_version')"
+                    "or tablename = 'alembic_version')"
                 )
             ):
                 conn.execute(sa.text(f'drop table if exists "{table}" cascade'))

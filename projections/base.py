@@ -40,6 +40,8 @@ def ev(aggregate: type[Any], name: str) -> type[Any]:
     return cls
 
 
+CACHE_LIMIT = 50_000
+
 Handler = Callable[[Any, Connection, Recorded], None]
 
 
@@ -72,6 +74,8 @@ class Projection:
             rows = self._buffer.pop(table, None)
             if rows:
                 conn.execute(table.insert(), rows)
+        if len(self.cache) > CACHE_LIMIT:
+            self.cache.clear()  # memory stays flat on any log size; misses fall back to SQL
 
     def discard(self) -> None:
         """Forget buffered rows and cached facts (the transaction rolled back or the
