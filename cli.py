@@ -833,6 +833,7 @@ def _demo_plain(report: dict[str, Any]) -> str:
     parts = ["== order books =="] + [_book_plain(b) for b in report["books"]]
     parts += ["", "== ownership =="] + [_owners_plain(o) for o in report["owners"]]
     parts += ["", "== " + _title_plain(report["title"])]
+    parts += ["", "== " + _encumbrances_plain(report["encumbrances"])]
     return "\n".join(parts)
 
 

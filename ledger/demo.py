@@ -169,6 +169,32 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
             {"listing": "L-NEGOTIATED", "bidder": "sjtu", "amount": "72000.00", "id": "B-9"},
             t(14),
         ),
+        # IP financing: the co-owners pledge their patent to a bank; the bank consents to
+        # one non-exclusive licence, which is then granted.
+        (
+            "demo-pledge-1",
+            "pledge.register",
+            {"ref": CO_OWNED, "pledgee": "icbc-sh", "amount": "5000000.00", "currency": "CNY", "id": "P-ICBC-1"},
+            t(15),
+        ),
+        ("demo-consent-1", "pledge.consent", {"pledge": "P-ICBC-1", "act": "licence", "id": "C-ICBC-1"}, t(16)),
+        (
+            "demo-licence-1",
+            "licence.grant",
+            {
+                "ref": CO_OWNED,
+                "licensee": "huawei",
+                "type": "non_exclusive",
+                "territory": ["CN"],
+                "field": ["catalysis"],
+                "start": t(16)[:10],
+                "end": "2030-12-31",
+                "royalty_rate": "3.5",
+                "consent": ["C-ICBC-1"],
+                "id": "LIC-CATALYST-1",
+            },
+            t(17),
+        ),
         # The auction closes after its deadline; the winner pays; title moves.
         ("demo-close-1", "listing.close", {"listing": "L-AUCTION", "trade_id": "T-AUCTION"}, t(49)),
         ("demo-settle-2", "trade.settle", {"trade": "T-AUCTION", "payment_ref": "CNAPS-2026-000342"}, t(50)),
@@ -192,4 +218,5 @@ def run_demo(ledger: Ledger) -> dict[str, Any]:
     books = [ledger.book("L-AUCTION"), ledger.book("L-FIXED"), ledger.book("L-NEGOTIATED")]
     owners = [ledger.owner(ref) for ref in (PATENT, PATENT_2, TRADEMARK, CO_OWNED)]
     title = ledger.title(PATENT)
-    return {"books": books, "owners": owners, "title": title}
+    encumbrances = ledger.encumbrances(CO_OWNED, as_of=datetime.fromisoformat(t(50)[:10]).date())
+    return {"books": books, "owners": owners, "title": title, "encumbrances": encumbrances}
