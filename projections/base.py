@@ -64,7 +64,10 @@ class Projection:
 
     def __init__(self) -> None:
         self._buffer: dict[Table, list[dict[str, Any]]] = {}
-        self.cache: dict[str, Any] = {}  # facts that never change (aggregate id → ref, …)
+        self.cache: dict[Any, Any] = {}  # what this process learnt while applying events
+        # The position this process last brought the read model to: if another process
+        # moved it since, the cache may be stale and is dropped.
+        self.position_seen: int | None = None
 
     def add(self, table: Table, **row: Any) -> None:
         self._buffer.setdefault(table, []).append(row)
@@ -82,6 +85,7 @@ class Projection:
         tables were dropped)."""
         self._buffer.clear()
         self.cache.clear()
+        self.position_seen = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -163,51 +163,61 @@ class BookProjection(Projection):
 
     @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
-        conn.execute(
-            insert(currencies_table).values(listing_aggregate=str(r.event.originator_id), currency=r.event.currency)
-        )
+        listing = str(r.event.originator_id)
+        self.add(currencies_table, listing_aggregate=listing, currency=r.event.currency)
+        self.cache[("currency", listing)] = r.event.currency
+        self.cache[("opened", listing)] = True  # every bid on it since is in this cache
 
     @handles(ev(Listing, "BidPlaced"))
     def placed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         listing = str(e.originator_id)
-        currency = conn.execute(
-            currencies_table.select()
-            .with_only_columns(currencies_table.c.currency)
-            .where(currencies_table.c.listing_aggregate == listing)
-        ).scalar_one()
-        conn.execute(
-            update(bids_table)
-            .where(bids_table.c.listing_aggregate == listing)
-            .where(bids_table.c.bidder == e.bidder)
-            .where(bids_table.c.state == "live")
-            .values(state="superseded")
-        )
-        conn.execute(
-            insert(bids_table).values(
-                bid_id=e.bid_id,
-                listing_aggregate=listing,
-                bidder=e.bidder,
-                amount=str(e.amount),
-                amount_minor=minor(e.amount, currency),
-                placed=r.at,
-                state="live",
-                position=r.position,
+        currency = self.cache.get(("currency", listing))
+        if currency is None:
+            self.flush(conn)
+            currency = conn.execute(
+                select(currencies_table.c.currency).where(currencies_table.c.listing_aggregate == listing)
+            ).scalar_one()
+        # A bidder's earlier live bid is superseded. On a listing whose opening this cache
+        # saw, a bidder it has not seen has none: that saves the UPDATE for most bids.
+        seen = ("bidder", listing, e.bidder)
+        if not (self.cache.get(("opened", listing)) and seen not in self.cache):
+            self.flush(conn)
+            conn.execute(
+                update(bids_table)
+                .where(bids_table.c.listing_aggregate == listing)
+                .where(bids_table.c.bidder == e.bidder)
+                .where(bids_table.c.state == "live")
+                .values(state="superseded")
             )
+        self.cache[seen] = "live"
+        self.add(
+            bids_table,
+            bid_id=e.bid_id,
+            listing_aggregate=listing,
+            bidder=e.bidder,
+            amount=str(e.amount),
+            amount_minor=minor(e.amount, currency),
+            placed=r.at,
+            state="live",
+            position=r.position,
         )
 
     @handles(ev(Listing, "BidWithdrawn"))
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
+        self.flush(conn)
         conn.execute(update(bids_table).where(bids_table.c.bid_id == r.event.bid_id).values(state="withdrawn"))
 
     @handles(ev(Listing, "Sold"))
     def sold(self, conn: Connection, r: Recorded) -> None:
+        self.flush(conn)
         live = self._live(r)
         conn.execute(live.where(bids_table.c.bid_id == r.event.bid_id).values(state="won"))
         conn.execute(self._live(r).values(state="lost"))
 
     @handles(ev(Listing, "EndedUnsold"), ev(Listing, "Withdrawn"))
     def ended(self, conn: Connection, r: Recorded) -> None:
+        self.flush(conn)
         conn.execute(self._live(r).values(state="lost"))
 
     def _live(self, r: Recorded):  # type: ignore[no-untyped-def]

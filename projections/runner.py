@@ -76,6 +76,9 @@ class ReadModels:
         """Apply one page of the log to the projections behind; None when all are current."""
         with self.engine.begin() as conn:
             positions = {p.name: self._lock(conn, p.name) for p in behind}
+            for p in behind:
+                if p.position_seen != positions[p.name]:
+                    p.cache.clear()  # another process applied events: what we cached may be stale
             active = [p for p in behind if positions[p.name] < head]
             if not active:
                 return None
@@ -107,6 +110,7 @@ class ReadModels:
                     .where(tracking_table.c.name == p.name)
                     .values(position=max(reached, positions[p.name]))
                 )
+                p.position_seen = max(reached, positions[p.name])
         return reached
 
     def position(self, name: str) -> int:
