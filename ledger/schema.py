@@ -32,8 +32,11 @@ def ensure_schema(engine: Engine, target: str = HEAD) -> str:
     Several processes may open a fresh store at once: on PostgreSQL an advisory lock
     serialises them; on SQLite the loser of the race finds the schema done and retries.
     """
-    with engine.connect():
-        pass  # an unreachable store fails here, once, not after the retries below
+    with engine.connect() as conn:  # an unreachable store fails here, once, not after the retries below
+        if conn.dialect.name == "sqlite" and ":memory:" not in str(engine.url):
+            # WAL is a property of the file: set it once, before concurrent users arrive
+            # (switching modes needs the database to itself).
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     for attempt in range(20):
         if current_revision(engine) == target:
             return target

@@ -51,10 +51,16 @@ def fresh_pg_url() -> str:
 
     engine = sa.create_engine(PG_URL)
     with engine.begin() as conn:
-        tables = conn.execute(sa.text(
-            "select tablename from pg_tables where schemaname = 'public' "
-            "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename = 'alembic_version')"
-        )).scalars().all()
+        tables = (
+            conn.execute(
+                sa.text(
+                    "select tablename from pg_tables where schemaname = 'public' "
+                    "and (tablename like 'ipledger_%' or tablename like 'rm_%' or tablename = 'alembic_version')"
+                )
+            )
+            .scalars()
+            .all()
+        )
         for t in tables:
             conn.execute(sa.text(f'drop table if exists "{t}" cascade'))
     engine.dispose()
@@ -106,8 +112,16 @@ class Market:
     ledger: Ledger
     clock: Clock = field(default_factory=Clock)
 
-    def do(self, command: str, /, *, actor: str = "operator", command_id: str | None = None, at: str | None = None,
-           **args: Any) -> dict[str, Any]:
+    def do(
+        self,
+        command: str,
+        /,
+        *,
+        actor: str = "operator",
+        command_id: str | None = None,
+        at: str | None = None,
+        **args: Any,
+    ) -> dict[str, Any]:
         if at is not None:
             self.clock.set(at)
         return self.ledger.execute(command, args, actor=actor, command_id=command_id, now=self.clock.now)
@@ -128,8 +142,13 @@ def market(store_url: str) -> Iterator[Market]:
     """Members admitted and one patent owned by fudan-univ, on each store."""
     m = Market(Ledger(store_url))
     admit_members(m)
-    m.do("asset.register", ref=PATENT, title="Method for lithium-ion electrode coating", owner=["fudan-univ"],
-         effective="2019-05-10")
+    m.do(
+        "asset.register",
+        ref=PATENT,
+        title="Method for lithium-ion electrode coating",
+        owner=["fudan-univ"],
+        effective="2019-05-10",
+    )
     yield m
     m.ledger.close()
 
@@ -139,8 +158,13 @@ def sqlite_market(sqlite_url: str) -> Iterator[Market]:
     """The same market on SQLite only, for tests that do not depend on the store."""
     m = Market(Ledger(sqlite_url))
     admit_members(m)
-    m.do("asset.register", ref=PATENT, title="Method for lithium-ion electrode coating", owner=["fudan-univ"],
-         effective="2019-05-10")
+    m.do(
+        "asset.register",
+        ref=PATENT,
+        title="Method for lithium-ion electrode coating",
+        owner=["fudan-univ"],
+        effective="2019-05-10",
+    )
     yield m
     m.ledger.close()
 
@@ -152,8 +176,9 @@ class Cli:
     db: str
     now: str = T0
 
-    def __call__(self, *args: str, actor: str | None = None, now: str | None = None,
-                 input: str | None = None) -> Result:
+    def __call__(
+        self, *args: str, actor: str | None = None, now: str | None = None, input: str | None = None
+    ) -> Result:
         env = {"IPLEDGER_DB": self.db, "IPLEDGER_NOW": now or self.now}
         if actor is not None:
             env["IPLEDGER_ACTOR"] = actor
@@ -176,8 +201,17 @@ def run(sqlite_url: str) -> Cli:
     c = Cli(sqlite_url)
     for mid, name, kind in MEMBERS:
         c.ok("member", "add", mid, "--name", name, "--kind", kind, "--country", "CN")
-    c.ok("asset", "register", PATENT, "--title", "Method for lithium-ion electrode coating", "--owner", "fudan-univ",
-         "--effective", "2019-05-10")
+    c.ok(
+        "asset",
+        "register",
+        PATENT,
+        "--title",
+        "Method for lithium-ion electrode coating",
+        "--owner",
+        "fudan-univ",
+        "--effective",
+        "2019-05-10",
+    )
     return c
 
 

@@ -46,7 +46,7 @@ def assert_rejected(run: Cli, before: str, result: Result, code: int, name: str)
     assert lines[0].startswith(prefix), lines[0]
     assert len(lines[0]) > len(prefix), "the message must name the field and the rule"
     assert run.export() == before
-    return lines[0][len(prefix):]
+    return lines[0][len(prefix) :]
 
 
 def assert_rejected_json(run: Cli, before: str, result: Result, code: int, name: str) -> str:
@@ -62,19 +62,44 @@ def assert_rejected_json(run: Cli, before: str, result: Result, code: int, name:
     return str(err["message"])
 
 
-def open_listing(run: Cli, mechanism: str, *extra: str, ref: str = PATENT, currency: str = "CNY",
-                 closes: str = CLOSES, actor: str | None = None) -> str:
-    out = doc(run.ok("--json", "listing", "open", ref, "--type", "assignment", "--mechanism", mechanism,
-                     "--currency", currency, "--closes", closes, *extra, actor=actor))
+def open_listing(
+    run: Cli,
+    mechanism: str,
+    *extra: str,
+    ref: str = PATENT,
+    currency: str = "CNY",
+    closes: str = CLOSES,
+    actor: str | None = None,
+) -> str:
+    out = doc(
+        run.ok(
+            "--json",
+            "listing",
+            "open",
+            ref,
+            "--type",
+            "assignment",
+            "--mechanism",
+            mechanism,
+            "--currency",
+            currency,
+            "--closes",
+            closes,
+            *extra,
+            actor=actor,
+        )
+    )
     return str(out["id"])
 
 
-def place(run: Cli, listing: str, bidder: str, amount: str, *extra: str, actor: str | None = None,
-          now: str | None = None) -> dict[str, Any]:
+def place(
+    run: Cli, listing: str, bidder: str, amount: str, *extra: str, actor: str | None = None, now: str | None = None
+) -> dict[str, Any]:
     if now is not None:
         advance(run, now)
-    out: dict[str, Any] = doc(run.ok("--json", "bid", "place", listing, "--bidder", bidder, "--amount", amount,
-                                     *extra, actor=actor))
+    out: dict[str, Any] = doc(
+        run.ok("--json", "bid", "place", listing, "--bidder", bidder, "--amount", amount, *extra, actor=actor)
+    )
     return out
 
 
@@ -93,8 +118,16 @@ def bidders(run: Cli, listing: str, actor: str | None = None) -> list[str]:
 
 
 def register_patent_2(run: Cli, *owner: str) -> None:
-    run.ok("asset", "register", PATENT_2, "--title", "Battery separator film", *[f"--owner={o}" for o in owner],
-           "--effective", "2020-01-15")
+    run.ok(
+        "asset",
+        "register",
+        PATENT_2,
+        "--title",
+        "Battery separator film",
+        *[f"--owner={o}" for o in owner],
+        "--effective",
+        "2020-01-15",
+    )
 
 
 def sold_fixed(run: Cli, trade_id: str = "T-fix") -> str:
@@ -108,14 +141,27 @@ def sold_fixed(run: Cli, trade_id: str = "T-fix") -> str:
 
 
 def test_member_add_prints_the_member_id_as_json(run: Cli) -> None:
-    out = doc(run.ok("--json", "member", "add", "tsinghua", "--name", "Tsinghua University", "--kind", "university",
-                     "--country", "CN"))
+    out = doc(
+        run.ok(
+            "--json",
+            "member",
+            "add",
+            "tsinghua",
+            "--name",
+            "Tsinghua University",
+            "--kind",
+            "university",
+            "--country",
+            "CN",
+        )
+    )
     assert out["id"] == "tsinghua"
 
 
 def test_member_add_prints_the_plain_member_id(run: Cli) -> None:
-    result = run.ok("member", "add", "tsinghua", "--name", "Tsinghua University", "--kind", "university",
-                    "--country", "CN")
+    result = run.ok(
+        "member", "add", "tsinghua", "--name", "Tsinghua University", "--kind", "university", "--country", "CN"
+    )
     assert result.stdout.strip() == "tsinghua"
 
 
@@ -127,8 +173,9 @@ def test_member_add_with_an_existing_id_is_a_duplicate(run: Cli) -> None:
 
 def test_only_the_operator_admits_members(run: Cli) -> None:
     before = run.export()
-    result = run("member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN",
-                 actor="huawei")
+    result = run(
+        "member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN", actor="huawei"
+    )
     assert_rejected(run, before, result, 1, "NotAuthorised")
 
 
@@ -188,13 +235,11 @@ def test_reinstated_member_can_bid_again(run: Cli) -> None:
 
 def test_registered_asset_is_owned_whole_by_its_single_owner(run: Cli) -> None:
     out = doc(run.ok("--json", "owner", PATENT))
-    assert out == {"asset": PATENT, "as_of": None, "known_at": None,
-                   "owners": [{"member": "fudan-univ", "share": "1"}]}
+    assert out == {"asset": PATENT, "as_of": None, "known_at": None, "owners": [{"member": "fudan-univ", "share": "1"}]}
 
 
 def test_asset_register_prints_the_ref_as_its_id(run: Cli) -> None:
-    out = doc(run.ok("--json", "asset", "register", PATENT_2, "--title", "Battery separator film",
-                     "--owner", "huawei"))
+    out = doc(run.ok("--json", "asset", "register", PATENT_2, "--title", "Battery separator film", "--owner", "huawei"))
     assert out["id"] == PATENT_2
 
 
@@ -213,8 +258,11 @@ def test_registering_an_existing_ref_is_a_duplicate(run: Cli) -> None:
     assert_rejected(run, before, result, 1, "DuplicateId")
 
 
-@pytest.mark.parametrize("ref", ["CN/patent", "XX/patent/123", "CN/gadget/123", "CN/patent/ZL 2018"],
-                         ids=["missing-number", "unknown-jurisdiction", "unknown-kind", "space-in-number"])
+@pytest.mark.parametrize(
+    "ref",
+    ["CN/patent", "XX/patent/123", "CN/gadget/123", "CN/patent/ZL 2018"],
+    ids=["missing-number", "unknown-jurisdiction", "unknown-kind", "space-in-number"],
+)
 def test_asset_register_rejects_a_bad_ref(run: Cli, ref: str) -> None:
     before = run.export()
     result = run("asset", "register", ref, "--title", "Bad ref", "--owner", "zte")
@@ -314,7 +362,8 @@ def test_holdings_lists_every_asset_of_a_member_with_its_share(run: Cli) -> None
     out = doc(run.ok("--json", "holdings", "fudan-univ"))
     assert out["member"] == "fudan-univ"
     assert sorted(out["assets"], key=lambda a: a["asset"]) == sorted(
-        [{"asset": PATENT, "share": "1"}, {"asset": PATENT_2, "share": "1/3"}], key=lambda a: a["asset"])
+        [{"asset": PATENT, "share": "1"}, {"asset": PATENT_2, "share": "1/3"}], key=lambda a: a["asset"]
+    )
 
 
 def test_holdings_drop_an_asset_assigned_away(run: Cli) -> None:
@@ -332,17 +381,56 @@ def test_holdings_of_an_unknown_member_is_not_found(run: Cli) -> None:
 
 
 def test_listing_open_prints_a_generated_id_of_an_open_listing(run: Cli) -> None:
-    out = doc(run.ok("--json", "listing", "open", PATENT, "--type", "assignment", "--mechanism", "english",
-                     "--currency", "CNY", "--closes", CLOSES, "--ask", "100000.00"))
+    out = doc(
+        run.ok(
+            "--json",
+            "listing",
+            "open",
+            PATENT,
+            "--type",
+            "assignment",
+            "--mechanism",
+            "english",
+            "--currency",
+            "CNY",
+            "--closes",
+            CLOSES,
+            "--ask",
+            "100000.00",
+        )
+    )
     assert out["id"]
     listed = book(run, out["id"])
     assert (listed["listing"], listed["asset"], listed["mechanism"], listed["status"], listed["bids"]) == (
-        out["id"], PATENT, "english", "open", [])
+        out["id"],
+        PATENT,
+        "english",
+        "open",
+        [],
+    )
 
 
 def test_listing_open_uses_the_caller_chosen_id(run: Cli) -> None:
-    out = doc(run.ok("--json", "listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed",
-                     "--currency", "CNY", "--closes", CLOSES, "--ask", "800000.00", "--id", "L-2026-001"))
+    out = doc(
+        run.ok(
+            "--json",
+            "listing",
+            "open",
+            PATENT,
+            "--type",
+            "assignment",
+            "--mechanism",
+            "fixed",
+            "--currency",
+            "CNY",
+            "--closes",
+            CLOSES,
+            "--ask",
+            "800000.00",
+            "--id",
+            "L-2026-001",
+        )
+    )
     assert out["id"] == "L-2026-001"
     assert book(run, "L-2026-001")["status"] == "open"
 
@@ -351,39 +439,104 @@ def test_reused_listing_id_is_a_duplicate(run: Cli) -> None:
     register_patent_2(run, "huawei")
     listing = open_listing(run, "fixed", "--ask", "800000.00")
     before = run.export()
-    result = run("listing", "open", PATENT_2, "--type", "assignment", "--mechanism", "fixed", "--currency", "CNY",
-                 "--closes", CLOSES, "--ask", "800000.00", "--id", listing)
+    result = run(
+        "listing",
+        "open",
+        PATENT_2,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+        "--ask",
+        "800000.00",
+        "--id",
+        listing,
+    )
     assert_rejected(run, before, result, 1, "DuplicateId")
 
 
 def test_listing_open_rejects_an_unknown_currency(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed", "--currency", "XYZ",
-                 "--closes", CLOSES, "--ask", "800000.00")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "XYZ",
+        "--closes",
+        CLOSES,
+        "--ask",
+        "800000.00",
+    )
     message = assert_rejected(run, before, result, 2, "InvalidInput")
     assert message.startswith("currency")
 
 
 def test_listing_open_rejects_a_bad_closing_time(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed", "--currency", "CNY",
-                 "--closes", "next tuesday", "--ask", "800000.00")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "CNY",
+        "--closes",
+        "next tuesday",
+        "--ask",
+        "800000.00",
+    )
     message = assert_rejected(run, before, result, 2, "InvalidInput")
     assert message.startswith("closes")
 
 
 def test_listing_open_rejects_a_float_like_ask(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed", "--currency", "CNY",
-                 "--closes", CLOSES, "--ask", "8e5")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+        "--ask",
+        "8e5",
+    )
     message = assert_rejected(run, before, result, 2, "InvalidInput")
     assert message.startswith("ask")
 
 
 def test_listing_open_without_a_closing_time_is_a_usage_error(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed", "--currency", "CNY",
-                 "--ask", "800000.00")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "CNY",
+        "--ask",
+        "800000.00",
+    )
     assert_rejected(run, before, result, 2, "InvalidInput")
 
 
@@ -394,32 +547,90 @@ def test_owner_member_may_list_its_own_asset(run: Cli) -> None:
 
 def test_member_cannot_list_an_asset_it_does_not_own(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "negotiated", "--currency", "CNY",
-                 "--closes", CLOSES, actor="huawei")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "negotiated",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+        actor="huawei",
+    )
     assert_rejected(run, before, result, 1, "NotOwner")
 
 
 def test_listing_an_unknown_asset_is_not_found(run: Cli) -> None:
     before = run.export()
-    result = run("listing", "open", "CN/patent/ZL999999999999.9", "--type", "assignment", "--mechanism", "negotiated",
-                 "--currency", "CNY", "--closes", CLOSES)
+    result = run(
+        "listing",
+        "open",
+        "CN/patent/ZL999999999999.9",
+        "--type",
+        "assignment",
+        "--mechanism",
+        "negotiated",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+    )
     assert_rejected(run, before, result, 1, "NotFound")
 
 
 def test_second_open_assignment_listing_of_an_asset_is_rejected(run: Cli) -> None:
     open_listing(run, "negotiated")
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "fixed", "--currency", "CNY",
-                 "--closes", CLOSES, "--ask", "800000.00")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "fixed",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+        "--ask",
+        "800000.00",
+    )
     assert_rejected(run, before, result, 1, "AssetReserved")
 
 
 def test_expired_asset_cannot_be_listed(run: Cli) -> None:
-    run.ok("asset", "register", PATENT_2, "--title", "Film", "--owner", "huawei", "--effective", "2006-01-10",
-           "--expires-on", "2026-01-10")
+    run.ok(
+        "asset",
+        "register",
+        PATENT_2,
+        "--title",
+        "Film",
+        "--owner",
+        "huawei",
+        "--effective",
+        "2006-01-10",
+        "--expires-on",
+        "2026-01-10",
+    )
     before = run.export()
-    result = run("listing", "open", PATENT_2, "--type", "assignment", "--mechanism", "negotiated", "--currency", "CNY",
-                 "--closes", CLOSES)
+    result = run(
+        "listing",
+        "open",
+        PATENT_2,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "negotiated",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
+    )
     assert_rejected(run, before, result, 1, "AssetExpired")
 
 
@@ -439,7 +650,8 @@ def test_listings_without_a_status_shows_every_listing(run: Cli) -> None:
     run.ok("listing", "withdraw", withdrawn)
     listed = doc(run.ok("--json", "listings"))["listings"]
     assert sorted((x["listing"], x["status"]) for x in listed) == sorted(
-        [(withdrawn, "withdrawn"), (still_open, "open")])
+        [(withdrawn, "withdrawn"), (still_open, "open")]
+    )
 
 
 def test_listings_rejects_an_unknown_status(run: Cli) -> None:
@@ -553,8 +765,9 @@ def test_reused_bid_id_is_a_duplicate(run: Cli) -> None:
     ],
     ids=["exponent", "three-decimals-cny", "decimals-jpy", "thousands-separator", "zero", "negative", "nan", "word"],
 )
-def test_bid_amount_must_be_a_positive_decimal_in_the_currency_minor_units(run: Cli, amount: str,
-                                                                          currency: str) -> None:
+def test_bid_amount_must_be_a_positive_decimal_in_the_currency_minor_units(
+    run: Cli, amount: str, currency: str
+) -> None:
     listing = open_listing(run, "sealed", currency=currency)
     before = run.export()
     result = run("bid", "place", listing, "--bidder", "huawei", f"--amount={amount}")
@@ -604,8 +817,9 @@ def test_auditor_cannot_write(run: Cli) -> None:
 
 def test_auditor_cannot_admit_members(run: Cli) -> None:
     before = run.export()
-    result = run("member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN",
-                 actor="auditor")
+    result = run(
+        "member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN", actor="auditor"
+    )
     assert_rejected(run, before, result, 1, "NotAuthorised")
 
 
@@ -772,8 +986,9 @@ def test_fixed_price_listing_takes_no_bid_after_it_is_sold(run: Cli) -> None:
 
 def test_plain_fixed_price_bid_prints_bid_and_trade_ids(run: Cli) -> None:
     listing = open_listing(run, "fixed", "--ask", "800000.00")
-    result = run.ok("bid", "place", listing, "--bidder", "huawei", "--amount", "800000.00", "--id", "B-fix",
-                    "--trade-id", "T-fix")
+    result = run.ok(
+        "bid", "place", listing, "--bidder", "huawei", "--amount", "800000.00", "--id", "B-fix", "--trade-id", "T-fix"
+    )
     assert "B-fix" in result.stdout
     assert "T-fix" in result.stdout
 
@@ -791,14 +1006,29 @@ def test_settled_fixed_price_sale_moves_the_title_to_the_buyer(run: Cli) -> None
     assert owners(run) == [{"member": "huawei", "share": "1"}]
     last = doc(run.ok("--json", "title", PATENT))["conveyances"][-1]
     assert (last["from"], last["to"], last["trade"], last["effective"]) == (
-        ["fudan-univ"], ["huawei"], "T-fix", "2026-03-04")
+        ["fudan-univ"],
+        ["huawei"],
+        "T-fix",
+        "2026-03-04",
+    )
 
 
 def test_pending_trade_reserves_the_asset(run: Cli) -> None:
     sold_fixed(run)
     before = run.export()
-    result = run("listing", "open", PATENT, "--type", "assignment", "--mechanism", "negotiated", "--currency", "CNY",
-                 "--closes", "2026-03-20T00:00:00Z")
+    result = run(
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "negotiated",
+        "--currency",
+        "CNY",
+        "--closes",
+        "2026-03-20T00:00:00Z",
+    )
     assert_rejected(run, before, result, 1, "AssetReserved")
 
 
@@ -979,31 +1209,75 @@ def test_member_who_is_not_a_party_cannot_void_a_trade(run: Cli) -> None:
 
 def test_repeated_command_id_returns_the_first_outcome_and_writes_nothing(run: Cli) -> None:
     listing = open_listing(run, "sealed")
-    first = run.ok("--json", "--command-id", "cmd-bid-1", "bid", "place", listing, "--bidder", "huawei",
-                   "--amount", "500000.00")
+    first = run.ok(
+        "--json", "--command-id", "cmd-bid-1", "bid", "place", listing, "--bidder", "huawei", "--amount", "500000.00"
+    )
     before = run.export()
-    again = run.ok("--json", "--command-id", "cmd-bid-1", "bid", "place", listing, "--bidder", "huawei",
-                   "--amount", "500000.00")
+    again = run.ok(
+        "--json", "--command-id", "cmd-bid-1", "bid", "place", listing, "--bidder", "huawei", "--amount", "500000.00"
+    )
     assert again.stdout == first.stdout
     assert run.export() == before
     assert len(book(run, listing)["bids"]) == 1
 
 
 def test_repeated_command_id_at_a_later_time_still_returns_the_first_outcome(run: Cli) -> None:
-    first = doc(run.ok("--json", "--command-id", "cmd-open-1", "listing", "open", PATENT, "--type", "assignment",
-                       "--mechanism", "negotiated", "--currency", "CNY", "--closes", CLOSES))
+    first = doc(
+        run.ok(
+            "--json",
+            "--command-id",
+            "cmd-open-1",
+            "listing",
+            "open",
+            PATENT,
+            "--type",
+            "assignment",
+            "--mechanism",
+            "negotiated",
+            "--currency",
+            "CNY",
+            "--closes",
+            CLOSES,
+        )
+    )
     advance(run, "2026-03-05T09:00:00Z")
     before = run.export()
-    again = doc(run.ok("--json", "--command-id", "cmd-open-1", "listing", "open", PATENT, "--type", "assignment",
-                       "--mechanism", "negotiated", "--currency", "CNY", "--closes", CLOSES))
+    again = doc(
+        run.ok(
+            "--json",
+            "--command-id",
+            "cmd-open-1",
+            "listing",
+            "open",
+            PATENT,
+            "--type",
+            "assignment",
+            "--mechanism",
+            "negotiated",
+            "--currency",
+            "CNY",
+            "--closes",
+            CLOSES,
+        )
+    )
     assert again == first
     assert run.export() == before
 
 
 def test_clock_earlier_than_the_last_event_is_rejected(run: Cli) -> None:
     before = run.export()
-    result = run("member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN",
-                 now="2026-03-02T08:59:59Z")
+    result = run(
+        "member",
+        "add",
+        "tsinghua",
+        "--name",
+        "Tsinghua",
+        "--kind",
+        "university",
+        "--country",
+        "CN",
+        now="2026-03-02T08:59:59Z",
+    )
     assert_rejected(run, before, result, 1, "ClockWentBackwards")
 
 
@@ -1017,8 +1291,9 @@ def test_clock_cannot_go_back_after_a_later_event(run: Cli) -> None:
 
 def test_unparseable_pinned_clock_is_invalid_input(run: Cli) -> None:
     before = run.export()
-    result = run("member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN",
-                 now="yesterday")
+    result = run(
+        "member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN", now="yesterday"
+    )
     assert_rejected(run, before, result, 2, "InvalidInput")
 
 

@@ -23,8 +23,10 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
 
     def create_recorder(self) -> LedgerRecorder:
         datastore = SQLAlchemyDatastore(url=self.url)
-        if self.url.startswith("sqlite"):  # configured as LedgerFactory configures it
+        if self.url.startswith("sqlite"):  # configured as LedgerFactory and ensure_schema configure it
             event.listen(datastore.engine, "connect", sqlite_pragmas)
+            with datastore.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         recorder = LedgerRecorder(datastore, events_table_name="ipledger_events")
         recorder.create_table()
         return recorder

@@ -10,11 +10,9 @@ def test_registered_asset_is_owned_by_its_registrant(market: Market) -> None:
 
 
 def test_repeated_command_id_returns_first_outcome_and_writes_nothing(market: Market) -> None:
-    first = market.do("member.add", command_id="cmd-1", id="tsinghua", name="Tsinghua", kind="university",
-                      country="CN")
+    first = market.do("member.add", command_id="cmd-1", id="tsinghua", name="Tsinghua", kind="university", country="CN")
     before = market.export()
-    again = market.do("member.add", command_id="cmd-1", id="tsinghua", name="Tsinghua", kind="university",
-                      country="CN")
+    again = market.do("member.add", command_id="cmd-1", id="tsinghua", name="Tsinghua", kind="university", country="CN")
     assert again == first
     assert market.export() == before
 
