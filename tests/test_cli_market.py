@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from tests.cli_helpers import advance, assert_rejected, doc
 from tests.conftest import PATENT, PATENT_2, T0, Cli
 
 CLOSES = "2026-03-10T00:00:00Z"
@@ -20,33 +21,6 @@ AFTER_CLOSE = "2026-03-10T12:00:00Z"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def doc(result: Result) -> Any:
-    """The one JSON document a `--json` command printed on stdout."""
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def advance(run: Cli, when: str) -> str:
-    """Move the pinned clock (IPLEDGER_NOW) forward for every later command."""
-    assert when >= run.now, "the test clock must never go backwards"
-    run.now = when
-    return when
-
-
-def assert_rejected(run: Cli, before: str, result: Result, code: int, name: str) -> str:
-    """Exit code, one `error: Name: message` line on stderr, nothing on stdout, store unchanged."""
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    prefix = f"error: {name}: "
-    assert lines[0].startswith(prefix), lines[0]
-    assert len(lines[0]) > len(prefix), "the message must name the field and the rule"
-    assert run.export() == before
-    return lines[0][len(prefix) :]
 
 
 def assert_rejected_json(run: Cli, before: str, result: Result, code: int, name: str) -> str:
