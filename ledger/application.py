@@ -125,8 +125,7 @@ class Exchange(Application[UUID]):
         """Run one writing command: validate, authorise, decide, save atomically."""
         command = c.parse_command(name, args)
         who = Actor.parse(actor)
-        if who.role == "auditor":
-            raise NotAuthorised(f"actor: auditors read; {name} writes")
+        self._require_writer(who, name)
         handler = self.handlers[name]
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
@@ -135,8 +134,7 @@ class Exchange(Application[UUID]):
                 recorded = self.recorded_outcome(cid)
                 if recorded is not None:
                     return recorded
-                if who.member_id is not None:
-                    self.member(who.member_id, "actor").require_active("actor")
+                self._require_active_actor(who)
                 ctx = Context(actor=who, command_id=cid, at=self.clock(now))
                 outcome, aggregates = handler(command, ctx)
             self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
@@ -152,6 +150,16 @@ class Exchange(Application[UUID]):
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
+
+    @staticmethod
+    def _require_writer(who: Actor, name: str) -> None:
+        if who.role == "auditor":
+            raise NotAuthorised(f"actor: auditors read; {name} writes")
+
+    def _require_active_actor(self, who: Actor) -> None:
+        """A member acting for itself must be admitted and active; roles need no record."""
+        if who.member_id is not None:
+            self.member(who.member_id, "actor").require_active("actor")
 
     # ------------------------------------------------------------------ group commit
 
@@ -176,8 +184,7 @@ class Exchange(Application[UUID]):
         assert self._staged is not None, "begin_batch() first"
         command = c.parse_command(name, args)
         who = Actor.parse(actor)
-        if who.role == "auditor":
-            raise NotAuthorised(f"actor: auditors read; {name} writes")
+        self._require_writer(who, name)
         cid = c.parse_id(command_id, "command_id")
         if cid in self._staged_ids:
             raise DuplicateId(f"command_id: {cid} appears twice in this import")
@@ -190,8 +197,7 @@ class Exchange(Application[UUID]):
                     f"at: {format_time(at)} is before the last recorded event ({format_time(last)})"
                 )
             at = last
-        if who.member_id is not None:
-            self.member(who.member_id, "actor").require_active("actor")
+        self._require_active_actor(who)
         outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
         self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
         try:
