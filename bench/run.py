@@ -133,10 +133,12 @@ def bench_rebuild(url: str) -> Row:
     cmd = [
         sys.executable,
         "-c",
+        # Peak RSS from /proc VmHWM: ru_maxrss would include the parent's memory copied at fork.
         (
-            "import resource, sys, time; from ledger.service import Ledger; l = Ledger(sys.argv[1]); "
+            "import sys, time; from ledger.service import Ledger; l = Ledger(sys.argv[1]); "
             "t = time.perf_counter(); l.rebuild(); d = time.perf_counter() - t; "
-            "print(d, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, l.read_models.head())"
+            "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]; "
+            "print(d, hwm, l.read_models.head())"
         ),
         url,
     ]

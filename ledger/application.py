@@ -45,7 +45,7 @@ from ledger.schema import ensure_schema
 from ledger.store import LedgerFactory, OrjsonTranscoder, PydanticMapper, commands_table
 
 MAX_ATTEMPTS = 5
-CACHE_LIMIT = 200_000  # aggregates an import keeps in memory between batches
+CACHE_LIMIT = 50_000  # aggregates an import keeps in memory between batches (about 200 MB)
 
 A = TypeVar("A", bound=Aggregate)
 
