@@ -736,12 +736,8 @@ def projections_status(s: Session) -> None:
 @pass_session
 def projections_rebuild(s: Session, name: str | None) -> None:
     """Drop read models and rebuild them from the log."""
-    from domain.errors import NotFound
-
     ledger = s.ledger
-    if name is not None and name not in ledger.read_models.projections:
-        raise NotFound(f"name: no projection {name} ({', '.join(ledger.read_models.projections)})")
-    names = [name] if name else list(ledger.read_models.projections)
+    names = ledger.read_models.names([name] if name else None)  # NotFound for an unknown name
     head = ledger.read_models.head()
     show = sys.stderr.isatty() and not s.as_json
     with click.progressbar(length=max(head, 1), label="rebuilding", file=sys.stderr, hidden=not show) as bar:
@@ -850,7 +846,7 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     from eventsourcing.persistence import PersistenceError
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-    if isinstance(e, (ArgumentError, NoSuchModuleError)) or (isinstance(e, ValueError) and "null" in str(e)):
+    if isinstance(e, (ArgumentError, NoSuchModuleError)):
         return "InvalidInput", f"db: not a usable SQLAlchemy URL ({e})", 2
 
     if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):

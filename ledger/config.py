@@ -16,6 +16,10 @@ DEFAULT_DB = "sqlite:///ipledger.db"
 
 def store_url(db: str | None = None) -> str:
     url = db or os.environ.get("IPLEDGER_DB") or DEFAULT_DB
+    if not url.isprintable():
+        from domain.errors import InvalidInput
+
+        raise InvalidInput("db: a store URL has no control characters")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url

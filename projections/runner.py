@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from domain.errors import NotFound
 from ledger.store import decode_event
 from projections.base import Projection, Recorded, tracking_table
 from projections.readmodels import PROJECTIONS
@@ -46,7 +47,7 @@ class ReadModels:
         chosen = list(names) if names else list(self.projections)
         for name in chosen:
             if name not in self.projections:
-                raise KeyError(name)
+                raise NotFound(f"name: no projection {name} ({', '.join(self.projections)})")
         return chosen
 
     def catch_up(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
