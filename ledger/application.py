@@ -130,26 +130,36 @@ class Exchange(Application[UUID]):
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
         for attempt in range(MAX_ATTEMPTS):
-            with self.recorder.one_connection():  # type: ignore[attr-defined]
-                recorded = self.recorded_outcome(cid)
-                if recorded is not None:
-                    return recorded
-                self._require_active_actor(who)
-                ctx = Context(actor=who, command_id=cid, at=self.clock(now))
-                outcome, aggregates = handler(command, ctx)
-            self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
-            count = sum(len(a.pending_events) for a in aggregates if a is not None)
             try:
-                self.save(*aggregates, commands=[(cid, name, outcome, count)])
-                return outcome
+                with self.recorder.one_connection():  # type: ignore[attr-defined]
+                    recorded, last = self.recorder.preflight(cid)  # type: ignore[attr-defined]
+                    if recorded is not None:
+                        return dict(orjson.loads(recorded))
+                    self._require_active_actor(who)
+                    ctx = Context(actor=who, command_id=cid, at=self.clock(now, last=_recorded_time(last)))
+                    outcome, aggregates = handler(command, ctx)
+                    events = self._stored_events(aggregates, who, cid)
+                    self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
+                    return outcome
             except RecordConflict:
                 if attempt + 1 < MAX_ATTEMPTS:
                     time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-            finally:
-                self.mapper.meta = None  # type: ignore[attr-defined]
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
+
+    def _stored_events(self, aggregates: list[Aggregate | None], who: Actor, cid: str) -> list[StoredEvent]:
+        """The command's new events, mapped for storage with who issued it (the envelope)."""
+        self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
+        try:
+            return [
+                self.mapper.to_stored_event(domain_event)
+                for aggregate in aggregates
+                if aggregate is not None
+                for domain_event in aggregate.collect_events()
+            ]
+        finally:
+            self.mapper.meta = None  # type: ignore[attr-defined]
 
     @staticmethod
     def _require_writer(who: Actor, name: str) -> None:
@@ -199,19 +209,12 @@ class Exchange(Application[UUID]):
             at = last
         self._require_active_actor(who)
         outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
-        self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
-        try:
-            count = 0
-            for aggregate in aggregates:
-                if aggregate is None:
-                    continue
-                for domain_event in aggregate.collect_events():
-                    self._staged_events.append(self.mapper.to_stored_event(domain_event))
-                    count += 1
+        events = self._stored_events(aggregates, who, cid)
+        for aggregate in aggregates:
+            if aggregate is not None:
                 self._staged[aggregate.id] = aggregate
-        finally:
-            self.mapper.meta = None  # type: ignore[attr-defined]
-        self._staged_commands.append((cid, name, outcome, count))
+        self._staged_events.extend(events)
+        self._staged_commands.append((cid, name, outcome, len(events)))
         self._staged_ids.add(cid)
         self._staged_clock = at
         return outcome
@@ -250,10 +253,11 @@ class Exchange(Application[UUID]):
         return None if row is None else dict(orjson.loads(row[0]))
 
     def last_recorded(self) -> datetime | None:
-        state = self.recorder.last_state()  # type: ignore[attr-defined]
-        return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
+        return _recorded_time(self.recorder.last_state())  # type: ignore[attr-defined]
 
-    def clock(self, now: str | datetime | None = None) -> datetime:
+    _UNREAD: Any = object()
+
+    def clock(self, now: str | datetime | None = None, *, last: datetime | None = _UNREAD) -> datetime:
         """The recorded time: pinned (IPLEDGER_NOW / an import line's `at`) or the wall clock.
 
         Never backwards: a pinned time before the last recorded event is refused; the
@@ -261,7 +265,8 @@ class Exchange(Application[UUID]):
         is held at the last recorded time.
         """
         pinned = now if now is not None else os.environ.get("IPLEDGER_NOW") or None
-        last = self.last_recorded()
+        if last is self._UNREAD:
+            last = self.last_recorded()
         if pinned is not None:
             at = parse_time(pinned, "IPLEDGER_NOW")
             if last is not None and at < last:
@@ -602,6 +607,10 @@ class Exchange(Application[UUID]):
         effective = pledge.enforce(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
         asset.convey_on_enforcement(pledge_id=pledge.pledge_id, pledgee=pledge.pledgee, effective=effective, at=ctx.at)
         return {"id": pledge.pledge_id, "status": pledge.status, "owners": _owner_list(asset.owners)}, [pledge, asset]
+
+
+def _recorded_time(state: bytes | None) -> datetime | None:
+    return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
 
 
 def _owner_list(owners: dict[str, str]) -> list[dict[str, str]]:

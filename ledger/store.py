@@ -17,25 +17,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any, Sequence, cast
 from uuid import UUID
 
 import orjson
+import sqlalchemy.exc
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError as RecordConflict
+from eventsourcing.persistence import Mapper, Notification, PersistenceError, StoredEvent, Transcoder
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import get_topic, resolve_topic
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, func, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, func, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ledger.config import sqlite_pragmas
 
 GENESIS = "0" * 64
+INSERT_CHUNK = 200  # rows per multi-row INSERT: 800 parameters, well inside SQLite's and PostgreSQL's limits
 
 #: The connection a command's reads share (see LedgerRecorder.one_connection).
 _shared: ContextVar[Any] = ContextVar("ipledger_shared_connection", default=None)
@@ -65,6 +69,59 @@ def chain_hash(prev: str, position: int, originator_id: str, version: int, topic
     h.update(f"{prev}\n{position}\n{originator_id}\n{version}\n{topic}\n".encode())
     h.update(state)
     return h.hexdigest()
+
+
+class Raw:
+    """Plain SQL on the driver's own connection, with driver errors raised as SQLAlchemy's.
+
+    A command runs six or so tiny statements; through SQLAlchemy each one costs more in
+    result-metadata set-up than SQLite takes to run it. The statements here are fixed
+    strings, so nothing is lost by handing them to the driver directly."""
+
+    __slots__ = ("sa", "dbapi", "sqlite", "mark", "_error", "_dialect")
+
+    def __init__(self, conn: Connection) -> None:
+        self.sa = conn
+        self.dbapi: Any = conn.connection.dbapi_connection
+        self._dialect = conn.dialect
+        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        except self._error as e:
+            raise self._translate(sql, params, e) from e
+        finally:
+            cursor.close()
+
+    def run(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
+        cursor = self.dbapi.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        except self._error as e:
+            raise self._translate(sql, params, e) from e
+        finally:
+            cursor.close()
+
+    def commit(self) -> None:
+        try:
+            self.dbapi.commit()
+        except self._error as e:
+            raise self._translate("COMMIT", (), e) from e
+
+    def rollback(self) -> None:
+        with suppress(self._error):
+            self.dbapi.rollback()
+
+    def _translate(self, sql: str, params: Any, e: Exception) -> Exception:
+        return sqlalchemy.exc.DBAPIError.instance(sql, params, e, self._error, dialect=self._dialect)
 
 
 class OrjsonTranscoder(Transcoder):
@@ -123,21 +180,54 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     @contextmanager
     def one_connection(self) -> Iterator[None]:
-        """Let every read inside the block share one pooled connection.
+        """Let every read and the write inside the block share one pooled connection.
 
-        A command reads several aggregates before it writes; on PostgreSQL each separate
-        checkout costs a ping, a BEGIN and a ROLLBACK round trip, so a command's reads
-        share one connection (the write still goes through the library's transaction)."""
+        A command reads several aggregates and then writes; a checkout per statement
+        costs more than the statement (on PostgreSQL a ping, a BEGIN and a ROLLBACK
+        round trip each). Reads see every committed write as before: SQLite reads
+        outside a transaction, and PostgreSQL reads at READ COMMITTED."""
         engine = self.datastore.engine
-        if _shared.get() is not None or self.datastore.access_lock is not None or not isinstance(engine, Engine):
+        if (
+            _shared.get() is not None
+            or self.datastore.access_lock is not None
+            or self.datastore.scoped_session is not None
+            or not isinstance(engine, Engine)
+        ):
             yield
             return
         with engine.connect() as conn:
-            token = _shared.set(conn)
+            raw = Raw(conn)
+            token = _shared.set(raw)
             try:
                 yield
             finally:
                 _shared.reset(token)
+                raw.rollback()  # end a read-only transaction (PostgreSQL) before the pool takes it back
+
+    @contextmanager
+    def _raw(self) -> Iterator[Raw]:
+        """The command's shared connection, or one from the pool for this statement."""
+        shared = _shared.get()
+        if shared is not None:
+            yield shared
+            return
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        with engine.connect() as conn:
+            raw = Raw(conn)
+            try:
+                yield raw
+            finally:
+                raw.rollback()
+
+    @property
+    def _fast(self) -> bool:
+        """Plain SQL applies: a pooled file or server store, not one the library serialises."""
+        return (
+            self.datastore.access_lock is None
+            and self.datastore.scoped_session is None
+            and isinstance(self.datastore.engine, Engine)
+        )
 
     @contextmanager
     def _reading(self) -> Iterator[Any]:
@@ -145,7 +235,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         (no ORM session); an in-memory SQLite store goes through the library's lock."""
         shared = _shared.get()
         if shared is not None:
-            yield shared
+            yield shared.sa
         elif self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
             with self.transaction(commit=False) as session:
                 yield session
@@ -159,61 +249,108 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     def _events(self) -> Table:
         return self.events_record_cls.__table__  # type: ignore[no-any-return]
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], *, session: Session | None = None, **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Write events, chain links and command records in one transaction, without the ORM.
+
+        Every command ends here, so this is the interactive hot path: a session's unit of
+        work, statement compilation and cache keys cost more than the inserts themselves.
+        Plain SQL strings on a pooled connection do the same writes. An in-memory store
+        (which the library serialises with its own lock) or a caller's session keeps the
+        library's path.
+        """
+        if session is not None or not self._fast:
+            return super().insert_events(stored_events, session=session, **kwargs)
+        lock = self.datastore.write_lock  # writers in one process queue here, not on SQLite's busy wait
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._raw() as raw:
+                try:
+                    positions = self._write(raw, stored_events, kwargs.get("commands") or ())
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+                return positions
+        except sqlalchemy.exc.IntegrityError as e:
+            raise RecordConflict(e) from e
+        except sqlalchemy.exc.OperationalError as e:
+            raise StoreOperationalError(e) from e
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            raise PersistenceError(e) from e
+        finally:
+            if lock is not None:
+                lock.release()
+
     def _insert_stored_events(
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
-        """Insert with one Core executemany (RETURNING ids), then chain and command records.
+        """The library's path (a caller's session, or an in-memory store): same writes."""
+        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or ())
 
-        The events go in first, which takes the write lock (the database lock on SQLite;
-        on PostgreSQL the library's `LOCK TABLE … IN EXCLUSIVE MODE`), so positions are
-        assigned in commit order and the previous hash read below cannot change under us.
-        """
+    def _write(self, raw: Raw, stored_events: Sequence[StoredEvent], commands: Any) -> list[int]:
+        """Events first (that takes the write lock: SQLite's database lock, or on PostgreSQL
+        `LOCK TABLE … IN EXCLUSIVE MODE`), so positions follow commit order and the
+        previous hash read below cannot change under us; then chain links and commands."""
         if not stored_events:
             return []
-        self._lock_table(session)
-        table = self._events
-        result = session.execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "originator_id": e.originator_id,
-                    "originator_version": e.originator_version,
-                    "topic": e.topic,
-                    "state": e.state,
-                }
-                for e in stored_events
-            ],
+        sqlite, mark = raw.sqlite, raw.mark
+        table = self.events_table_name
+        if not sqlite:
+            raw.run(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        position_of: dict[tuple[UUID, int], int] = {}
+        for start in range(0, len(stored_events), INSERT_CHUNK):
+            chunk = stored_events[start : start + INSERT_CHUNK]
+            params: list[Any] = []
+            for e in chunk:
+                uid = e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id))
+                params += (uid.bytes if sqlite else uid, e.originator_version, e.topic, e.state)
+            rows = raw.rows(
+                f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES "
+                + ",".join([f"({mark},{mark},{mark},{mark})"] * len(chunk))
+                + " RETURNING id, originator_id, originator_version",
+                params,
+            )
+            for position, oid, version in rows:
+                position_of[(UUID(bytes=bytes(oid)) if sqlite else oid, version)] = position
+        positions = [
+            position_of[
+                (
+                    e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id)),
+                    e.originator_version,
+                )
+            ]
+            for e in stored_events
+        ]
+        if not sqlite:
+            raw.run(f"NOTIFY {self.channel_name}")
+        ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
+        last = raw.rows(
+            f"SELECT hash FROM ipledger_chain WHERE position < {mark} ORDER BY position DESC LIMIT 1",
+            (ordered[0][0],),
         )
-        positions = [row[0] for row in result]
-        self._notify_channel(session)
-        prev = session.execute(
-            select(chain_table.c.hash)
-            .where(chain_table.c.position < positions[0])
-            .order_by(chain_table.c.position.desc())
-            .limit(1)
-        ).scalar()
-        prev = prev or GENESIS
-        rows = []
-        for position, stored in zip(positions, stored_events, strict=True):
+        prev = last[0][0] if last else GENESIS
+        links = []
+        for position, stored in ordered:
             prev = chain_hash(
                 prev, position, str(stored.originator_id), stored.originator_version, stored.topic, stored.state
             )
-            rows.append({"position": position, "hash": prev})
-        session.execute(insert(chain_table), rows)
+            links.append((position, prev))
+        raw.run(f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})", links, many=True)
         # Each command's record points at its last event: (command id, name, outcome, event count).
         records, offset = [], 0
-        for command_id, name, outcome, count in kwargs.get("commands") or ():
+        for command_id, name, outcome, count in commands:
             offset += count
-            records.append(
-                {
-                    "command_id": command_id,
-                    "command": name,
-                    "outcome": orjson.dumps(outcome),
-                    "position": positions[offset - 1],
-                }
-            )
+            records.append((command_id, name, orjson.dumps(outcome), max(positions[offset - count : offset])))
         if records:
-            session.execute(insert(commands_table), records)
+            raw.run(
+                f"INSERT INTO ipledger_commands (command_id, command, outcome, position) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark})",
+                records,
+                many=True,
+            )
         return positions
 
     # The library's reads go through ORM queries; these Core statements return the same
@@ -230,10 +367,10 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         """One aggregate's events, by a prepared SQL string: loading aggregates is the hot
         path of every command, and building a SQLAlchemy statement each time cost more
         than the query."""
-        engine = self.datastore.engine
-        if self.datastore.access_lock is not None or not isinstance(engine, Engine):
+        if not self._fast:
             return self._select_events_core(originator_id, gt, lte, desc, limit)
-        sqlite = engine.dialect.name == "sqlite"
+        assert isinstance(self.datastore.engine, Engine)
+        sqlite = self.datastore.engine.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"
         uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         sql = [
@@ -250,8 +387,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         sql.append(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version")
         if limit is not None:
             sql.append(f" LIMIT {int(limit)}")
-        with self._reading() as conn:
-            rows = conn.exec_driver_sql("".join(sql), tuple(params)).all()
+        with self._raw() as raw:
+            rows = raw.rows("".join(sql), params)
         return [StoredEvent(uid, r[1], r[2], bytes(r[3])) for r in rows]
 
     def _select_events_core(
@@ -306,10 +443,23 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     def last_state(self) -> bytes | None:
         """The newest event's stored state (the clock reads its recorded time)."""
-        t = self._events
-        with self._reading() as conn:
-            row = conn.execute(select(t.c.state).order_by(t.c.id.desc()).limit(1)).first()
-        return None if row is None else bytes(row[0])
+        return self.preflight(None)[1]
+
+    def preflight(self, command_id: str | None) -> tuple[bytes | None, bytes | None]:
+        """A command's two reads in one round trip: the outcome recorded under its id
+        (idempotency) and the newest event's state (the clock never goes backwards)."""
+        sql = (
+            "SELECT (SELECT outcome FROM ipledger_commands WHERE command_id = {0}), "
+            f"(SELECT state FROM {self.events_table_name} ORDER BY id DESC LIMIT 1)"
+        )
+        if self._fast:
+            with self._raw() as raw:
+                row = raw.rows(sql.format(raw.mark), (command_id,))[0]
+        else:
+            with self._reading() as conn:
+                c = conn.connection() if isinstance(conn, Session) else conn
+                row = c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), (command_id,)).one()
+        return (None if row[0] is None else bytes(row[0]), None if row[1] is None else bytes(row[1]))
 
 
 class LedgerFactory(SQLAlchemyFactory):
