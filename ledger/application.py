@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable, ClassVar, TypeVar
@@ -79,9 +80,8 @@ class Exchange(Application[UUID]):
     def __init__(self, db: str | None = None) -> None:
         self.url = store_url(db)
         # Tables come from versioned migrations (ledger/migrations), not from create_all.
-        # Aggregates are cached between commands (copied out, fast-forwarded from the store
-        # on every load, so another writer's events are never missed).
-        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n", "AGGREGATE_CACHE_MAXSIZE": "20000"})
+        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n"})
+        self._aggregates: OrderedDict[UUID, Aggregate] = OrderedDict()
         ensure_schema(self.engine)
         self.handlers: dict[str, Callable[[Any, Context], Result]] = {
             "member.add": self.add_member,
@@ -130,23 +130,57 @@ class Exchange(Application[UUID]):
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
         for attempt in range(MAX_ATTEMPTS):
+            # The first attempt leaves "is this id new?" to the store's unique index; a
+            # conflict (a duplicate id, or a concurrent writer) retries with every check.
+            self._touched, self._optimistic = [], attempt == 0
             try:
                 with self.recorder.one_connection():  # type: ignore[attr-defined]
-                    recorded, last = self.recorder.preflight(cid)  # type: ignore[attr-defined]
+                    recorded, last, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
                     if recorded is not None:
                         return dict(orjson.loads(recorded))
+                    self._sync(head)
                     self._require_active_actor(who)
                     ctx = Context(actor=who, command_id=cid, at=self.clock(now, last=_recorded_time(last)))
                     outcome, aggregates = handler(command, ctx)
                     events = self._stored_events(aggregates, who, cid)
-                    self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
+                    positions = self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
+                    self._wrote(head, positions)
                     return outcome
             except RecordConflict:
-                if attempt + 1 < MAX_ATTEMPTS:
-                    time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                self._forget()
+                if attempt:
+                    time.sleep(random.uniform(0.005, 0.05) * attempt)
+            except BaseException:
+                for aggregate_id in self._touched:  # they may hold changes that were never saved
+                    self._aggregates.pop(aggregate_id, None)
+                raise
+            finally:
+                self._touched, self._optimistic = None, False
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
+
+    # ------------------------------------------------------------------ the aggregate cache
+
+    def _sync(self, head: int | None) -> None:
+        """Keep the cache only if the log head is where this process left it: then no
+        other writer has written since, and every cached aggregate is current."""
+        if head != self._synced_head:
+            self._forget()
+            self._synced_head = head
+        while len(self._aggregates) > CACHE_LIMIT:
+            self._aggregates.popitem(last=False)
+
+    def _wrote(self, head: int | None, positions: Any) -> None:
+        """After a write: the cache is current at its last position if nobody wrote between
+        the head we read and our write (the recorder saw the chain end at that head)."""
+        if positions:
+            current = self.recorder.last_prev_position == (head or 0)  # type: ignore[attr-defined]
+            self._synced_head = max(positions) if current else None
+
+    def _forget(self) -> None:
+        self._aggregates.clear()
+        self._synced_head = None
 
     def _stored_events(self, aggregates: list[Aggregate | None], who: Actor, cid: str) -> list[StoredEvent]:
         """The command's new events, mapped for storage with who issued it (the envelope)."""
@@ -173,21 +207,26 @@ class Exchange(Application[UUID]):
 
     # ------------------------------------------------------------------ group commit
 
-    def begin_batch(self, keep_cache: bool = False) -> None:
+    def begin_batch(self, keep_cache: bool = False, optimistic: bool = False) -> None:
         """Stage many commands in memory and write them in one transaction (`flush_batch`).
 
         Aggregates are cached across the batch, so a later command sees what an earlier
         one decided; every rule runs exactly as in `execute`. With `keep_cache` the cache
-        outlives the batch (an import's batches share it): that is safe because a flush
-        that loses a race to another writer raises and drops the cache.
+        outlives the batch (an import's batches share it) for as long as no other writer
+        writes. `optimistic` leaves new ids to the unique index (see `execute`); a batch
+        that conflicts must be staged again without it.
         """
-        if not keep_cache or self._cache is None or len(self._cache) > CACHE_LIMIT:
-            self._cache = {}
-        self._staged = self._cache
+        _, last, head = self.recorder.preflight(None)  # type: ignore[attr-defined]
+        if not keep_cache:
+            self._forget()
+        self._sync(head)
+        self._optimistic = optimistic
+        self._batch_head = head
+        self._staged = self._aggregates
         self._staged_events: list[StoredEvent] = []
         self._staged_commands: list[tuple[str, str, Outcome, int]] = []
         self._staged_ids: set[str] = set()
-        self._staged_clock = self.last_recorded()
+        self._staged_clock = _recorded_time(last)
 
     def stage(self, name: str, args: dict[str, Any], *, actor: str, command_id: str, now: str | None) -> Outcome:
         """Decide one command against the staged state; its events wait for `flush_batch`."""
@@ -222,18 +261,19 @@ class Exchange(Application[UUID]):
     def flush_batch(self) -> int:
         """Write the staged commands' events, chain links and command records atomically."""
         events, commands = self._staged_events, self._staged_commands
-        self._staged = None
+        self._staged, self._optimistic = None, False
         if events:
             try:
-                self.recorder.insert_events(events, commands=commands)
+                positions = self.recorder.insert_events(events, commands=commands)
             except BaseException:
-                self._cache = None
+                self._forget()
                 raise
+            self._wrote(self._batch_head, positions)
         return len(commands)
 
     def flush_batch_discard(self) -> None:
-        self._staged = None
-        self._cache = None
+        self._staged, self._optimistic = None, False
+        self._forget()
 
     def recorded_ids(self, command_ids: list[str]) -> set[str]:
         if not command_ids:
@@ -279,22 +319,41 @@ class Exchange(Application[UUID]):
 
     # ------------------------------------------------------------------ loading
 
+    #: The aggregate cache is current as of this log position (see `_sync`): commands
+    #: load from it without reading the store, and change its aggregates in place.
+    _synced_head: int | None = None
+    #: Aggregates loaded by the running `execute`: handed out uncopied (a copy per load
+    #: cost more than the rules), so a command that fails drops them from the cache.
+    _touched: list[UUID] | None = None
     _staged: dict[UUID, Aggregate] | None = None
-    _cache: dict[UUID, Aggregate] | None = None
+    _optimistic = False
 
     def load(self, cls: type[A], key: str, field: str, what: str) -> A:
+        """An aggregate by its natural key: from the cache inside a command or a batch
+        (which keeps it current, see `_sync`), otherwise straight from the store."""
         aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
-        if self._staged is not None and aggregate_id in self._staged:
-            return self._staged[aggregate_id]  # type: ignore[return-value]
-        try:
-            return self.repository.get(aggregate_id)  # type: ignore[no-any-return]
-        except AggregateNotFoundError:
-            raise NotFound(f"{field}: no {what} {key}") from None
+        touched = self._touched
+        in_command = touched is not None or self._staged is not None
+        aggregate = self._aggregates.get(aggregate_id) if in_command else None
+        if aggregate is not None:
+            self._aggregates.move_to_end(aggregate_id)
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFound(f"{field}: no {what} {key}") from None
+            if in_command:
+                self._aggregates[aggregate_id] = aggregate
+        if touched is not None:
+            touched.append(aggregate_id)
+        return aggregate  # type: ignore[return-value]
 
     def exists(self, cls: type[Aggregate], key: str) -> bool:
         aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
-        if self._staged is not None and aggregate_id in self._staged:
-            return True
+        if aggregate_id in self._aggregates:
+            return True  # aggregates are never deleted, so a cached one exists
+        if self._optimistic:
+            return False  # the store's unique index decides; a conflict retries with this check
         return aggregate_id in self.repository
 
     def require_new(self, cls: type[Aggregate], key: str, field: str, what: str) -> str:

@@ -96,20 +96,22 @@ def run_import(
     def run_batch(lines: list[Line]) -> None:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                return stage_and_write(lines)
+                return stage_and_write(lines, optimistic=attempt == 0)
             except RecordConflict:
-                # A concurrent writer won a race inside this batch; nothing of it was
-                # written. Redo it: lines recorded meanwhile are skipped by command id.
+                # A concurrent writer won a race inside this batch, or (on the first,
+                # optimistic attempt) a line made an id that already exists; nothing of
+                # it was written. Redo it with every check: lines recorded meanwhile are
+                # skipped by command id, and a duplicate id is rejected at its line.
                 if attempt + 1 == MAX_ATTEMPTS:
                     raise ConcurrentWrite(
                         f"line {lines[0].number}: the batch lost {MAX_ATTEMPTS} races; re-run the import"
                     ) from None
 
-    def stage_and_write(lines: list[Line]) -> None:
+    def stage_and_write(lines: list[Line], optimistic: bool) -> None:
         nonlocal applied, skipped
         done = exchange.recorded_ids([line.command_id for line in lines])
         batch_skipped = 0
-        exchange.begin_batch(keep_cache=True)
+        exchange.begin_batch(keep_cache=True, optimistic=optimistic)
         try:
             for line in lines:
                 if line.command_id in done:

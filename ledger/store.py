@@ -174,6 +174,8 @@ def decode_event(topic: str, state: dict[str, Any], originator_id: Any, version:
 class LedgerRecorder(SQLAlchemyApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
+    last_prev_position = 0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tables.extend(ledger_metadata.sorted_tables)
@@ -328,10 +330,12 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             raw.run(f"NOTIFY {self.channel_name}")
         ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
         last = raw.rows(
-            f"SELECT hash FROM ipledger_chain WHERE position < {mark} ORDER BY position DESC LIMIT 1",
+            f"SELECT position, hash FROM ipledger_chain WHERE position < {mark} ORDER BY position DESC LIMIT 1",
             (ordered[0][0],),
         )
-        prev = last[0][0] if last else GENESIS
+        # Where the log ended before this write (under the write lock): the Exchange
+        # compares it with the head it read first to learn whether anyone wrote between.
+        self.last_prev_position, prev = (last[0][0], last[0][1]) if last else (0, GENESIS)
         links = []
         for position, stored in ordered:
             prev = chain_hash(
@@ -445,12 +449,14 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         """The newest event's stored state (the clock reads its recorded time)."""
         return self.preflight(None)[1]
 
-    def preflight(self, command_id: str | None) -> tuple[bytes | None, bytes | None]:
-        """A command's two reads in one round trip: the outcome recorded under its id
-        (idempotency) and the newest event's state (the clock never goes backwards)."""
+    def preflight(self, command_id: str | None) -> tuple[bytes | None, bytes | None, int | None]:
+        """A command's first reads in one round trip: the outcome recorded under its id
+        (idempotency), the newest event's state (the clock never goes backwards) and the
+        log head (has anyone else written since this process last did?)."""
         sql = (
             "SELECT (SELECT outcome FROM ipledger_commands WHERE command_id = {0}), "
-            f"(SELECT state FROM {self.events_table_name} ORDER BY id DESC LIMIT 1)"
+            f"(SELECT state FROM {self.events_table_name} ORDER BY id DESC LIMIT 1), "
+            f"(SELECT max(id) FROM {self.events_table_name})"
         )
         if self._fast:
             with self._raw() as raw:
@@ -459,7 +465,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             with self._reading() as conn:
                 c = conn.connection() if isinstance(conn, Session) else conn
                 row = c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), (command_id,)).one()
-        return (None if row[0] is None else bytes(row[0]), None if row[1] is None else bytes(row[1]))
+        return (None if row[0] is None else bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2])
 
 
 class LedgerFactory(SQLAlchemyFactory):

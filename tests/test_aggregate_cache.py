@@ -1,0 +1,73 @@
+"""The Exchange's aggregate cache: commands read aggregates from memory, never stale ones.
+
+A process keeps the aggregates its commands loaded, current as of the log head it last
+saw. These tests hold it to the rules that make that safe: another writer's events are
+seen at once, a rejected command leaves nothing of itself in the cache, and an id made
+optimistically (left to the store's unique index) is still refused when it exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from domain.errors import AssetPledged, DuplicateId, MemberSuspended
+from ledger.service import Ledger
+from tests.conftest import PATENT, T0, Market
+
+
+@pytest.fixture
+def other(market: Market) -> Iterator[Market]:
+    """A second process's view of the same store: its own Exchange and cache."""
+    m = Market(Ledger(market.ledger.url))
+    yield m
+    m.ledger.close()
+
+
+def test_another_writers_suspension_is_seen_by_the_next_command(market: Market, other: Market) -> None:
+    market.do("asset.assign", ref=PATENT, to=["huawei"])  # huawei is now in this process's cache
+    other.do("member.suspend", id="huawei", reason="sanctions review")
+    with pytest.raises(MemberSuspended):  # huawei, suspended, may no longer act for itself
+        market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
+    assert market.ledger.owner(PATENT)["owners"] == [{"member": "huawei", "share": "1"}]
+
+
+def test_another_writers_assignment_is_seen_by_the_next_command(market: Market, other: Market) -> None:
+    market.do("asset.assign", ref=PATENT, to=["huawei"])
+    other.do("asset.assign", ref=PATENT, to=["zte"])
+    outcome = market.do("asset.assign", ref=PATENT, to=["byd"], actor="zte")
+    assert outcome["owners"] == [{"member": "byd", "share": "1"}]
+
+
+def test_a_rejected_command_leaves_no_change_in_the_cache(market: Market) -> None:
+    pledge = market.do("pledge.register", ref=PATENT, pledgee="icbc-sh", amount="5000000.00", currency="CNY")["id"]
+    with pytest.raises(AssetPledged):  # the assignment was decided, then refused for want of consent
+        market.do("asset.assign", ref=PATENT, to=["huawei"])
+    consent = market.do("pledge.consent", pledge=pledge, act="assignment", actor="icbc-sh")["id"]
+    market.do("asset.assign", ref=PATENT, to=["zte"], consent=[consent])
+    fresh = Ledger(market.ledger.url)  # replays the asset from the store
+    try:
+        assert fresh.exchange.asset(PATENT).owners == {"zte": "1"}
+        assert "huawei" not in json.dumps(fresh.title(PATENT))  # the refused assignment was never written
+        assert fresh.verify()["ok"]
+    finally:
+        fresh.close()
+
+
+def test_an_existing_member_id_is_refused_when_the_cache_does_not_know_it(market: Market, other: Market) -> None:
+    other.do("member.add", id="catl", name="CATL", kind="enterprise", country="CN")
+    head = market.ledger.exchange.recorder.max_notification_id()
+    with pytest.raises(DuplicateId, match="id: member catl already exists"):
+        market.do("member.add", id="catl", name="CATL again", kind="enterprise", country="CN")
+    assert market.ledger.exchange.recorder.max_notification_id() == head
+
+
+def test_an_existing_asset_ref_is_refused_in_a_fresh_process(market: Market) -> None:
+    fresh = Ledger(market.ledger.url)
+    try:
+        with pytest.raises(DuplicateId, match=f"ref: asset {PATENT} already exists"):
+            fresh.execute("asset.register", {"ref": PATENT, "title": "Again", "owner": ["sjtu"]}, now=T0)
+    finally:
+        fresh.close()
