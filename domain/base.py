@@ -9,6 +9,7 @@ pinned clock (`IPLEDGER_NOW`) or an import line's `at` is what history says.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -18,7 +19,9 @@ from pydantic import BaseModel, ConfigDict
 NAMESPACE = uuid5(NAMESPACE_URL, "https://ipledger.example/ids")
 
 
+@lru_cache(maxsize=65536)
 def natural_id(kind: str, key: str) -> UUID:
+    """Pure, and computed for every load, so the last keys seen are remembered."""
     return uuid5(NAMESPACE, f"{kind}:{key}")
 
 

@@ -302,40 +302,39 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         table = self.events_table_name
         if not sqlite:
             raw.run(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-        position_of: dict[tuple[UUID, int], int] = {}
+        keys = [
+            (uid.bytes if sqlite else uid, e.originator_version)
+            for e in stored_events
+            for uid in (e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id)),)
+        ]
+        returned: list[Any] = []
         for start in range(0, len(stored_events), INSERT_CHUNK):
             chunk = stored_events[start : start + INSERT_CHUNK]
             params: list[Any] = []
-            for e in chunk:
-                uid = e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id))
-                params += (uid.bytes if sqlite else uid, e.originator_version, e.topic, e.state)
-            rows = raw.rows(
+            for (oid, version), e in zip(keys[start : start + INSERT_CHUNK], chunk, strict=True):
+                params += (oid, version, e.topic, e.state)
+            # The chain's last link is read in the same statement: the chain is written
+            # after the events and under the same lock, so it ends where the log did.
+            returned += raw.rows(
                 f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES "
                 + ",".join([f"({mark},{mark},{mark},{mark})"] * len(chunk))
-                + " RETURNING id, originator_id, originator_version",
+                + " RETURNING id, originator_id, originator_version, "
+                "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
+                "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1)",
                 params,
             )
-            for position, oid, version in rows:
-                position_of[(UUID(bytes=bytes(oid)) if sqlite else oid, version)] = position
-        positions = [
-            position_of[
-                (
-                    e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id)),
-                    e.originator_version,
-                )
-            ]
-            for e in stored_events
-        ]
+        if all(bytes(r[1]) == k[0] if sqlite else r[1] == k[0] for r, k in zip(returned, keys, strict=True)):
+            positions = [r[0] for r in returned]  # RETURNING gave the rows in the order given
+        else:
+            position_of = {(bytes(r[1]) if sqlite else r[1], r[2]): r[0] for r in returned}
+            positions = [position_of[k] for k in keys]
         if not sqlite:
             raw.run(f"NOTIFY {self.channel_name}")
-        ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
-        last = raw.rows(
-            f"SELECT position, hash FROM ipledger_chain WHERE position < {mark} ORDER BY position DESC LIMIT 1",
-            (ordered[0][0],),
-        )
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
-        self.last_prev_position, prev = (last[0][0], last[0][1]) if last else (0, GENESIS)
+        first = returned[0]
+        self.last_prev_position, prev = (first[3], first[4]) if first[3] is not None else (0, GENESIS)
+        ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
         links = []
         for position, stored in ordered:
             prev = chain_hash(
