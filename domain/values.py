@@ -317,6 +317,8 @@ def check_text(value: Any, field: str, max_len: int = 500) -> str:
         raise InvalidInput(f"{field}: must not be empty")
     if len(text) > max_len:
         raise InvalidInput(f"{field}: at most {max_len} characters")
+    if text.isascii() and text.isprintable():
+        return text  # in ASCII, "printable" excludes exactly the control characters (Cc)
     for ch in text:
         if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
             raise InvalidInput(f"{field}: control characters, line breaks and non-UTF-8 bytes are not allowed")

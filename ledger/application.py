@@ -107,6 +107,10 @@ class Exchange(Application[UUID]):
             "pledge.enforce": self.enforce_pledge,
         }
 
+    def close(self) -> None:
+        self.recorder.release()  # type: ignore[attr-defined]
+        super().close()
+
     @property
     def engine(self) -> Any:
         return self.recorder.datastore.engine  # type: ignore[attr-defined]
@@ -144,7 +148,7 @@ class Exchange(Application[UUID]):
                     outcome, aggregates = handler(command, ctx)
                     events = self._stored_events(aggregates, who, cid)
                     positions = self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
-                    self._wrote(head, positions)
+                    self._wrote(head, positions, aggregates)
                     return outcome
             except RecordConflict:
                 self._forget()
@@ -171,12 +175,16 @@ class Exchange(Application[UUID]):
         while len(self._aggregates) > CACHE_LIMIT:
             self._aggregates.popitem(last=False)
 
-    def _wrote(self, head: int | None, positions: Any) -> None:
+    def _wrote(self, head: int | None, positions: Any, saved: list[Aggregate | None]) -> None:
         """After a write: the cache is current at its last position if nobody wrote between
-        the head we read and our write (the recorder saw the chain end at that head)."""
+        the head we read and our write (the recorder saw the chain end at that head); the
+        aggregates just saved, new ones included, are current and join it."""
         if positions:
             current = self.recorder.last_prev_position == (head or 0)  # type: ignore[attr-defined]
             self._synced_head = max(positions) if current else None
+        for aggregate in saved:
+            if aggregate is not None:
+                self._aggregates[aggregate.id] = aggregate
 
     def _forget(self) -> None:
         self._aggregates.clear()
@@ -268,7 +276,7 @@ class Exchange(Application[UUID]):
             except BaseException:
                 self._forget()
                 raise
-            self._wrote(self._batch_head, positions)
+            self._wrote(self._batch_head, positions, [])  # staged aggregates are in the cache already
         return len(commands)
 
     def flush_batch_discard(self) -> None:

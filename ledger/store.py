@@ -15,6 +15,7 @@ transaction as the events themselves:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -175,6 +176,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
+    _pinned: Raw | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -197,6 +199,19 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         ):
             yield
             return
+        if self.datastore.write_lock is not None:
+            # A SQLite file: one connection serves every command of this process (a pool
+            # checkout and return cost as much as a command's statements). PostgreSQL
+            # connections go back to the pool, which tests them (a server may restart).
+            if self._pinned is None:
+                self._pinned = Raw(engine.connect())
+            token = _shared.set(self._pinned)
+            try:
+                yield
+            finally:
+                _shared.reset(token)
+                self._pinned.rollback()
+            return
         with engine.connect() as conn:
             raw = Raw(conn)
             token = _shared.set(raw)
@@ -205,6 +220,13 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             finally:
                 _shared.reset(token)
                 raw.rollback()  # end a read-only transaction (PostgreSQL) before the pool takes it back
+
+    def release(self) -> None:
+        """Give back the connection this process kept for its commands (see one_connection)."""
+        if self._pinned is not None:
+            self._pinned.rollback()
+            self._pinned.sa.close()
+            self._pinned = None
 
     @contextmanager
     def _raw(self) -> Iterator[Raw]:
@@ -313,16 +335,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             params: list[Any] = []
             for (oid, version), e in zip(keys[start : start + INSERT_CHUNK], chunk, strict=True):
                 params += (oid, version, e.topic, e.state)
-            # The chain's last link is read in the same statement: the chain is written
-            # after the events and under the same lock, so it ends where the log did.
-            returned += raw.rows(
-                f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES "
-                + ",".join([f"({mark},{mark},{mark},{mark})"] * len(chunk))
-                + " RETURNING id, originator_id, originator_version, "
-                "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
-                "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1)",
-                params,
-            )
+            returned += raw.rows(self._insert_sql(mark, len(chunk)), params)
         if all(bytes(r[1]) == k[0] if sqlite else r[1] == k[0] for r, k in zip(returned, keys, strict=True)):
             positions = [r[0] for r in returned]  # RETURNING gave the rows in the order given
         else:
@@ -341,20 +354,32 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 prev, position, str(stored.originator_id), stored.originator_version, stored.topic, stored.state
             )
             links.append((position, prev))
-        raw.run(f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})", links, many=True)
+        sql = f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})"
+        raw.run(sql, links[0]) if len(links) == 1 else raw.run(sql, links, many=True)
         # Each command's record points at its last event: (command id, name, outcome, event count).
         records, offset = [], 0
         for command_id, name, outcome, count in commands:
             offset += count
             records.append((command_id, name, orjson.dumps(outcome), max(positions[offset - count : offset])))
-        if records:
-            raw.run(
-                f"INSERT INTO ipledger_commands (command_id, command, outcome, position) "
-                f"VALUES ({mark}, {mark}, {mark}, {mark})",
-                records,
-                many=True,
-            )
+        sql = f"INSERT INTO ipledger_commands (command_id, command, outcome, position) VALUES ({', '.join([mark] * 4)})"
+        if len(records) == 1:
+            raw.run(sql, records[0])
+        elif records:
+            raw.run(sql, records, many=True)
         return positions
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 (one recorder per process; a few sizes)
+    def _insert_sql(self, mark: str, rows: int) -> str:
+        """INSERT of `rows` events, returning their positions. The chain's last link comes
+        back in the same statement: the chain is written after the events and under the
+        same lock, so it ends where the log ended."""
+        return (
+            f"INSERT INTO {self.events_table_name} (originator_id, originator_version, topic, state) VALUES "
+            + ",".join([f"({mark},{mark},{mark},{mark})"] * rows)
+            + " RETURNING id, originator_id, originator_version, "
+            "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
+            "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1)"
+        )
 
     # The library's reads go through ORM queries; these Core statements return the same
     # values several times faster (the recorder contract tests in tests/ hold them to it).
