@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from domain.assets import Asset
@@ -107,31 +107,26 @@ class ListingsProjection(Projection):
     @handles(ev(Listing, "Opened"))
     def opened(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        conn.execute(
-            insert(listings_table).values(
-                listing_id=e.listing_id,
-                aggregate_id=str(e.originator_id),
-                asset=e.ref,
-                type=e.type,
-                mechanism=e.mechanism,
-                currency=e.currency,
-                sellers=orjson.dumps(e.sellers).decode(),
-                opens_at=naive_utc(e.opens_at),
-                closes_at=naive_utc(e.closes_at),
-                ask=_text(e.ask),
-                reserve=_text(e.reserve),
-                increment=_text(e.increment),
-                status="open",
-                position=r.position,
-            )
+        self.add(
+            listings_table,
+            listing_id=e.listing_id,
+            aggregate_id=str(e.originator_id),
+            asset=e.ref,
+            type=e.type,
+            mechanism=e.mechanism,
+            currency=e.currency,
+            sellers=orjson.dumps(e.sellers).decode(),
+            opens_at=naive_utc(e.opens_at),
+            closes_at=naive_utc(e.closes_at),
+            ask=_text(e.ask),
+            reserve=_text(e.reserve),
+            increment=_text(e.increment),
+            status="open",
+            position=r.position,
         )
 
     def _set(self, conn: Connection, r: Recorded, **values: object) -> None:
-        conn.execute(
-            update(listings_table)
-            .where(listings_table.c.aggregate_id == str(r.event.originator_id))
-            .values(position=r.position, **values)
-        )
+        self.update(conn, listings_table, {"aggregate_id": str(r.event.originator_id)}, position=r.position, **values)
 
     @handles(ev(Listing, "CloseExtended"))
     def extended(self, conn: Connection, r: Recorded) -> None:
@@ -183,12 +178,11 @@ class BookProjection(Projection):
         seen = ("bidder", listing, e.bidder)
         if not (self.cache.get(("opened", listing)) and seen not in self.cache):
             self.flush(conn)
-            conn.execute(
-                update(bids_table)
-                .where(bids_table.c.listing_aggregate == listing)
-                .where(bids_table.c.bidder == e.bidder)
-                .where(bids_table.c.state == "live")
-                .values(state="superseded")
+            self.update(
+                conn,
+                bids_table,
+                {"listing_aggregate": listing, "bidder": e.bidder, "state": "live"},
+                state="superseded",
             )
         self.cache[seen] = "live"
         self.add(
@@ -206,26 +200,20 @@ class BookProjection(Projection):
     @handles(ev(Listing, "BidWithdrawn"))
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
-        conn.execute(update(bids_table).where(bids_table.c.bid_id == r.event.bid_id).values(state="withdrawn"))
+        self.update(conn, bids_table, {"bid_id": r.event.bid_id}, state="withdrawn")
 
     @handles(ev(Listing, "Sold"))
     def sold(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
-        live = self._live(r)
-        conn.execute(live.where(bids_table.c.bid_id == r.event.bid_id).values(state="won"))
-        conn.execute(self._live(r).values(state="lost"))
+        listing = str(r.event.originator_id)
+        live = {"listing_aggregate": listing, "state": "live"}
+        self.update(conn, bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
+        self.update(conn, bids_table, live, state="lost")
 
     @handles(ev(Listing, "EndedUnsold"), ev(Listing, "Withdrawn"))
     def ended(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
-        conn.execute(self._live(r).values(state="lost"))
-
-    def _live(self, r: Recorded):  # type: ignore[no-untyped-def]
-        return (
-            update(bids_table)
-            .where(bids_table.c.listing_aggregate == str(r.event.originator_id))
-            .where(bids_table.c.state == "live")
-        )
+        self.update(conn, bids_table, {"listing_aggregate": str(r.event.originator_id), "state": "live"}, state="lost")
 
 
 # --------------------------------------------------------------------------- encumbrances
@@ -241,64 +229,69 @@ class EncumbrancesProjection(Projection):
     def granted(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         s = e.scope
-        conn.execute(
-            insert(licences_table).values(
-                licence_id=e.licence_id,
-                aggregate_id=str(e.originator_id),
-                asset=e.ref,
-                licensee=e.licensee,
-                type=s.type.value,
-                territories=orjson.dumps(list(s.territories)).decode(),
-                fields=orjson.dumps(list(s.fields)).decode(),
-                start=s.start,
-                end=s.end,
-                sublicensable="true" if s.sublicensable else "false",
-                parent=e.parent,
-                royalty_rate=_text(e.royalty_rate),
-                lump_sum=_text(e.lump_sum),
-                currency=e.currency,
-                granted=r.at,
-                position=r.position,
-                status="granted",
-            )
+        self.add(
+            licences_table,
+            licence_id=e.licence_id,
+            aggregate_id=str(e.originator_id),
+            asset=e.ref,
+            licensee=e.licensee,
+            type=s.type.value,
+            territories=orjson.dumps(list(s.territories)).decode(),
+            fields=orjson.dumps(list(s.fields)).decode(),
+            start=s.start,
+            end=s.end,
+            sublicensable="true" if s.sublicensable else "false",
+            parent=e.parent,
+            royalty_rate=_text(e.royalty_rate),
+            lump_sum=_text(e.lump_sum),
+            currency=e.currency,
+            granted=r.at,
+            position=r.position,
+            status="granted",
         )
 
     @handles(ev(Licence, "Ended"))
     def licence_ended(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        conn.execute(
-            update(licences_table)
-            .where(licences_table.c.aggregate_id == str(e.originator_id))
-            .values(status=e.how, ended_on=e.effective, ended_recorded=r.at, reason=e.reason or None)
+        self.update(
+            conn,
+            licences_table,
+            {"aggregate_id": str(e.originator_id)},
+            status=e.how,
+            ended_on=e.effective,
+            ended_recorded=r.at,
+            reason=e.reason or None,
         )
 
     @handles(ev(Pledge, "Registered"))
     def registered(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        conn.execute(
-            insert(pledges_table).values(
-                pledge_id=e.pledge_id,
-                aggregate_id=str(e.originator_id),
-                asset=e.ref,
-                pledgee=e.pledgee,
-                pledgors=orjson.dumps(e.pledgors).decode(),
-                amount=_text(e.amount),
-                currency=e.currency,
-                start=e.start,
-                end=e.end,
-                registered=r.at,
-                position=r.position,
-                status="registered",
-            )
+        self.add(
+            pledges_table,
+            pledge_id=e.pledge_id,
+            aggregate_id=str(e.originator_id),
+            asset=e.ref,
+            pledgee=e.pledgee,
+            pledgors=orjson.dumps(e.pledgors).decode(),
+            amount=_text(e.amount),
+            currency=e.currency,
+            start=e.start,
+            end=e.end,
+            registered=r.at,
+            position=r.position,
+            status="registered",
         )
 
     @handles(ev(Pledge, "Ended"))
     def pledge_ended(self, conn: Connection, r: Recorded) -> None:
         e = r.event
-        conn.execute(
-            update(pledges_table)
-            .where(pledges_table.c.aggregate_id == str(e.originator_id))
-            .values(status=e.how, ended_on=e.effective, ended_recorded=r.at)
+        self.update(
+            conn,
+            pledges_table,
+            {"aggregate_id": str(e.originator_id)},
+            status=e.how,
+            ended_on=e.effective,
+            ended_recorded=r.at,
         )
 
 
@@ -317,19 +310,20 @@ class TrailProjection(Projection):
 
     def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
         e = recorded.event
+        fields = vars(e)  # a pydantic model's field values (getattr of an absent one raises inside, slowly)
         aggregate_id = str(e.originator_id)
-        keys = set(self._keys_of(conn, aggregate_id))
         created = self._created_keys(conn, e)
+        keys = set() if created is not None else set(self._keys_of(conn, aggregate_id))  # a new aggregate has none
         if created is not None:
             keys |= created
             self.cache[aggregate_id] = sorted(keys)
             self.add(trail_aggregates_table, aggregate_id=aggregate_id, trail_keys=orjson.dumps(sorted(keys)).decode())
         for attr in ("bidder", "buyer", "member"):
-            value = getattr(e, attr, None)
+            value = fields.get(attr)
             if isinstance(value, str):
                 keys.add(f"member:{value}")
         for attr in ("from_owners", "to_owners"):
-            keys |= {f"member:{m}" for m in getattr(e, attr, None) or {}}
+            keys |= {f"member:{m}" for m in fields.get(attr) or {}}
         for key in sorted(keys):
             self.add(trail_table, key=key, position=recorded.position)
 
@@ -349,17 +343,18 @@ class TrailProjection(Projection):
         """Keys of an aggregate's first event, or None for later events."""
         if e.originator_version != 1:
             return None
+        fields = vars(e)
         keys: set[str] = set()
-        ref = getattr(e, "ref", None)
+        ref = fields.get("ref")
         if isinstance(ref, str):
             keys.add(f"asset:{ref}")
         for attr in ("member_id", "licensee", "pledgee", "buyer"):
-            value = getattr(e, attr, None)
+            value = fields.get(attr)
             if isinstance(value, str):
                 keys.add(f"member:{value}")
         for attr in ("owners", "sellers", "licensors", "pledgors"):
-            keys |= {f"member:{m}" for m in getattr(e, attr, None) or ()}
-        listing_id = getattr(e, "listing_id", None)
+            keys |= {f"member:{m}" for m in fields.get(attr) or ()}
+        listing_id = fields.get("listing_id")
         if isinstance(listing_id, str) and not keys:  # a bid index: about its listing's asset
             keys |= {k for k in self._keys_of(conn, str(Listing.create_id(listing_id))) if k.startswith("asset:")}
         return keys
