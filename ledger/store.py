@@ -40,6 +40,18 @@ from sqlalchemy.orm import Session
 from ledger.config import sqlite_pragmas
 
 GENESIS = "0" * 64
+
+
+@functools.cache
+def pipeline_supported() -> bool:
+    """libpq's pipeline mode (psycopg 3 with libpq 14 or later; the binary wheel has it)."""
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return bool(psycopg.Pipeline.is_supported())
+
+
 INSERT_CHUNK = 200  # rows per multi-row INSERT: 800 parameters, well inside SQLite's and PostgreSQL's limits
 
 #: The connection a command's reads share (see LedgerRecorder.one_connection).
@@ -79,15 +91,31 @@ class Raw:
     result-metadata set-up than SQLite takes to run it. The statements here are fixed
     strings, so nothing is lost by handing them to the driver directly."""
 
-    __slots__ = ("sa", "dbapi", "sqlite", "mark", "_error", "_dialect")
+    __slots__ = ("sa", "dbapi", "sqlite", "mark", "explicit", "_error", "_dialect")
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, explicit: bool = False) -> None:
         self.sa = conn
         self.dbapi: Any = conn.connection.dbapi_connection
         self._dialect = conn.dialect
         self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
         self.sqlite = conn.dialect.name == "sqlite"
         self.mark = "?" if self.sqlite else "%s"
+        # PostgreSQL in autocommit, with BEGIN/COMMIT sent by us: reads need no
+        # transaction (a round trip each for BEGIN and ROLLBACK), and the write's BEGIN
+        # travels in its pipeline.
+        self.explicit = explicit
+        if explicit:
+            dbapi: Any = self.dbapi
+            dbapi.autocommit = True
+
+    @property
+    def lost(self) -> bool:
+        """The server went away (restarted, or the connection was cut)."""
+        return bool(getattr(self.dbapi, "broken", False) or getattr(self.dbapi, "closed", False))
+
+    def begin(self) -> None:
+        if self.explicit:
+            self.run("BEGIN")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         cursor = self.dbapi.cursor()
@@ -112,14 +140,34 @@ class Raw:
             cursor.close()
 
     def commit(self) -> None:
+        if self.explicit:
+            self.run("COMMIT")
+            return
         try:
             self.dbapi.commit()
         except self._error as e:
             raise self._translate("COMMIT", (), e) from e
 
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """On PostgreSQL, send the block's statements without waiting for each reply (libpq
+        pipeline mode): a reply is awaited only where a result is read, so a write costs
+        two round trips instead of one per statement. SQLite runs in process: no change."""
+        if self.sqlite or not pipeline_supported():
+            yield
+            return
+        try:
+            with self.dbapi.pipeline():
+                yield
+        except self._error as e:
+            raise self._translate("(pipeline)", (), e) from e
+
     def rollback(self) -> None:
         with suppress(self._error):
-            self.dbapi.rollback()
+            if not self.explicit:
+                self.dbapi.rollback()
+            elif not self.lost and self.dbapi.info.transaction_status != 0:  # not IDLE
+                self.dbapi.execute("ROLLBACK")
 
     def _translate(self, sql: str, params: Any, e: Exception) -> Exception:
         return sqlalchemy.exc.DBAPIError.instance(sql, params, e, self._error, dialect=self._dialect)
@@ -199,34 +247,39 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         ):
             yield
             return
-        if self.datastore.write_lock is not None:
-            # A SQLite file: one connection serves every command of this process (a pool
-            # checkout and return cost as much as a command's statements). PostgreSQL
-            # connections go back to the pool, which tests them (a server may restart).
-            if self._pinned is None:
-                self._pinned = Raw(engine.connect())
-            token = _shared.set(self._pinned)
-            try:
-                yield
-            finally:
-                _shared.reset(token)
+        # One connection serves every command of this process: a pool checkout and
+        # return cost as much as a command's statements (on PostgreSQL a ping round trip
+        # too). If the server went away, the command's first read gets a new one.
+        if self._pinned is None or self._pinned.lost:
+            self._pin()
+        token = _shared.set(self._pinned)
+        try:
+            yield
+        finally:
+            _shared.reset(token)
+            if self._pinned is not None:
                 self._pinned.rollback()
-            return
-        with engine.connect() as conn:
-            raw = Raw(conn)
-            token = _shared.set(raw)
-            try:
-                yield
-            finally:
-                _shared.reset(token)
-                raw.rollback()  # end a read-only transaction (PostgreSQL) before the pool takes it back
+
+    def _pin(self) -> Raw:
+        engine = self.datastore.engine
+        assert isinstance(engine, Engine)
+        if self._pinned is not None:
+            with suppress(Exception):
+                self._pinned.sa.invalidate()
+        conn = engine.connect()
+        self._pinned = Raw(conn, explicit=conn.dialect.name != "sqlite")
+        if _shared.get() is not None:
+            _shared.set(self._pinned)
+        return self._pinned
 
     def release(self) -> None:
         """Give back the connection this process kept for its commands (see one_connection)."""
-        if self._pinned is not None:
-            self._pinned.rollback()
-            self._pinned.sa.close()
-            self._pinned = None
+        pinned, self._pinned = self._pinned, None
+        if pinned is not None:
+            pinned.rollback()
+            if pinned.explicit and not pinned.lost:
+                pinned.dbapi.autocommit = False  # the pool hands out connections in their default mode
+            pinned.sa.close()
 
     @contextmanager
     def _raw(self) -> Iterator[Raw]:
@@ -292,8 +345,10 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         try:
             with self._raw() as raw:
                 try:
-                    positions = self._write(raw, stored_events, kwargs.get("commands") or ())
-                    raw.commit()
+                    with raw.pipelined():
+                        raw.begin()
+                        positions = self._write(raw, stored_events, kwargs.get("commands") or ())
+                        raw.commit()
                 except BaseException:
                     raw.rollback()
                     raise
@@ -483,7 +538,16 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             f"(SELECT max(id) FROM {self.events_table_name})"
         )
         if self._fast:
-            with self._raw() as raw:
+            try:
+                with self._raw() as raw:
+                    row = raw.rows(sql.format(raw.mark), (command_id,))[0]
+            except sqlalchemy.exc.DBAPIError:
+                pinned = self._pinned
+                if pinned is None or not pinned.lost or _shared.get() is not pinned:
+                    raise
+                # The kept connection died (a server restart between commands): this read
+                # is the command's first statement, so it is safe to redo on a new one.
+                raw = self._pin()
                 row = raw.rows(sql.format(raw.mark), (command_id,))[0]
         else:
             with self._reading() as conn:
