@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from typing import Any, Sequence, cast
 from uuid import UUID
@@ -118,6 +118,11 @@ class Raw:
             self.run("BEGIN")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self.sqlite:  # sqlite3's own shortcut: one C call makes, runs and fetches a cursor
+            try:
+                return self.dbapi.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+            except self._error as e:
+                raise self._translate(sql, params, e) from e
         cursor = self.dbapi.cursor()
         try:
             cursor.execute(sql, params)
@@ -126,6 +131,13 @@ class Raw:
             raise self._translate(sql, params, e) from e
         finally:
             cursor.close()
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT; the rowid of its last row (SQLite)."""
+        try:
+            return int(self.dbapi.execute(sql, params).lastrowid)
+        except self._error as e:
+            raise self._translate(sql, params, e) from e
 
     def run(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
         cursor = self.dbapi.cursor()
@@ -148,12 +160,15 @@ class Raw:
         except self._error as e:
             raise self._translate("COMMIT", (), e) from e
 
+    def pipelined(self) -> AbstractContextManager[None]:
+        return nullcontext() if self.sqlite else self._pipelined()
+
     @contextmanager
-    def pipelined(self) -> Iterator[None]:
+    def _pipelined(self) -> Iterator[None]:
         """On PostgreSQL, send the block's statements without waiting for each reply (libpq
         pipeline mode): a reply is awaited only where a result is read, so a write costs
         two round trips instead of one per statement. SQLite runs in process: no change."""
-        if self.sqlite or not pipeline_supported():
+        if not pipeline_supported():
             yield
             return
         try:
@@ -385,23 +400,34 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             for uid in (e.originator_id if isinstance(e.originator_id, UUID) else UUID(str(e.originator_id)),)
         ]
         returned: list[Any] = []
+        positions: list[int] = []
         for start in range(0, len(stored_events), INSERT_CHUNK):
             chunk = stored_events[start : start + INSERT_CHUNK]
             params: list[Any] = []
             for (oid, version), e in zip(keys[start : start + INSERT_CHUNK], chunk, strict=True):
                 params += (oid, version, e.topic, e.state)
-            returned += raw.rows(self._insert_sql(mark, len(chunk)), params)
-        if all(bytes(r[1]) == k[0] if sqlite else r[1] == k[0] for r, k in zip(returned, keys, strict=True)):
-            positions = [r[0] for r in returned]  # RETURNING gave the rows in the order given
-        else:
-            position_of = {(bytes(r[1]) if sqlite else r[1], r[2]): r[0] for r in returned}
-            positions = [position_of[k] for k in keys]
+            if sqlite:
+                # A rowid table numbers new rows max + 1, one after another, in the order
+                # given: the positions follow from the last one (RETURNING costs more
+                # than the INSERT itself here).
+                last = raw.insert(self._insert_sql(mark, len(chunk), returning=False), params)
+                positions += range(last - len(chunk) + 1, last + 1)
+            else:
+                returned += raw.rows(self._insert_sql(mark, len(chunk)), params)
         if not sqlite:
+            if all(r[1] == k[0] and r[2] == k[1] for r, k in zip(returned, keys, strict=True)):
+                positions = [r[0] for r in returned]  # RETURNING gave the rows in the order given
+            else:
+                position_of = {(r[1], r[2]): r[0] for r in returned}
+                positions = [position_of[k] for k in keys]
             raw.run(f"NOTIFY {self.channel_name}")
+            last_link = (returned[0][3], returned[0][4])
+        else:
+            found = raw.rows("SELECT position, hash FROM ipledger_chain ORDER BY position DESC LIMIT 1")
+            last_link = found[0] if found else (None, None)
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
-        first = returned[0]
-        self.last_prev_position, prev = (first[3], first[4]) if first[3] is not None else (0, GENESIS)
+        self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
         ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
         links = []
         for position, stored in ordered:
@@ -424,14 +450,18 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         return positions
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 (one recorder per process; a few sizes)
-    def _insert_sql(self, mark: str, rows: int) -> str:
+    def _insert_sql(self, mark: str, rows: int, returning: bool = True) -> str:
         """INSERT of `rows` events, returning their positions. The chain's last link comes
         back in the same statement: the chain is written after the events and under the
         same lock, so it ends where the log ended."""
-        return (
+        sql = (
             f"INSERT INTO {self.events_table_name} (originator_id, originator_version, topic, state) VALUES "
             + ",".join([f"({mark},{mark},{mark},{mark})"] * rows)
-            + " RETURNING id, originator_id, originator_version, "
+        )
+        if not returning:
+            return sql
+        return (
+            sql + " RETURNING id, originator_id, originator_version, "
             "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
             "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1)"
         )
