@@ -139,16 +139,17 @@ class Exchange(Application[UUID]):
             self._touched, self._optimistic = [], attempt == 0
             try:
                 with self.recorder.one_connection():  # type: ignore[attr-defined]
-                    recorded, last, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
+                    recorded, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
                     if recorded is not None:
                         return dict(orjson.loads(recorded))
+                    last = self._head_time(head)
                     self._sync(head)
                     self._require_active_actor(who)
-                    ctx = Context(actor=who, command_id=cid, at=self.clock(now, last=_recorded_time(last)))
+                    ctx = Context(actor=who, command_id=cid, at=self.clock(now, last=last))
                     outcome, aggregates = handler(command, ctx)
                     events = self._stored_events(aggregates, who, cid)
                     positions = self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
-                    self._wrote(head, positions, aggregates)
+                    self._wrote(head, positions, aggregates, ctx.at)
                     return outcome
             except RecordConflict:
                 self._forget()
@@ -171,24 +172,34 @@ class Exchange(Application[UUID]):
         other writer has written since, and every cached aggregate is current."""
         if head != self._synced_head:
             self._forget()
-            self._synced_head = head
+            self._synced_head = head  # an empty cache is current anywhere; the head's time is unknown
         while len(self._aggregates) > CACHE_LIMIT:
             self._aggregates.popitem(last=False)
 
-    def _wrote(self, head: int | None, positions: Any, saved: list[Aggregate | None]) -> None:
+    def _head_time(self, head: int | None) -> datetime | None:
+        """When the event at the log head was recorded: known without a read if it is
+        this process's own last write."""
+        if head is None:
+            return None
+        if head == self._synced_head and self._synced_at is not None:
+            return self._synced_at
+        return _recorded_time(self.recorder.state_at(head))  # type: ignore[attr-defined]
+
+    def _wrote(self, head: int | None, positions: Any, saved: list[Aggregate | None], at: datetime | None) -> None:
         """After a write: the cache is current at its last position if nobody wrote between
         the head we read and our write (the recorder saw the chain end at that head); the
         aggregates just saved, new ones included, are current and join it."""
         if positions:
             current = self.recorder.last_prev_position == (head or 0)  # type: ignore[attr-defined]
             self._synced_head = max(positions) if current else None
+            self._synced_at = at if current else None  # every event of a command is recorded at its time
         for aggregate in saved:
             if aggregate is not None:
                 self._aggregates[aggregate.id] = aggregate
 
     def _forget(self) -> None:
         self._aggregates.clear()
-        self._synced_head = None
+        self._synced_head = self._synced_at = None
 
     def _stored_events(self, aggregates: list[Aggregate | None], who: Actor, cid: str) -> list[StoredEvent]:
         """The command's new events, mapped for storage with who issued it (the envelope)."""
@@ -224,7 +235,8 @@ class Exchange(Application[UUID]):
         writes. `optimistic` leaves new ids to the unique index (see `execute`); a batch
         that conflicts must be staged again without it.
         """
-        _, last, head = self.recorder.preflight(None)  # type: ignore[attr-defined]
+        head = self.recorder.preflight(None)[1]  # type: ignore[attr-defined]
+        last = self._head_time(head)
         if not keep_cache:
             self._forget()
         self._sync(head)
@@ -234,7 +246,7 @@ class Exchange(Application[UUID]):
         self._staged_events: list[StoredEvent] = []
         self._staged_commands: list[tuple[str, str, Outcome, int]] = []
         self._staged_ids: set[str] = set()
-        self._staged_clock = _recorded_time(last)
+        self._staged_clock = last
 
     def stage(self, name: str, args: dict[str, Any], *, actor: str, command_id: str, now: str | None) -> Outcome:
         """Decide one command against the staged state; its events wait for `flush_batch`."""
@@ -276,7 +288,8 @@ class Exchange(Application[UUID]):
             except BaseException:
                 self._forget()
                 raise
-            self._wrote(self._batch_head, positions, [])  # staged aggregates are in the cache already
+            # Staged aggregates are in the cache already; the batch's last line has the latest time.
+            self._wrote(self._batch_head, positions, [], self._staged_clock)
         return len(commands)
 
     def flush_batch_discard(self) -> None:
@@ -330,6 +343,7 @@ class Exchange(Application[UUID]):
     #: The aggregate cache is current as of this log position (see `_sync`): commands
     #: load from it without reading the store, and change its aggregates in place.
     _synced_head: int | None = None
+    _synced_at: datetime | None = None
     #: Aggregates loaded by the running `execute`: handed out uncopied (a copy per load
     #: cost more than the rules), so a command that fails drops them from the cache.
     _touched: list[UUID] | None = None

@@ -556,34 +556,41 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     def last_state(self) -> bytes | None:
         """The newest event's stored state (the clock reads its recorded time)."""
-        return self.preflight(None)[1]
+        head = self.preflight(None)[1]
+        return None if head is None else self.state_at(head)
 
-    def preflight(self, command_id: str | None) -> tuple[bytes | None, bytes | None, int | None]:
-        """A command's first reads in one round trip: the outcome recorded under its id
-        (idempotency), the newest event's state (the clock never goes backwards) and the
-        log head (has anyone else written since this process last did?)."""
+    def preflight(self, command_id: str | None) -> tuple[bytes | None, int | None]:
+        """A command's first read, one statement: the outcome recorded under its id
+        (idempotency) and the log head (has anyone else written since this process did?)."""
         sql = (
             "SELECT (SELECT outcome FROM ipledger_commands WHERE command_id = {0}), "
-            f"(SELECT state FROM {self.events_table_name} ORDER BY id DESC LIMIT 1), "
             f"(SELECT max(id) FROM {self.events_table_name})"
         )
-        if self._fast:
-            try:
-                with self._raw() as raw:
-                    row = raw.rows(sql.format(raw.mark), (command_id,))[0]
-            except sqlalchemy.exc.DBAPIError:
-                pinned = self._pinned
-                if pinned is None or not pinned.lost or _shared.get() is not pinned:
-                    raise
-                # The kept connection died (a server restart between commands): this read
-                # is the command's first statement, so it is safe to redo on a new one.
-                raw = self._pin()
-                row = raw.rows(sql.format(raw.mark), (command_id,))[0]
-        else:
+        row = self._one(sql, (command_id,))
+        return (None if row[0] is None else bytes(row[0]), row[1])
+
+    def state_at(self, position: int) -> bytes | None:
+        """The stored state of the event at a position (the clock reads the head's time)."""
+        row = self._one(f"SELECT (SELECT state FROM {self.events_table_name} WHERE id = {{0}})", (position,))
+        return None if row[0] is None else bytes(row[0])
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """One row of a read with `{0}` for the parameter mark, on the command's connection."""
+        if not self._fast:
             with self._reading() as conn:
                 c = conn.connection() if isinstance(conn, Session) else conn
-                row = c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), (command_id,)).one()
-        return (None if row[0] is None else bytes(row[0]), None if row[1] is None else bytes(row[1]), row[2])
+                return c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), params).one()
+        try:
+            with self._raw() as raw:
+                return raw.rows(sql.format(raw.mark), params)[0]
+        except sqlalchemy.exc.DBAPIError:
+            pinned = self._pinned
+            if pinned is None or not pinned.lost or _shared.get() is not pinned:
+                raise
+            # The kept connection died (a server restart between commands): a command's
+            # reads come before its write, so they are safe to redo on a new one.
+            raw = self._pin()
+            return raw.rows(sql.format(raw.mark), params)[0]
 
 
 class LedgerFactory(SQLAlchemyFactory):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from domain.errors import AssetPledged, DuplicateId, MemberSuspended
+from domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
 from ledger.service import Ledger
 from tests.conftest import PATENT, T0, Market
 
@@ -71,3 +71,16 @@ def test_an_existing_asset_ref_is_refused_in_a_fresh_process(market: Market) -> 
             fresh.execute("asset.register", {"ref": PATENT, "title": "Again", "owner": ["sjtu"]}, now=T0)
     finally:
         fresh.close()
+
+
+def test_the_clock_refuses_a_time_before_this_processs_last_write(market: Market) -> None:
+    market.do("member.add", id="catl", name="CATL", kind="enterprise", country="CN", at="2026-03-05T09:00:00Z")
+    with pytest.raises(ClockWentBackwards):
+        market.do("member.add", id="nio", name="NIO", kind="enterprise", country="CN", at="2026-03-04T09:00:00Z")
+
+
+def test_the_clock_refuses_a_time_before_another_writers_last_write(market: Market, other: Market) -> None:
+    market.do("member.add", id="catl", name="CATL", kind="enterprise", country="CN", at="2026-03-05T09:00:00Z")
+    other.do("member.add", id="nio", name="NIO", kind="enterprise", country="CN", at="2026-03-09T09:00:00Z")
+    with pytest.raises(ClockWentBackwards, match="2026-03-09T09:00:00Z"):
+        market.do("member.add", id="xpeng", name="XPeng", kind="enterprise", country="CN", at="2026-03-06T09:00:00Z")
