@@ -29,6 +29,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")  # concurrent writers wait, not fail
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged command survives power loss
+    # 64 MiB of page cache (the default is 2 MiB): a large log's indexes are written at
+    # random places (aggregate ids are uuid5), and imports and rebuilds re-read them.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
