@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum, StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from domain.errors import InvalidInput
@@ -165,6 +166,14 @@ class AssetRef:
 
 
 def canonical_ref(value: str, field: str = "ref") -> str:
+    if isinstance(value, str):
+        return _canonical_ref(value, field)
+    return str(AssetRef.parse(value, field))  # not text: refused, with the field's name
+
+
+@lru_cache(maxsize=65536)
+def _canonical_ref(value: str, field: str) -> str:
+    """Pure and asked for on every command that names an asset: recent answers are kept."""
     return str(AssetRef.parse(value, field))
 
 
@@ -242,6 +251,8 @@ def parse_owners(specs: list[str] | tuple[str, ...], field: str = "owner") -> di
     """`MEMBER[=SHARE]...` → {member: "1/3"}; shares must sum exactly to 1."""
     if not specs:
         raise InvalidInput(f"{field}: at least one owner is required")
+    if len(specs) == 1 and "=" not in str(specs[0]):  # the usual case: one owner of the whole
+        return {parse_member_id(str(specs[0]).strip(), field): "1"}
     owners: dict[str, Fraction] = {}
     for spec in specs:
         member, sep, share_text = str(spec).partition("=")

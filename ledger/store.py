@@ -247,12 +247,12 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     @contextmanager
     def one_connection(self) -> Iterator[None]:
-        """Let every read and the write inside the block share one pooled connection.
+        """Let every read and the write inside the block use the process's one connection.
 
-        A command reads several aggregates and then writes; a checkout per statement
-        costs more than the statement (on PostgreSQL a ping, a BEGIN and a ROLLBACK
-        round trip each). Reads see every committed write as before: SQLite reads
-        outside a transaction, and PostgreSQL reads at READ COMMITTED."""
+        A command reads and then writes; a pool checkout per statement cost more than the
+        statement (on PostgreSQL a ping, a BEGIN and a ROLLBACK round trip each). Reads
+        see every committed write: SQLite and PostgreSQL (in autocommit) read outside a
+        transaction."""
         engine = self.datastore.engine
         if (
             _shared.get() is not None
@@ -262,9 +262,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         ):
             yield
             return
-        # One connection serves every command of this process: a pool checkout and
-        # return cost as much as a command's statements (on PostgreSQL a ping round trip
-        # too). If the server went away, the command's first read gets a new one.
+        # If the server went away, the next command (or its first read, see `_one`) gets
+        # a new connection.
         if self._pinned is None or self._pinned.lost:
             self._pin()
         token = _shared.set(self._pinned)
