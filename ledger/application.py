@@ -31,6 +31,7 @@ from domain.errors import (
     ClockWentBackwards,
     ConcurrentWrite,
     DuplicateId,
+    LedgerError,
     NotAuthorised,
     NotFound,
 )
@@ -136,7 +137,7 @@ class Exchange(Application[UUID]):
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
-            self._touched, self._optimistic = [], attempt == 0
+            self._touched, self._optimistic, self._unchecked = [], attempt == 0, []
             try:
                 with self.recorder.one_connection():  # type: ignore[attr-defined]
                     recorded, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
@@ -146,7 +147,12 @@ class Exchange(Application[UUID]):
                     self._sync(head)
                     self._require_active_actor(who)
                     ctx = Context(actor=who, command_id=cid, at=self.clock(now, last=last))
-                    outcome, aggregates = handler(command, ctx)
+                    try:
+                        outcome, aggregates = handler(command, ctx)
+                    except LedgerError:
+                        self._settle_unchecked(None)
+                        raise
+                    self._settle_unchecked(aggregates)
                     events = self._stored_events(aggregates, who, cid)
                     positions = self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
                     self._wrote(head, positions, aggregates, ctx.at)
@@ -267,7 +273,13 @@ class Exchange(Application[UUID]):
                 )
             at = last
         self._require_active_actor(who)
-        outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
+        self._unchecked = []
+        try:
+            outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
+        except LedgerError:
+            self._settle_unchecked(None)
+            raise
+        self._settle_unchecked(aggregates)
         events = self._stored_events(aggregates, who, cid)
         for aggregate in aggregates:
             if aggregate is not None:
@@ -349,6 +361,7 @@ class Exchange(Application[UUID]):
     _touched: list[UUID] | None = None
     _staged: dict[UUID, Aggregate] | None = None
     _optimistic = False
+    _unchecked: list[tuple[UUID, str]] = []  # ids an optimistic command did not look up (see require_new)
 
     def load(self, cls: type[A], key: str, field: str, what: str) -> A:
         """An aggregate by its natural key: from the cache inside a command or a batch
@@ -370,18 +383,37 @@ class Exchange(Application[UUID]):
             touched.append(aggregate_id)
         return aggregate  # type: ignore[return-value]
 
-    def exists(self, cls: type[Aggregate], key: str) -> bool:
-        aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
-        if aggregate_id in self._aggregates:
-            return True  # aggregates are never deleted, so a cached one exists
-        if self._optimistic:
-            return False  # the store's unique index decides; a conflict retries with this check
-        return aggregate_id in self.repository
-
     def require_new(self, cls: type[Aggregate], key: str, field: str, what: str) -> str:
-        if self.exists(cls, key):
-            raise DuplicateId(f"{field}: {what} {key} already exists")
+        """Refuse an id that exists. Optimistically (see `execute`) the store is not asked:
+        the check is noted and settled by `_settle_unchecked` before anything is written."""
+        aggregate_id = cls.create_id(key)  # type: ignore[attr-defined]
+        message = f"{field}: {what} {key} already exists"
+        if aggregate_id in self._aggregates:  # aggregates are never deleted: a cached one exists
+            raise DuplicateId(message)
+        if self._optimistic:
+            self._unchecked.append((aggregate_id, message))
+        elif aggregate_id in self.repository:
+            raise DuplicateId(message)
         return key
+
+    def _settle_unchecked(self, saved: list[Aggregate | None] | None) -> None:
+        """Make an optimistic command end exactly as a checked one would.
+
+        An id created by the command (its aggregate's first event is version 1) is left
+        to the unique index: a duplicate conflicts and the command is retried with every
+        check. Any other unchecked id (a trade id of a listing that closed unsold), and
+        every unchecked id when the command was refused by a later rule (`saved` None),
+        is looked up now, in the order the handler asked: the first that exists is the
+        DuplicateId the checked command would have raised first."""
+        unchecked, self._unchecked = self._unchecked, []
+        created = {
+            a.id
+            for a in saved or ()
+            if a is not None and a.pending_events and a.pending_events[0].originator_version == 1
+        }
+        for aggregate_id, message in unchecked:
+            if aggregate_id not in created and aggregate_id in self.repository:
+                raise DuplicateId(message)
 
     def member(self, member_id: str, field: str) -> Member:
         return self.load(Member, member_id, field, "member")

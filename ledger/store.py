@@ -123,14 +123,16 @@ class Raw:
                 return self.dbapi.execute(sql, params).fetchall()  # type: ignore[no-any-return]
             except self._error as e:
                 raise self._translate(sql, params, e) from e
-        cursor = self.dbapi.cursor()
+        cursor = None
         try:
+            cursor = self.dbapi.cursor()
             cursor.execute(sql, params)
             return cursor.fetchall()  # type: ignore[no-any-return]
         except self._error as e:
             raise self._translate(sql, params, e) from e
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         """Run an INSERT; the rowid of its last row (SQLite)."""
@@ -140,8 +142,9 @@ class Raw:
             raise self._translate(sql, params, e) from e
 
     def run(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
-        cursor = self.dbapi.cursor()
+        cursor = None
         try:
+            cursor = self.dbapi.cursor()
             if many:
                 cursor.executemany(sql, params)
             else:
@@ -149,7 +152,8 @@ class Raw:
         except self._error as e:
             raise self._translate(sql, params, e) from e
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
 
     def commit(self) -> None:
         if self.explicit:
@@ -244,6 +248,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tables.extend(ledger_metadata.sorted_tables)
+        self._insert_sqls: dict[tuple[str, int, bool], str] = {}
 
     @contextmanager
     def one_connection(self) -> Iterator[None]:
@@ -289,11 +294,15 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     def release(self) -> None:
         """Give back the connection this process kept for its commands (see one_connection)."""
         pinned, self._pinned = self._pinned, None
-        if pinned is not None:
-            pinned.rollback()
-            if pinned.explicit and not pinned.lost:
-                pinned.dbapi.autocommit = False  # the pool hands out connections in their default mode
-            pinned.sa.close()
+        if pinned is None:
+            return
+        pinned.rollback()
+        if pinned.explicit:
+            # In autocommit: closed rather than pooled, so the pool only hands out
+            # connections in their default mode.
+            with suppress(Exception):
+                pinned.sa.invalidate()
+        pinned.sa.close()
 
     @contextmanager
     def _raw(self) -> Iterator[Raw]:
@@ -440,7 +449,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         records, offset = [], 0
         for command_id, name, outcome, count in commands:
             offset += count
-            records.append((command_id, name, orjson.dumps(outcome), max(positions[offset - count : offset])))
+            # A command's record points at its last event (a command without events, at the one before).
+            last = max(positions[offset - count : offset], default=positions[max(offset - 1, 0)])
+            records.append((command_id, name, orjson.dumps(outcome), last))
         sql = f"INSERT INTO ipledger_commands (command_id, command, outcome, position) VALUES ({', '.join([mark] * 4)})"
         if len(records) == 1:
             raw.run(sql, records[0])
@@ -448,8 +459,14 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             raw.run(sql, records, many=True)
         return positions
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019 (one recorder per process; a few sizes)
     def _insert_sql(self, mark: str, rows: int, returning: bool = True) -> str:
+        key = (mark, rows, returning)
+        sql = self._insert_sqls.get(key)
+        if sql is None:
+            sql = self._insert_sqls[key] = self._build_insert_sql(mark, rows, returning)
+        return sql
+
+    def _build_insert_sql(self, mark: str, rows: int, returning: bool) -> str:
         """INSERT of `rows` events, returning their positions. The chain's last link comes
         back in the same statement: the chain is written after the events and under the
         same lock, so it ends where the log ended."""
@@ -592,6 +609,14 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             return raw.rows(sql.format(raw.mark), params)[0]
 
 
+def _default_mode(dbapi_connection: Any, _record: Any) -> None:
+    """A connection a command kept in autocommit (see Raw) goes back to the pool in the
+    default mode, even if its Exchange was dropped without `close()`."""
+    if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
+        with suppress(Exception):
+            dbapi_connection.autocommit = False
+
+
 class LedgerFactory(SQLAlchemyFactory):
     application_recorder_class = LedgerRecorder
 
@@ -604,5 +629,6 @@ class LedgerFactory(SQLAlchemyFactory):
             url = engine.url
             engine.dispose()
             self.datastore = self.datastore_class(url=url.render_as_string(hide_password=False), pool_pre_ping=True)
+            event.listen(self.datastore.engine, "checkin", _default_mode)
         elif engine is not None and engine.dialect.name == "sqlite":
             event.listen(engine, "connect", sqlite_pragmas)

@@ -15,7 +15,7 @@ import pytest
 
 from domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
 from ledger.service import Ledger
-from tests.conftest import PATENT, T0, Market
+from tests.conftest import PATENT, PATENT_2, T0, Market
 
 
 @pytest.fixture
@@ -84,3 +84,90 @@ def test_the_clock_refuses_a_time_before_another_writers_last_write(market: Mark
     other.do("member.add", id="nio", name="NIO", kind="enterprise", country="CN", at="2026-03-09T09:00:00Z")
     with pytest.raises(ClockWentBackwards, match="2026-03-09T09:00:00Z"):
         market.do("member.add", id="xpeng", name="XPeng", kind="enterprise", country="CN", at="2026-03-06T09:00:00Z")
+
+
+def _fresh(market: Market) -> Market:
+    """Another process: nothing of the market is in its cache."""
+    return Market(Ledger(market.ledger.url), market.clock)
+
+
+def test_a_listing_closing_unsold_refuses_a_trade_id_that_exists(market: Market) -> None:
+    market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
+    market.do(
+        "listing.open", ref=PATENT, type="assignment", mechanism="fixed", currency="CNY", ask="100.00",
+        closes="2026-04-01T00:00:00Z", id="L1",
+    )  # fmt: skip
+    market.do("bid.place", listing="L1", bidder="huawei", amount="100.00", trade_id="T-1")
+    market.do(
+        "listing.open", ref=PATENT_2, type="assignment", mechanism="english", currency="CNY", ask="100.00",
+        closes="2026-04-01T00:00:00Z", id="L2",
+    )  # fmt: skip
+    fresh = _fresh(market)
+    try:
+        head = fresh.ledger.exchange.recorder.max_notification_id()
+        with pytest.raises(DuplicateId, match="trade_id: trade T-1 already exists"):
+            fresh.do("listing.close", listing="L2", trade_id="T-1", at="2026-05-01T00:00:00Z")
+        assert fresh.ledger.exchange.recorder.max_notification_id() == head
+    finally:
+        fresh.ledger.close()
+
+
+def test_a_duplicate_bid_id_is_refused_as_duplicate_before_any_later_rule(market: Market) -> None:
+    market.do(
+        "listing.open", ref=PATENT, type="assignment", mechanism="english", currency="CNY", ask="100.00",
+        increment="10.00", closes="2026-04-01T00:00:00Z", id="L1",
+    )  # fmt: skip
+    market.do("bid.place", listing="L1", bidder="huawei", amount="200.00", id="B1")
+    fresh = _fresh(market)
+    try:  # a lower amount would also be BidTooLow; the id is checked first, as in a checked command
+        with pytest.raises(DuplicateId, match="id: bid B1 already exists"):
+            fresh.do("bid.place", listing="L1", bidder="zte", amount="150.00", id="B1")
+    finally:
+        fresh.ledger.close()
+
+
+def test_a_closed_ledger_is_freed_with_its_connections(store_url: str) -> None:
+    """Nothing process-wide keeps a closed ledger's recorder (and so its engine and pool) alive."""
+    import gc
+    import weakref
+
+    recorders = []
+    for i in range(3):
+        ledger = Ledger(store_url)
+        ledger.execute("member.add", {"id": f"m{i}", "name": "M", "kind": "enterprise", "country": "CN"}, now=T0)
+        recorders.append(weakref.ref(ledger.exchange.recorder))
+        ledger.close()
+    del ledger
+    gc.collect()
+    assert [r() for r in recorders] == [None, None, None]
+
+
+def test_an_import_line_closing_unsold_refuses_a_trade_id_that_exists(market: Market) -> None:
+    import orjson
+
+    from ledger.importer import ImportFailed
+
+    market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
+    market.do(
+        "listing.open", ref=PATENT, type="assignment", mechanism="fixed", currency="CNY", ask="100.00",
+        closes="2026-04-01T00:00:00Z", id="L1",
+    )  # fmt: skip
+    market.do("bid.place", listing="L1", bidder="huawei", amount="100.00", trade_id="T-1")
+
+    def line(cid: str, command: str, at: str, **args: str) -> bytes:
+        return orjson.dumps({"command": command, "args": args, "command_id": cid, "at": at})
+
+    lines = [
+        line(
+            "c-open", "listing.open", "2026-03-03T09:00:00Z", ref=PATENT_2, type="assignment",
+            mechanism="english", currency="CNY", ask="100.00", closes="2026-04-01T00:00:00Z", id="L2",
+        ),
+        line("c-close", "listing.close", "2026-05-01T00:00:00Z", listing="L2", trade_id="T-1"),
+    ]  # fmt: skip
+    fresh = _fresh(market)
+    try:
+        with pytest.raises(ImportFailed, match="line 2: trade_id: trade T-1 already exists") as failed:
+            fresh.ledger.import_lines(lines)
+        assert failed.value.name == "DuplicateId" and failed.value.applied == 1
+    finally:
+        fresh.ledger.close()
