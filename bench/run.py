@@ -361,6 +361,11 @@ def bench_writers(url: str, processes: int, per_process: int) -> Row:
 # --------------------------------------------------------------------------- report
 
 
+def compared(figure: str, ours: Row, base: Row, label: str, key: str, note: str = "") -> tuple[str, str, str, str]:
+    """One row of the table: our figure beside its baseline from the same run, and the ratio."""
+    return (figure, f"{ours[key]:,.0f}{note}", f"{label} {base[key]:,.0f}", ratio(ours[key], base[key]))
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "n/a"
 
@@ -390,26 +395,17 @@ def main() -> int:
         imp = bench_import(url, workload)
         raw = baseline_raw_insert(log_rows(url), folder)
         results["import"] = {**imp, "baseline": raw}
-        table.append(
-            (
-                "bulk import events/s (SQLite)",
-                f"{imp['events_per_s']:,.0f}",
-                f"raw executemany {raw['events_per_s']:,.0f}",
-                ratio(imp["events_per_s"], raw["events_per_s"]),
-            )
-        )
+        table.append(compared("bulk import events/s (SQLite)", imp, raw, "raw executemany", "events_per_s"))
 
         reb = bench_rebuild(url)
         dec = baseline_read_decode(url)
         results["rebuild"] = {**reb, "baseline": dec}
         table.append(
-            (
-                "projection rebuild events/s",
-                f"{reb['events_per_s']:,.0f} (peak RSS {reb['peak_rss_mb']:.0f} MB)",
-                f"raw read+decode {dec['events_per_s']:,.0f}",
-                ratio(reb["events_per_s"], dec["events_per_s"]),
+            compared(
+                "projection rebuild events/s", reb, dec, "raw read+decode", "events_per_s",
+                note=f" (peak RSS {reb['peak_rss_mb']:.0f} MB)",
             )
-        )
+        )  # fmt: skip
 
         cmds = interactive_commands(args.interactive)
         inter, naive = interactive_rounds(
@@ -417,14 +413,7 @@ def main() -> int:
             lambda i: baseline_naive("sqlite", folder / f"naive{i}", len(cmds), None),
         )
         results["interactive"] = {**inter, "baseline": naive}
-        table.append(
-            (
-                "interactive commands/s (SQLite)",
-                f"{inter['commands_per_s']:,.0f}",
-                f"naive eventsourcing {naive['commands_per_s']:,.0f}",
-                ratio(inter["commands_per_s"], naive["commands_per_s"]),
-            )
-        )
+        table.append(compared("interactive commands/s (SQLite)", inter, naive, "naive eventsourcing", "commands_per_s"))
 
         q = bench_queries(url)
         results["queries"] = q
@@ -462,12 +451,7 @@ def main() -> int:
             raw_pg = baseline_raw_insert_pg(log_rows(pg_url), pg)
             results["import_postgres"] = {**imp_pg, "baseline": raw_pg}
             table.append(
-                (
-                    "bulk import events/s (PostgreSQL)",
-                    f"{imp_pg['events_per_s']:,.0f}",
-                    f"raw psycopg executemany {raw_pg['events_per_s']:,.0f}",
-                    ratio(imp_pg["events_per_s"], raw_pg["events_per_s"]),
-                )
+                compared("bulk import events/s (PostgreSQL)", imp_pg, raw_pg, "raw psycopg executemany", "events_per_s")
             )
             inter_pg, naive_pg = interactive_rounds(
                 lambda i: bench_interactive(fresh_url("postgres", folder, "", pg), cmds),
@@ -475,24 +459,20 @@ def main() -> int:
             )
             results["interactive_postgres"] = {**inter_pg, "baseline": naive_pg}
             table.append(
-                (
-                    "interactive commands/s (PostgreSQL, 1 writer)",
-                    f"{inter_pg['commands_per_s']:,.0f}",
-                    f"naive eventsourcing {naive_pg['commands_per_s']:,.0f}",
-                    ratio(inter_pg["commands_per_s"], naive_pg["commands_per_s"]),
+                compared(
+                    "interactive commands/s (PostgreSQL, 1 writer)", inter_pg, naive_pg, "naive eventsourcing",
+                    "commands_per_s",
                 )
-            )
+            )  # fmt: skip
             for procs in (1, 2):
                 w = bench_writers(fresh_url("postgres", folder, "", pg), procs, max(50, args.interactive // 4))
                 results[f"writers_postgres_{procs}"] = w
                 table.append(
-                    (
-                        f"member.add commands/s (PostgreSQL, {procs} writer process(es))",
-                        f"{w['commands_per_s']:,.0f}",
-                        f"naive 1 process {naive_pg['commands_per_s']:,.0f}",
-                        ratio(w["commands_per_s"], naive_pg["commands_per_s"]),
+                    compared(
+                        f"member.add commands/s (PostgreSQL, {procs} writer process(es))", w, naive_pg,
+                        "naive 1 process", "commands_per_s",
                     )
-                )
+                )  # fmt: skip
 
     print(f"\n### ipledger bench — {args.events:,} events (seed {args.seed}), {results['machine']}\n")
     print("| figure | ipledger | baseline (same run) | ratio |")

@@ -263,15 +263,7 @@ class Exchange(Application[UUID]):
         cid = c.parse_id(command_id, "command_id")
         if cid in self._staged_ids:
             raise DuplicateId(f"command_id: {cid} appears twice in this import")
-        pinned = now if now is not None else os.environ.get("IPLEDGER_NOW") or None
-        at = parse_time(pinned, "at") if pinned is not None else datetime.now(UTC)
-        last = self._staged_clock
-        if last is not None and at < last:
-            if pinned is not None:
-                raise ClockWentBackwards(
-                    f"at: {format_time(at)} is before the last recorded event ({format_time(last)})"
-                )
-            at = last
+        at = self.clock(now, last=self._staged_clock, field="at")
         self._require_active_actor(who)
         self._unchecked = []
         try:
@@ -319,32 +311,26 @@ class Exchange(Application[UUID]):
             )
 
     def recorded_outcome(self, command_id: str) -> Outcome | None:
-        with self.recorder._reading() as conn:  # type: ignore[attr-defined]
-            row = conn.execute(
-                select(commands_table.c.outcome).where(commands_table.c.command_id == command_id)
-            ).first()
-        return None if row is None else dict(orjson.loads(row[0]))
+        recorded = self.recorder.preflight(command_id)[0]  # type: ignore[attr-defined]
+        return None if recorded is None else dict(orjson.loads(recorded))
 
     def last_recorded(self) -> datetime | None:
         return _recorded_time(self.recorder.last_state())  # type: ignore[attr-defined]
 
-    _UNREAD: Any = object()
-
-    def clock(self, now: str | datetime | None = None, *, last: datetime | None = _UNREAD) -> datetime:
+    @staticmethod
+    def clock(now: str | datetime | None, *, last: datetime | None, field: str = "IPLEDGER_NOW") -> datetime:
         """The recorded time: pinned (IPLEDGER_NOW / an import line's `at`) or the wall clock.
 
-        Never backwards: a pinned time before the last recorded event is refused; the
-        wall clock, if behind the log (say the log was filled with pinned future times),
-        is held at the last recorded time.
+        Never backwards from `last`, the newest recorded time: a pinned time before it is
+        refused; the wall clock, if behind the log (say the log was filled with pinned
+        future times), is held at it.
         """
         pinned = now if now is not None else os.environ.get("IPLEDGER_NOW") or None
-        if last is self._UNREAD:
-            last = self.last_recorded()
         if pinned is not None:
-            at = parse_time(pinned, "IPLEDGER_NOW")
+            at = parse_time(pinned, field)
             if last is not None and at < last:
                 raise ClockWentBackwards(
-                    f"IPLEDGER_NOW: {format_time(at)} is before the last recorded event ({format_time(last)})"
+                    f"{field}: {format_time(at)} is before the last recorded event ({format_time(last)})"
                 )
             return at
         at = datetime.now(UTC)

@@ -1196,44 +1196,26 @@ def test_repeated_command_id_returns_the_first_outcome_and_writes_nothing(run: C
 
 
 def test_repeated_command_id_at_a_later_time_still_returns_the_first_outcome(run: Cli) -> None:
-    first = doc(
-        run.ok(
-            "--json",
-            "--command-id",
-            "cmd-open-1",
-            "listing",
-            "open",
-            PATENT,
-            "--type",
-            "assignment",
-            "--mechanism",
-            "negotiated",
-            "--currency",
-            "CNY",
-            "--closes",
-            CLOSES,
-        )
+    command = (
+        "--json",
+        "--command-id",
+        "cmd-open-1",
+        "listing",
+        "open",
+        PATENT,
+        "--type",
+        "assignment",
+        "--mechanism",
+        "negotiated",
+        "--currency",
+        "CNY",
+        "--closes",
+        CLOSES,
     )
+    first = doc(run.ok(*command))
     advance(run, "2026-03-05T09:00:00Z")
     before = run.export()
-    again = doc(
-        run.ok(
-            "--json",
-            "--command-id",
-            "cmd-open-1",
-            "listing",
-            "open",
-            PATENT,
-            "--type",
-            "assignment",
-            "--mechanism",
-            "negotiated",
-            "--currency",
-            "CNY",
-            "--closes",
-            CLOSES,
-        )
-    )
+    again = doc(run.ok(*command))
     assert again == first
     assert run.export() == before
 
