@@ -91,13 +91,18 @@ def _fresh(market: Market) -> Market:
     return Market(Ledger(market.ledger.url), market.clock)
 
 
-def test_a_listing_closing_unsold_refuses_a_trade_id_that_exists(market: Market) -> None:
+def _trade_t1_and_a_second_patent(market: Market) -> None:
+    """Trade T-1 (PATENT sold at a fixed price) and PATENT_2 registered, free to list."""
     market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
     market.do(
         "listing.open", ref=PATENT, type="assignment", mechanism="fixed", currency="CNY", ask="100.00",
         closes="2026-04-01T00:00:00Z", id="L1",
     )  # fmt: skip
     market.do("bid.place", listing="L1", bidder="huawei", amount="100.00", trade_id="T-1")
+
+
+def test_a_listing_closing_unsold_refuses_a_trade_id_that_exists(market: Market) -> None:
+    _trade_t1_and_a_second_patent(market)
     market.do(
         "listing.open", ref=PATENT_2, type="assignment", mechanism="english", currency="CNY", ask="100.00",
         closes="2026-04-01T00:00:00Z", id="L2",
@@ -147,12 +152,7 @@ def test_an_import_line_closing_unsold_refuses_a_trade_id_that_exists(market: Ma
 
     from ledger.importer import ImportFailed
 
-    market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
-    market.do(
-        "listing.open", ref=PATENT, type="assignment", mechanism="fixed", currency="CNY", ask="100.00",
-        closes="2026-04-01T00:00:00Z", id="L1",
-    )  # fmt: skip
-    market.do("bid.place", listing="L1", bidder="huawei", amount="100.00", trade_id="T-1")
+    _trade_t1_and_a_second_patent(market)
 
     def line(cid: str, command: str, at: str, **args: str) -> bytes:
         return orjson.dumps({"command": command, "args": args, "command_id": cid, "at": at})
