@@ -278,7 +278,9 @@ class Asset(Aggregate):
         trade: str | None,
         timestamp: datetime,
     ) -> None:
-        self.conveyances.append(Conveyance(self.version, kind, effective, dict(to_owners), trade))
+        # The event's own version (apply runs before the aggregate's version moves on):
+        # the registration is version 1, so its first conveyance must rank after it.
+        self.conveyances.append(Conveyance(self.version + 1, kind, effective, dict(to_owners), trade))
         if trade is not None and self.hold is not None and self.hold.id == trade:
             self.hold = None
 

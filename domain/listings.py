@@ -248,7 +248,7 @@ class Listing(Aggregate):
         for other in list(self.bids.values()):
             if other.bidder == bidder and other.live:
                 self.bids[other.bid_id] = replace(other, state="superseded")
-        self.bids[bid_id] = Bid(bid_id, bidder, amount, timestamp, self.version)
+        self.bids[bid_id] = Bid(bid_id, bidder, amount, timestamp, self.version + 1)  # the event's version
 
     @event("CloseExtended")
     def _close_extended(self, closes_at: datetime, timestamp: datetime) -> None:
