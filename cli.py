@@ -39,6 +39,13 @@ class Session:
             self._ledger = Ledger(self.db)
         return self._ledger
 
+    def close(self) -> None:
+        """Give the store's connections back when the command ends (a long-lived caller, a
+        test runner or a server, would otherwise keep every command's pool open)."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
     def write(self, name: str, args: dict[str, Any], plain: Callable[[dict[str, Any]], str] | None = None) -> None:
         outcome = self.ledger.execute(name, _drop_unset(args), actor=self.actor, command_id=self.command_id)
         self.emit(outcome, plain or (lambda o: str(o["id"])))
@@ -170,6 +177,7 @@ class LedgerGroup(click.Group):
 def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_id: str | None) -> None:
     """An event-sourced ledger for IP trading: every fact an immutable event."""
     ctx.obj = Session(db, actor, as_json, command_id)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
@@ -634,8 +642,12 @@ def _book_plain(doc: dict[str, Any]) -> str:
     head = (
         f"{doc['listing']} {doc['mechanism']} {doc['type']} of {doc['asset']} [{doc['status']}] closes {doc['closes']}"
     )
-    if doc.get("winner"):
+    if doc["status"] == "sold":
         head += f" — won by {doc['winner']} at {doc['price']} {doc['currency']} (trade {doc['trade']})"
+    elif doc["status"] == "lapsed":
+        head += f" — trade {doc['trade']} lapsed unsettled at its deadline {doc['deadline']}"
+    elif doc["status"] == "closed" and doc.get("trade"):
+        head += f" — trade {doc['trade']} was voided"
     lines = [head]
     if doc["sealed_hidden"]:
         lines.append("  (sealed: other bidders' bids are hidden until the close)")
@@ -656,7 +668,7 @@ def book(s: Session, listing: str) -> None:
 
 
 @cli.command()
-@click.option("--status", type=click.Choice(["open", "closed", "withdrawn", "unsold", "sold"]))
+@click.option("--status", type=click.Choice(["open", "closed", "withdrawn", "unsold", "sold", "lapsed"]))
 @json_flag
 @pass_session
 def listings(s: Session, status: str | None) -> None:
@@ -705,7 +717,7 @@ def _trail_plain(doc: dict[str, Any]) -> str:
 @pass_session
 def trail(s: Session, asset: str | None, member: str | None) -> None:
     """Every event touching an asset or a member, in log order."""
-    s.emit(s.ledger.trail(asset, member), _trail_plain)
+    s.emit(s.ledger.trail(asset, member, s.actor), _trail_plain)
 
 
 # --------------------------------------------------------------------------- projections
@@ -779,7 +791,7 @@ def audit_verify(s: Session, expect: str | None) -> None:
 def export(s: Session, until: int | None) -> None:
     """The event log as JSON Lines, in position order (format: docs/audit.md)."""
     out = sys.stdout.buffer
-    for line in s.ledger.export(until):
+    for line in s.ledger.export(until, s.actor):
         out.write(line + b"\n")
     out.flush()
 
@@ -846,13 +858,14 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     from eventsourcing.persistence import PersistenceError
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
-    if isinstance(e, (ArgumentError, NoSuchModuleError)):
+    if isinstance(e, ArgumentError):
         return "InvalidInput", f"db: not a usable SQLAlchemy URL ({e})", 2
-
+    if isinstance(e, NoSuchModuleError):
+        return "StoreUnavailable", f"db: no driver for this store URL ({e}); nothing was recorded", 5
     if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):
         cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was recorded", 1
+        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was recorded", 5
     first = (str(e).strip().splitlines() or [""])[0]
     return "InternalError", f"{type(e).__name__}: {first}", 1
 

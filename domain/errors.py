@@ -104,6 +104,21 @@ class ClockWentBackwards(LedgerError):
     """A pinned clock earlier than the last recorded event."""
 
 
+class ClockAhead(LedgerError):
+    """A pinned clock (or an import line's `at`) later than the wall clock plus the tolerance:
+    one mistyped year would end every auction and lapse every trade, for good."""
+
+
+class IdempotencyConflict(LedgerError):
+    """A command id already names a different command (another command, arguments or actor)."""
+
+
+class StoreUnavailable(LedgerError):
+    """The store cannot be used: unknown driver, cannot connect, locked past the timeout."""
+
+    exit_code = 5
+
+
 class ConcurrentWrite(LedgerError):
     """Lost an optimistic-concurrency race after the bounded retries."""
 

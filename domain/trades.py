@@ -12,6 +12,7 @@ from domain.base import Aggregate, natural_id
 from domain.errors import InvalidInput, NotAuthorised, TradeResolved
 from domain.listings import Listing, Sale
 from domain.scopes import Scope
+from domain.status import trade_status
 from domain.values import Actor, format_time
 
 
@@ -69,9 +70,7 @@ class Trade(Aggregate):
 
     def status_at(self, at: datetime) -> str:
         """A pending trade past its settlement deadline has lapsed (void without an event)."""
-        if self.state == "pending" and at >= self.deadline:
-            return "lapsed"
-        return self.state
+        return trade_status(self.state, self.deadline, at)
 
     def _require_pending(self, at: datetime, act: str) -> None:
         status = self.status_at(at)

@@ -132,7 +132,9 @@ class Actor:
 
 # --------------------------------------------------------------------------- assets
 
-ASSET_REF = re.compile(r"([A-Z]{2})/([a-z_]+)/([A-Za-z0-9][A-Za-z0-9./-]{0,63})")
+#: Any case on the way in; one canonical spelling out (cli.md). The number's segments are
+#: letters and digits joined by single `.`, `-` or `/`: no empty segment, nothing trailing.
+ASSET_REF = re.compile(r"([A-Za-z]{2})/([A-Za-z_]+)/([A-Za-z0-9]+(?:[./-][A-Za-z0-9]+)*)")
 
 
 @dataclass(frozen=True)
@@ -143,17 +145,23 @@ class AssetRef:
 
     @classmethod
     def parse(cls, value: str, field: str = "ref") -> AssetRef:
+        """The canonical ref: jurisdiction upper case, kind lower case, number upper case.
+
+        Spellings that differ only in case or surrounding space are one right; anything
+        else that is not canonical (`A1.`, `A1/`, `A1//2`, `CN//patent/…`) is refused, so
+        one right never becomes two assets because of how it was typed."""
         text = value.strip() if isinstance(value, str) else ""
         parts = text.split("/", 2)
         if len(parts) == 3:
             text = f"{parts[0]}/{parts[1]}/{parts[2].strip()}"
-        m = ASSET_REF.fullmatch(text)
-        if not m:
+        m = ASSET_REF.fullmatch(text) if len(text) <= 100 else None
+        if not m or len(m.group(3)) > 64:
             raise InvalidInput(
                 f"{field}: {value!r} is not an asset ref JURISDICTION/KIND/NUMBER "
-                "(e.g. CN/patent/ZL201810012345.6; NUMBER is letters, digits, '.', '-', '/')"
+                "(e.g. CN/patent/ZL201810012345.6; NUMBER is letters and digits joined by single '.', '-' or '/', "
+                "with nothing trailing)"
             )
-        jurisdiction, kind, number = m.groups()
+        jurisdiction, kind, number = m.group(1).upper(), m.group(2).lower(), m.group(3).upper()
         if jurisdiction not in COUNTRIES and jurisdiction not in REGIONAL_OFFICES:
             raise InvalidInput(
                 f"{field}: jurisdiction {jurisdiction!r} is not an ISO 3166-1 alpha-2 code "
@@ -318,6 +326,11 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+#: Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): "Trojan Source" controls
+#: that reorder how a line prints without changing what is stored.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_text(value: Any, field: str, max_len: int = 500) -> str:
     """Printable text: no control characters (C0, DEL, C1), line breaks or unpaired
     surrogates (bytes that were not UTF-8), so it stores, exports and prints as one line."""
@@ -330,9 +343,20 @@ def check_text(value: Any, field: str, max_len: int = 500) -> str:
         raise InvalidInput(f"{field}: at most {max_len} characters")
     if text.isascii() and text.isprintable():
         return text  # in ASCII, "printable" excludes exactly the control characters (Cc)
+    visible = False
     for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Zl", "Zp"):
             raise InvalidInput(f"{field}: control characters, line breaks and non-UTF-8 bytes are not allowed")
+        if ch in BIDI_CONTROLS:
+            raise InvalidInput(
+                f"{field}: bidirectional controls (U+{ord(ch):04X}) are not allowed; they make printed text "
+                "read differently from what is stored"
+            )
+        if category not in ("Cf", "Zs", "Mn", "Me"):
+            visible = True
+    if not visible:
+        raise InvalidInput(f"{field}: must contain a visible character (not only spaces or zero-width characters)")
     return text
 
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, ClassVar, TypeVar
 from uuid import UUID, uuid4, uuid5
 
@@ -23,14 +23,15 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError as RecordConflict
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
-from sqlalchemy import select
 
 from domain.assets import Asset
 from domain.base import NAMESPACE, Aggregate
 from domain.errors import (
+    ClockAhead,
     ClockWentBackwards,
     ConcurrentWrite,
     DuplicateId,
+    IdempotencyConflict,
     LedgerError,
     NotAuthorised,
     NotFound,
@@ -44,9 +45,18 @@ from domain.values import Actor, ListingType, format_time, parse_time
 from ledger import commands as c
 from ledger.config import store_url
 from ledger.schema import ensure_schema
-from ledger.store import LedgerFactory, OrjsonTranscoder, PydanticMapper, commands_table
+from ledger.store import (
+    CommandRecord,
+    LedgerFactory,
+    OrjsonTranscoder,
+    PydanticMapper,
+    outcome_digest,
+    request_digest,
+)
 
 MAX_ATTEMPTS = 5
+#: How far a pinned time may run ahead of the wall clock (clock skew between machines).
+CLOCK_TOLERANCE = timedelta(minutes=5)
 CACHE_LIMIT = 50_000  # aggregates an import keeps in memory between batches (about 200 MB)
 
 A = TypeVar("A", bound=Aggregate)
@@ -63,6 +73,16 @@ class Context:
     def new_id(self, prefix: str, purpose: str = "") -> str:
         """A fresh id; derived from the command id, so a retried command makes the same one."""
         return f"{prefix}-{uuid5(NAMESPACE, f'{self.command_id}/{prefix}/{purpose}').hex[:10]}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command as issued: parsed, with its actor and the digest that names it."""
+
+    name: str
+    command: c.Command
+    actor: Actor
+    digest: str
 
 
 Outcome = dict[str, Any]
@@ -128,9 +148,8 @@ class Exchange(Application[UUID]):
         now: str | datetime | None = None,
     ) -> Outcome:
         """Run one writing command: validate, authorise, decide, save atomically."""
-        command = c.parse_command(name, args)
-        who = Actor.parse(actor)
-        self._require_writer(who, name)
+        request = self.request(name, args, actor)
+        command, who = request.command, request.actor
         handler = self.handlers[name]
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
@@ -142,7 +161,7 @@ class Exchange(Application[UUID]):
                 with self.recorder.one_connection():  # type: ignore[attr-defined]
                     recorded, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
                     if recorded is not None:
-                        return dict(orjson.loads(recorded))
+                        return self.repeat(cid, request, recorded)
                     last = self._head_time(head)
                     self._sync(head)
                     self._require_active_actor(who)
@@ -153,8 +172,11 @@ class Exchange(Application[UUID]):
                         self._settle_unchecked(None)
                         raise
                     self._settle_unchecked(aggregates)
-                    events = self._stored_events(aggregates, who, cid)
-                    positions = self.recorder.insert_events(events, commands=[(cid, name, outcome, len(events))])
+                    answer = orjson.dumps(outcome)
+                    events = self._stored_events(aggregates, request, cid, answer)
+                    positions = self.recorder.insert_events(
+                        events, commands=[(cid, name, answer, len(events), request.digest)]
+                    )
                     self._wrote(head, positions, aggregates, ctx.at)
                     return outcome
             except RecordConflict:
@@ -207,18 +229,54 @@ class Exchange(Application[UUID]):
         self._aggregates.clear()
         self._synced_head = self._synced_at = None
 
-    def _stored_events(self, aggregates: list[Aggregate | None], who: Actor, cid: str) -> list[StoredEvent]:
-        """The command's new events, mapped for storage with who issued it (the envelope)."""
-        self.mapper.meta = {"actor": who.id, "command_id": cid}  # type: ignore[attr-defined]
+    def _stored_events(
+        self, aggregates: list[Aggregate | None], request: Request, cid: str, outcome: bytes
+    ) -> list[StoredEvent]:
+        """The command's new events, mapped for storage with who issued it (the envelope).
+
+        The last one's envelope also carries the command record's digests (the request's
+        and the outcome's): the record lives outside the hash chain, and this is how
+        `audit verify` proves it was not edited."""
+        new_events = [e for aggregate in aggregates if aggregate is not None for e in aggregate.collect_events()]
+        meta = {"actor": request.actor.id, "command_id": cid}
+        mapper: Any = self.mapper
         try:
-            return [
-                self.mapper.to_stored_event(domain_event)
-                for aggregate in aggregates
-                if aggregate is not None
-                for domain_event in aggregate.collect_events()
-            ]
+            mapper.meta = meta
+            stored = [mapper.to_stored_event(e) for e in new_events[:-1]]
+            if new_events:
+                mapper.meta = {
+                    **meta,
+                    "command": request.name,
+                    "digest": request.digest,
+                    "outcome": outcome_digest(outcome),
+                }
+                stored.append(mapper.to_stored_event(new_events[-1]))
+            return stored
         finally:
-            self.mapper.meta = None  # type: ignore[attr-defined]
+            mapper.meta = None
+
+    def request(self, name: str, args: dict[str, Any], actor: str) -> Request:
+        """Parse a command as its issuer sent it, and the digest that names it."""
+        command = c.parse_command(name, args)
+        who = Actor.parse(actor)
+        self._require_writer(who, name)
+        return Request(name, command, who, request_digest(name, command.model_dump(mode="json"), who.id))
+
+    @staticmethod
+    def repeat(cid: str, request: Request, record: CommandRecord) -> Outcome:
+        """A command id seen before: the same request gets the first outcome; anything else
+        is refused. Records from before digests existed are judged by the command name."""
+        if record.command != request.name:
+            raise IdempotencyConflict(
+                f"command_id: {cid} was first used for {record.command}, not {request.name}; "
+                "a command id names one command (choose a new id)"
+            )
+        if record.digest is not None and record.digest != request.digest:
+            raise IdempotencyConflict(
+                f"command_id: {cid} was first used for {record.command} with other arguments or another actor; "
+                "a command id names one command (choose a new id)"
+            )
+        return dict(orjson.loads(record.outcome))
 
     @staticmethod
     def _require_writer(who: Actor, name: str) -> None:
@@ -250,16 +308,14 @@ class Exchange(Application[UUID]):
         self._batch_head = head
         self._staged = self._aggregates
         self._staged_events: list[StoredEvent] = []
-        self._staged_commands: list[tuple[str, str, Outcome, int]] = []
+        self._staged_commands: list[tuple[str, str, bytes, int, str]] = []
         self._staged_ids: set[str] = set()
         self._staged_clock = last
 
-    def stage(self, name: str, args: dict[str, Any], *, actor: str, command_id: str, now: str | None) -> Outcome:
+    def stage(self, request: Request, *, command_id: str, now: str | None) -> Outcome:
         """Decide one command against the staged state; its events wait for `flush_batch`."""
         assert self._staged is not None, "begin_batch() first"
-        command = c.parse_command(name, args)
-        who = Actor.parse(actor)
-        self._require_writer(who, name)
+        name, command, who = request.name, request.command, request.actor
         cid = c.parse_id(command_id, "command_id")
         if cid in self._staged_ids:
             raise DuplicateId(f"command_id: {cid} appears twice in this import")
@@ -272,12 +328,13 @@ class Exchange(Application[UUID]):
             self._settle_unchecked(None)
             raise
         self._settle_unchecked(aggregates)
-        events = self._stored_events(aggregates, who, cid)
+        answer = orjson.dumps(outcome)
+        events = self._stored_events(aggregates, request, cid, answer)
         for aggregate in aggregates:
             if aggregate is not None:
                 self._staged[aggregate.id] = aggregate
         self._staged_events.extend(events)
-        self._staged_commands.append((cid, name, outcome, len(events)))
+        self._staged_commands.append((cid, name, answer, len(events), request.digest))
         self._staged_ids.add(cid)
         self._staged_clock = at
         return outcome
@@ -300,19 +357,16 @@ class Exchange(Application[UUID]):
         self._staged, self._optimistic = None, False
         self._forget()
 
-    def recorded_ids(self, command_ids: list[str]) -> set[str]:
-        if not command_ids:
-            return set()
-        with self.engine.connect() as conn:
-            return set(
-                conn.execute(
-                    select(commands_table.c.command_id).where(commands_table.c.command_id.in_(command_ids))
-                ).scalars()
-            )
+    def command_records(self, command_ids: list[str]) -> dict[str, CommandRecord]:
+        return self.recorder.command_records(command_ids)  # type: ignore[attr-defined,no-any-return]
 
     def recorded_outcome(self, command_id: str) -> Outcome | None:
         recorded = self.recorder.preflight(command_id)[0]  # type: ignore[attr-defined]
-        return None if recorded is None else dict(orjson.loads(recorded))
+        return None if recorded is None else dict(orjson.loads(recorded.outcome))
+
+    def recorded_at(self, command_id: str) -> datetime | None:
+        """When a recorded command was recorded (None if it never was)."""
+        return _recorded_time(self.recorder.command_state(command_id))  # type: ignore[attr-defined]
 
     def last_recorded(self) -> datetime | None:
         return _recorded_time(self.recorder.last_state())  # type: ignore[attr-defined]
@@ -326,15 +380,20 @@ class Exchange(Application[UUID]):
         future times), is held at it.
         """
         pinned = now if now is not None else os.environ.get("IPLEDGER_NOW") or None
+        wall = wall_clock()
         if pinned is not None:
             at = parse_time(pinned, field)
+            if at > wall + CLOCK_TOLERANCE:
+                raise ClockAhead(
+                    f"{field}: {format_time(at)} is later than the wall clock ({format_time(wall)}) plus "
+                    f"{int(CLOCK_TOLERANCE.total_seconds() // 60)} minutes; the ledger records no future"
+                )
             if last is not None and at < last:
                 raise ClockWentBackwards(
                     f"{field}: {format_time(at)} is before the last recorded event ({format_time(last)})"
                 )
             return at
-        at = datetime.now(UTC)
-        return max(at, last) if last is not None else at
+        return max(wall, last) if last is not None else wall
 
     # ------------------------------------------------------------------ loading
 
@@ -706,6 +765,11 @@ class Exchange(Application[UUID]):
         effective = pledge.enforce(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
         asset.convey_on_enforcement(pledge_id=pledge.pledge_id, pledgee=pledge.pledgee, effective=effective, at=ctx.at)
         return {"id": pledge.pledge_id, "status": pledge.status, "owners": _owner_list(asset.owners)}, [pledge, asset]
+
+
+def wall_clock() -> datetime:
+    """The machine's time, UTC: the bound for pinned times (tests replace it to pin the present)."""
+    return datetime.now(UTC)
 
 
 def _recorded_time(state: bytes | None) -> datetime | None:

@@ -8,6 +8,7 @@ raise `InvalidInput` naming the field and the rule.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Callable, ClassVar
@@ -79,16 +80,19 @@ def _choice(*allowed: str) -> Callable[[Any, str], str]:
     return parse
 
 
+RATE_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?")
+
+
 def parse_rate(value: Any, field: str) -> Decimal:
+    """A percentage as plain decimal digits: `3.5`, never `1e2` (stored as `1E+2`) or a float."""
     if isinstance(value, (float, bool)):
         raise InvalidInput(f"{field}: a percentage is a decimal string, not a float ({value!r})")
-    try:
-        rate = Decimal(str(value).strip())
-    except Exception:
-        raise InvalidInput(f"{field}: {value!r} is not a percentage like 3.5") from None
-    if not rate.is_finite() or not Decimal(0) <= rate <= Decimal(100) or -rate.as_tuple().exponent > 4:  # type: ignore[operator]
-        raise InvalidInput(f"{field}: {value!r} must be a percentage from 0 to 100 with at most 4 decimals")
-    return rate
+    text = str(value).strip() if isinstance(value, (str, int, Decimal)) else ""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+    if not RATE_TEXT.fullmatch(text) or not Decimal(0) <= Decimal(text) <= Decimal(100):
+        raise InvalidInput(f"{field}: {value!r} must be a percentage from 0 to 100 in plain digits, at most 4 decimals")
+    return Decimal(text)
 
 
 Ref = Annotated[str, _field(canonical_ref, "ref")]

@@ -6,23 +6,50 @@ Kept free of the event-sourcing machinery so a query can open the store cheaply.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 DEFAULT_DB = "sqlite:///ipledger.db"
 
 
 def store_url(db: str | None = None) -> str:
+    """The store's SQLAlchemy URL, refused if it is not one or if the store cannot persist:
+    an in-memory SQLite store would acknowledge writes that vanish when the command ends."""
+    from domain.errors import InvalidInput
+
     url = db or os.environ.get("IPLEDGER_DB") or DEFAULT_DB
     if not url.isprintable():
-        from domain.errors import InvalidInput
-
         raise InvalidInput("db: a store URL has no control characters")
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise InvalidInput(f"db: not a usable SQLAlchemy URL ({e})") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or "mode=memory" in url or database.startswith("file::memory:"):
+            raise InvalidInput(
+                f"db: {url} is an in-memory store and would lose every write when the command ends; "
+                "name a file (sqlite:///ipledger.db)"
+            )
     return url
+
+
+@contextmanager
+def opening_store(url: str) -> Iterator[None]:
+    """Opening a store whose driver is unknown or not installed is StoreUnavailable (exit 5)."""
+    from domain.errors import StoreUnavailable
+
+    try:
+        yield
+    except (NoSuchModuleError, ImportError) as e:
+        raise StoreUnavailable(f"db: no driver for {make_url(url).drivername} ({e}); nothing was recorded") from None
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -37,8 +64,9 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine with the ledger's connection settings, for reading read models."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url)
-        event.listen(engine, "connect", sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+    with opening_store(url):
+        if url.startswith("sqlite"):
+            engine = create_engine(url)
+            event.listen(engine, "connect", sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True)

@@ -205,9 +205,13 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
 def run_demo(ledger: Ledger) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
     last = ledger.exchange.last_recorded()
-    start = now - timedelta(days=30)
-    if last is not None and start <= last:
-        start = last + timedelta(seconds=1)
+    # Run before on this store: the same times again, so every command is the same request
+    # (a command id repeated with other arguments would be an IdempotencyConflict).
+    start = ledger.exchange.recorded_at(_script(lambda hours: "")[0][0])
+    if start is None:
+        start = now - timedelta(days=30)
+        if last is not None and start <= last:
+            start = last + timedelta(seconds=1)
 
     def t(hours: int) -> str:
         return format_time(start + timedelta(hours=hours))

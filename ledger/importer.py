@@ -9,15 +9,16 @@ line whose command id is already recorded, so an interrupted import resumes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from eventsourcing.persistence import IntegrityError as RecordConflict
 
 from domain.errors import ConcurrentWrite, InvalidInput, LedgerError
 from ledger.application import MAX_ATTEMPTS, Exchange
+from ledger.store import CommandRecord
 
 BATCH = 500
 KEYS = {"command", "args", "command_id", "actor", "at"}
@@ -52,13 +53,33 @@ class ImportFailed(LedgerError):
         return self.error.name
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with a repeated key, which value counts is a guess."""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return doc
+
+
 def parse_line(number: int, raw: bytes) -> Line | None:
     text = raw.strip()
     if not text:
         return None
     try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as e:
+        doc = json.loads(text, object_pairs_hook=_unique_keys)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        if isinstance(e, DuplicateKey):
+            raise InvalidInput(f"{e.key}: appears twice in one JSON object; a line says each thing once") from None
         raise InvalidInput(f"json: not a JSON object ({e})") from None
     if not isinstance(doc, dict):
         raise InvalidInput("json: each line is a JSON object")
@@ -109,17 +130,20 @@ def run_import(
 
     def stage_and_write(lines: list[Line], optimistic: bool) -> None:
         nonlocal applied, skipped
-        done = exchange.recorded_ids([line.command_id for line in lines])
+        records = exchange.command_records([line.command_id for line in lines])
         batch_skipped = 0
         exchange.begin_batch(keep_cache=True, optimistic=optimistic)
         try:
             for line in lines:
-                if line.command_id in done:
-                    batch_skipped += 1
-                    continue
-                done.add(line.command_id)  # a repeat later in this batch is skipped like a recorded one
                 try:
-                    exchange.stage(line.command, line.args, actor=line.actor, command_id=line.command_id, now=line.at)
+                    request = exchange.request(line.command, line.args, line.actor)
+                    record = records.get(line.command_id)
+                    if record is not None:  # recorded, or earlier in this batch: the same request is skipped
+                        exchange.repeat(line.command_id, request, record)
+                        batch_skipped += 1
+                        continue
+                    exchange.stage(request, command_id=line.command_id, now=line.at)
+                    records[line.command_id] = CommandRecord(request.name, b"{}", request.digest)
                 except LedgerError as e:
                     applied += exchange.flush_batch()
                     exchange.flush_batch_discard()  # the failed line may have touched cached aggregates

@@ -16,9 +16,10 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from domain.errors import IntegrityError, InvalidInput, LedgerError, NotFound
+from domain.errors import IntegrityError, InvalidInput, LedgerError, NotAuthorised, NotFound
 from domain.values import Actor, canonical_ref, parse_member_id, parse_time
-from ledger.config import make_engine, store_url
+from domain.visibility import may_export
+from ledger.config import make_engine, opening_store, store_url
 from projections import queries
 from projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
 
@@ -27,12 +28,17 @@ if TYPE_CHECKING:
     from projections.runner import Progress, ReadModels
 
 
-def today() -> date:
-    """The date queries default to: the pinned clock's (IPLEDGER_NOW) or today's, UTC."""
+def now() -> datetime:
+    """The ledger's "now" for queries: the pinned clock (IPLEDGER_NOW) or the wall clock, UTC."""
     pinned = os.environ.get("IPLEDGER_NOW")
     if pinned:
-        return parse_time(pinned, "IPLEDGER_NOW").date()
-    return datetime.now(UTC).date()
+        return parse_time(pinned, "IPLEDGER_NOW")
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """The date queries default to: the ledger's now, as a date."""
+    return now().date()
 
 
 class Ledger:
@@ -50,7 +56,8 @@ class Ledger:
         if self._exchange is None:
             from ledger.application import Exchange
 
-            self._exchange = Exchange(self.url)
+            with opening_store(self.url):
+                self._exchange = Exchange(self.url)
         return self._exchange
 
     @property
@@ -159,27 +166,33 @@ class Ledger:
         if any("\ud800" <= ch <= "\udfff" for ch in listing_id):
             raise InvalidInput("listing: the id is not valid UTF-8")
         with self._read("listings", "book") as conn:
-            return queries.book(conn, listing_id, Actor.parse(viewer))
+            return queries.book(conn, listing_id, Actor.parse(viewer), now())
 
     def listings(self, status: str | None = None) -> dict[str, Any]:
         with self._read("listings") as conn:
-            return queries.listings(conn, status)
+            return queries.listings(conn, now(), status)
 
-    def trail(self, asset: str | None = None, member: str | None = None) -> dict[str, Any]:
+    def trail(self, asset: str | None = None, member: str | None = None, viewer: str = "operator") -> dict[str, Any]:
         if (asset is None) == (member is None):
             raise InvalidInput("asset: give exactly one of --asset REF or --member ID")
         if asset is not None:
             key, what = f"asset:{canonical_ref(asset, 'asset')}", "asset"
         else:
             key, what = f"member:{parse_member_id(member or '', 'member')}", "member"
-        with self._read("trail") as conn:
-            return queries.trail(conn, events_view, key, what)
+        who = Actor.parse(viewer)
+        with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
+            return queries.trail(conn, events_view, key, what, who)
 
     # ------------------------------------------------------------------ audit
 
-    def export(self, until: int | None = None) -> Iterator[bytes]:
+    def export(self, until: int | None = None, viewer: str = "operator") -> Iterator[bytes]:
         from ledger import audit
 
+        if not may_export(Actor.parse(viewer)):
+            raise NotAuthorised(
+                f"actor: {viewer} may not export the whole log (it holds sealed bids); export is for the operator "
+                "and auditors, and a member reads its own history with 'ipledger trail --member'"
+            )
         if until is not None:
             until = min(until, 2**63 - 1)  # any position past the head means the whole log
         return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
@@ -196,6 +209,12 @@ class Ledger:
         report = audit.verify_chain(
             self.exchange.recorder, self.exchange.engine, None if expect is None else audit.parse_digest(expect)
         )
+        for row in self.read_models.status():
+            if row["position"] > row["head"]:
+                raise IntegrityError(
+                    f"projections: {row['name']} claims position {row['position']}, beyond the log head "
+                    f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
+                )
         differ = self.read_models.reconcile()
         if differ:
             raise IntegrityError(
@@ -207,7 +226,17 @@ class Ledger:
     # ------------------------------------------------------------------ projections
 
     def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
-        self.read_models.rebuild(names, progress)
+        """Replay the log into fresh read models, but only a log whose hash chain holds: a
+        rebuild must never launder an edited event into the answers (the old read models
+        stay, and the error names the first bad position)."""
+        from ledger import audit
+
+        chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
+        try:
+            audit.verify_chain(self.exchange.recorder, self.exchange.engine)
+        except IntegrityError as e:
+            raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
+        self.read_models.rebuild(chosen, progress)
 
     def projection_status(self) -> list[dict[str, Any]]:
         return self.read_models.status()

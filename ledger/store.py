@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
-from typing import Any, Sequence, cast
+from typing import Any, NamedTuple, Sequence, cast
 from uuid import UUID
 
 import orjson
@@ -73,7 +73,29 @@ commands_table = Table(
     Column("command", String(64), nullable=False),
     Column("outcome", LargeBinary(), nullable=False),
     Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    # sha256 of (command, canonical args, actor): a reused id for another request is refused.
+    Column("digest", String(64), nullable=True),
 )
+
+
+class CommandRecord(NamedTuple):
+    """What the store remembers of a command id: enough to answer a repeat, or refuse a reuse."""
+
+    command: str
+    outcome: bytes
+    digest: str | None
+
+
+def request_digest(command: str, args: dict[str, Any], actor: str) -> str:
+    """One request, one digest: the command's name, its parsed arguments (canonical JSON,
+    keys sorted) and the actor. The time it was issued is not part of it: a retry later
+    is the same request."""
+    body = orjson.dumps({"command": command, "args": args, "actor": actor}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()
+
+
+def outcome_digest(outcome: bytes) -> str:
+    return hashlib.sha256(outcome).hexdigest()
 
 
 def chain_hash(prev: str, position: int, originator_id: str, version: int, topic: str, state: bytes) -> str:
@@ -445,14 +467,17 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             links.append((position, prev))
         sql = f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})"
         raw.run(sql, links[0]) if len(links) == 1 else raw.run(sql, links, many=True)
-        # Each command's record points at its last event: (command id, name, outcome, event count).
+        # Each command's record points at its last event, whose hashed meta carries the
+        # record's digests (verify checks one against the other): (id, name, outcome, count, digest).
         records, offset = [], 0
-        for command_id, name, outcome, count in commands:
+        for command_id, name, outcome, count, digest in commands:
             offset += count
-            # A command's record points at its last event (a command without events, at the one before).
-            last = max(positions[offset - count : offset], default=positions[max(offset - 1, 0)])
-            records.append((command_id, name, orjson.dumps(outcome), last))
-        sql = f"INSERT INTO ipledger_commands (command_id, command, outcome, position) VALUES ({', '.join([mark] * 4)})"
+            if count:  # a command that decided nothing is not recorded (as in a single write)
+                records.append((command_id, name, outcome, max(positions[offset - count : offset]), digest))
+        sql = (
+            "INSERT INTO ipledger_commands (command_id, command, outcome, position, digest) "
+            f"VALUES ({', '.join([mark] * 5)})"
+        )
         if len(records) == 1:
             raw.run(sql, records[0])
         elif records:
@@ -575,15 +600,41 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         head = self.preflight(None)[1]
         return None if head is None else self.state_at(head)
 
-    def preflight(self, command_id: str | None) -> tuple[bytes | None, int | None]:
-        """A command's first read, one statement: the outcome recorded under its id
+    def preflight(self, command_id: str | None) -> tuple[CommandRecord | None, int | None]:
+        """A command's first read, one statement: what is recorded under its id
         (idempotency) and the log head (has anyone else written since this process did?)."""
         sql = (
-            "SELECT (SELECT outcome FROM ipledger_commands WHERE command_id = {0}), "
-            f"(SELECT max(id) FROM {self.events_table_name})"
+            "SELECT c.command, c.outcome, c.digest, h.head FROM "
+            f"(SELECT max(id) AS head FROM {self.events_table_name}) h "
+            "LEFT JOIN ipledger_commands c ON c.command_id = {0}"
         )
         row = self._one(sql, (command_id,))
-        return (None if row[0] is None else bytes(row[0]), row[1])
+        record = None if row[1] is None else CommandRecord(row[0], bytes(row[1]), row[2])
+        return record, row[3]
+
+    def command_records(self, command_ids: list[str]) -> dict[str, CommandRecord]:
+        """The records of these command ids (an import's batch asks for all its lines at once)."""
+        if not command_ids:
+            return {}
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(
+                    commands_table.c.command_id,
+                    commands_table.c.command,
+                    commands_table.c.outcome,
+                    commands_table.c.digest,
+                ).where(commands_table.c.command_id.in_(command_ids))
+            )
+            return {r[0]: CommandRecord(r[1], bytes(r[2]), r[3]) for r in rows}
+
+    def command_state(self, command_id: str) -> bytes | None:
+        """The stored state of a recorded command's last event (its recorded time is there)."""
+        row = self._one(
+            f"SELECT (SELECT e.state FROM ipledger_commands c JOIN {self.events_table_name} e ON e.id = c.position "
+            "WHERE c.command_id = {0})",
+            (command_id,),
+        )
+        return None if row[0] is None else bytes(row[0])
 
     def state_at(self, position: int) -> bytes | None:
         """The stored state of the event at a position (the clock reads the head's time)."""

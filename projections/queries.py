@@ -11,7 +11,9 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
 from domain.errors import NotFound
+from domain.status import listing_status
 from domain.values import Actor, format_time
+from domain.visibility import bid_visible
 from projections.tables import (
     assets_table,
     bids_table,
@@ -126,14 +128,14 @@ def _listing_row(conn: Connection, listing_id: str) -> Any:
     return row
 
 
-def _listing_json(row: Any) -> dict[str, Any]:
+def _listing_json(row: Any, now: datetime) -> dict[str, Any]:
     return {
         "listing": row.listing_id,
         "asset": row.asset,
         "type": row.type,
         "mechanism": row.mechanism,
         "currency": row.currency,
-        "status": row.status,
+        "status": listing_status(row.status, row.trade_state, row.deadline, naive_utc(now)),
         "sellers": orjson.loads(row.sellers),
         "opens": _time(row.opens_at),
         "closes": _time(row.closes_at),
@@ -143,10 +145,11 @@ def _listing_json(row: Any) -> dict[str, Any]:
         "trade": row.trade,
         "winner": row.winner,
         "price": row.price,
+        "deadline": _time(row.deadline) if row.deadline is not None else None,
     }
 
 
-def book(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, Any]:
+def book(conn: Connection, listing_id: str, viewer: Actor, now: datetime) -> dict[str, Any]:
     """Live bids, price desc then time asc; after the close, the final book with the outcome.
 
     A sealed listing's bids are visible only to the operator and auditors until it
@@ -157,26 +160,37 @@ def book(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, Any]:
     q = (
         select(b.bid_id, b.bidder, b.amount, b.placed, b.state)
         .where(b.listing_aggregate == row.aggregate_id)
-        .where(b.state.in_(("live", "won", "lost") if row.status != "open" else ("live",)))
+        .where(b.state.in_(("live", "won", "lost", "voided") if row.status != "open" else ("live",)))
         .order_by(b.amount_minor.desc(), b.position)
     )
-    hidden = row.mechanism == "sealed" and row.status == "open" and not viewer.sees_everything()
-    if hidden:
-        q = q.where(b.bidder == (viewer.member_id or ""))
+    is_open = row.status == "open"
+    hidden = not bid_visible(mechanism=row.mechanism, listing_open=is_open, bidder="", viewer=viewer)
+    listing = _listing_json(row, now)
+    lapsed = listing["status"] == "lapsed"
     bids = [
-        {"id": r.bid_id, "bidder": r.bidder, "amount": r.amount, "placed": _time(r.placed), "state": r.state}
+        {
+            "id": r.bid_id,
+            "bidder": r.bidder,
+            "amount": r.amount,
+            "placed": _time(r.placed),
+            "state": "lapsed" if lapsed and r.state == "won" else r.state,
+        }
         for r in conn.execute(q)
+        if bid_visible(mechanism=row.mechanism, listing_open=is_open, bidder=r.bidder, viewer=viewer)
     ]
-    return {**_listing_json(row), "sealed_hidden": hidden, "bids": bids}
+    return {**listing, "sealed_hidden": hidden, "bids": bids}
 
 
-def listings(conn: Connection, status: str | None = None, asset: str | None = None) -> dict[str, Any]:
+def listings(conn: Connection, now: datetime, status: str | None = None, asset: str | None = None) -> dict[str, Any]:
+    """Listings in opening order; `status` as people read it (a sale whose trade lapsed is `lapsed`)."""
     q = select(listings_table).order_by(listings_table.c.opens_at, listings_table.c.listing_id)
     if status:
-        q = q.where(listings_table.c.status == status)
+        # `lapsed` and `sold` are both stored as sold; the clock tells them apart.
+        q = q.where(listings_table.c.status == ("sold" if status == "lapsed" else status))
     if asset:
         q = q.where(listings_table.c.asset == asset)
-    return {"listings": [_listing_json(r) for r in conn.execute(q)]}
+    rows = [_listing_json(r, now) for r in conn.execute(q)]
+    return {"listings": [r for r in rows if status is None or r["status"] == status]}
 
 
 def _known(recorded: datetime | None, known_at: datetime | None) -> bool:
@@ -304,8 +318,41 @@ def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: (e["effective"], e["recorded"]))
 
 
-def trail(conn: Connection, events: Any, key: str, what: str) -> dict[str, Any]:
-    """Every event touching an asset or a member, in log order, with actor and payload."""
+class BidPrivacy:
+    """Whether an event about a bid may be shown to a viewer (domain.visibility's rule):
+    a hidden sealed bid's events are left out entirely, since even their presence under a
+    member's trail would say that the member bid."""
+
+    def __init__(self, conn: Connection, viewer: Actor) -> None:
+        self.conn = conn
+        self.viewer = viewer
+        self._listings: dict[str, Any] = {}
+
+    def shows(self, state: dict[str, Any]) -> bool:
+        bid_id = state.get("bid_id")
+        if not isinstance(bid_id, str) or self.viewer.sees_everything():
+            return True
+        bid = self.conn.execute(
+            select(bids_table.c.listing_aggregate, bids_table.c.bidder).where(bids_table.c.bid_id == bid_id)
+        ).first()
+        if bid is None:
+            return True
+        listing = self._listings.get(bid.listing_aggregate)
+        if listing is None:
+            listing = self._listings[bid.listing_aggregate] = self.conn.execute(
+                select(listings_table.c.mechanism, listings_table.c.status).where(
+                    listings_table.c.aggregate_id == bid.listing_aggregate
+                )
+            ).one()
+        return bid_visible(
+            mechanism=listing.mechanism, listing_open=listing.status == "open", bidder=bid.bidder, viewer=self.viewer
+        )
+
+
+def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
+    """Every event touching an asset or a member, in log order, with actor and payload
+    (a sealed listing's bids only for those who may see them)."""
+    privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
     q = (
         select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
         .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
@@ -315,6 +362,8 @@ def trail(conn: Connection, events: Any, key: str, what: str) -> dict[str, Any]:
     for r in conn.execute(q):
         aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
         state = orjson.loads(bytes(r.state))
+        if not privacy.shows(state):
+            continue
         meta = state.pop("meta", None) or {}
         recorded = state.pop("timestamp", None)
         for internal in ("originator_topic", "class_version"):

@@ -12,6 +12,7 @@ from domain.assets import Asset
 from domain.licences import Licence
 from domain.listings import Listing
 from domain.pledges import Pledge
+from domain.trades import Trade
 from domain.values import minor
 from projections.base import Projection, Recorded, ev, handles, naive_utc
 from projections.tables import (
@@ -149,6 +150,26 @@ class ListingsProjection(Projection):
     def fell_through(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="closed")
 
+    @handles(ev(Trade, "Struck"))
+    def struck(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        self.update(
+            conn,
+            listings_table,
+            {"listing_id": e.listing_id},
+            trade_aggregate=str(e.originator_id),
+            trade_state="pending",
+            deadline=naive_utc(e.deadline),
+        )
+
+    @handles(ev(Trade, "Settled"))
+    def settled(self, conn: Connection, r: Recorded) -> None:
+        self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="settled")
+
+    @handles(ev(Trade, "Voided"))
+    def voided(self, conn: Connection, r: Recorded) -> None:
+        self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="void")
+
 
 class BookProjection(Projection):
     """Order books: bids with their state; price-time order is an index scan."""
@@ -209,6 +230,12 @@ class BookProjection(Projection):
         live = {"listing_aggregate": listing, "state": "live"}
         self.update(conn, bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
         self.update(conn, bids_table, live, state="lost")
+
+    @handles(ev(Listing, "SaleFellThrough"))
+    def fell_through(self, conn: Connection, r: Recorded) -> None:
+        """The trade was voided: its winning bid no longer won anything."""
+        where = {"listing_aggregate": str(r.event.originator_id), "state": "won"}
+        self.update(conn, bids_table, where, state="voided")
 
     @handles(ev(Listing, "EndedUnsold"), ev(Listing, "Withdrawn"))
     def ended(self, conn: Connection, r: Recorded) -> None:

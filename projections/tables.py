@@ -83,6 +83,10 @@ listings_table = Table(
     Column("trade", String(64)),
     Column("winner", String(32)),
     Column("price", String(32)),
+    # The trade a sale struck: whether it settled, and by when it must (a lapse has no event).
+    Column("trade_aggregate", String(36), index=True),
+    Column("trade_state", String(16)),
+    Column("deadline", DateTime),
     Column("position", POSITION, nullable=False),
 )
 

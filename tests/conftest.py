@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,22 @@ def pg_url() -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path}/ledger.db"
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Set the machine's present for an in-process story that runs past today: pinned
+    times may not run ahead of it (ClockAhead), so a test that lives in 2027 says so."""
+
+    def set_wall_clock(when: str) -> None:
+        from datetime import datetime
+
+        from ledger import application
+
+        present = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        monkeypatch.setattr(application, "wall_clock", lambda: present)
+
+    return set_wall_clock
 
 
 @dataclass

@@ -8,6 +8,7 @@ Every rejection is checked three ways: the exit code, the one-line
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -856,9 +857,10 @@ def test_enforcing_an_unknown_pledge_is_not_found(run: Cli) -> None:
     assert_rejected(run, before, run("pledge", "enforce", "P-NONE", actor="icbc-sh"), 1, "NotFound")
 
 
-def test_pledge_financing_story(run: Cli) -> None:
+def test_pledge_financing_story(run: Cli, wall_clock: Callable[[str], None]) -> None:
     """fudan-univ borrows from icbc-sh against its patent, sells with the bank's consent,
     the loan is repaid; the buyer re-pledges to boc-bj, defaults, and the bank takes title."""
+    wall_clock("2027-06-01T00:00:00Z")  # the story runs into 2027
     pledge(run, "icbc-sh", "--amount", "10000000.00", "--currency", "CNY", "--end", "2029-03-01")
 
     before = run.export()

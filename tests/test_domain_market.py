@@ -272,8 +272,13 @@ def test_asset_ref_rejects_jurisdiction_that_is_neither_country_nor_regional_off
     "text",
     [
         "CN/patent",
-        "cn/patent/ZL201810012345.6",
         "CN-patent-ZL201810012345.6",
+        "CN/patent/ZL201810012345.6/",
+        "CN/patent/ZL201810012345.6.",
+        "CN/patent/A1-",
+        "CN/patent/A1//",
+        "CN/patent/A1//2",
+        "CN//patent/ZL201810012345.6",
         "CN/patent/ZL2018 10012345.6",
         "CN/patent/ZL2018_10012345",
         "CN/patent/",
@@ -284,6 +289,13 @@ def test_asset_ref_rejects_jurisdiction_that_is_neither_country_nor_regional_off
 def test_asset_ref_rejects_bad_syntax(text: str) -> None:
     with pytest.raises(InvalidInput, match=r"^ref: .* is not an asset ref JURISDICTION/KIND/NUMBER"):
         AssetRef.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["cn/patent/zl201810012345.6", "CN/Patent/ZL201810012345.6", "Cn/PATENT/zL201810012345.6"]
+)
+def test_asset_ref_spellings_that_differ_only_in_case_are_one_canonical_ref(text: str) -> None:
+    assert str(AssetRef.parse(text)) == PATENT
 
 
 def test_asset_ref_rejects_unknown_kind() -> None:

@@ -74,7 +74,7 @@ def test_unreachable_database_is_one_clear_error() -> None:
     result = Cli("postgresql+psycopg://postgres@127.0.0.1:1/test")(
         "member", "add", "huawei", "--name", "Huawei", "--kind", "enterprise", "--country", "CN"
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert result.stderr.startswith("error: StoreUnavailable: db: the store could not be used (")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
@@ -86,7 +86,7 @@ def test_read_only_store_refuses_writes_clearly_and_still_answers(run: Cli) -> N
     read_only = Cli(f"sqlite:///file:{path}?mode=ro&uri=true")
     run.ok("audit", "verify")  # brings every projection to the head before the store goes read-only
     result = read_only("member", "add", "tsinghua", "--name", "Tsinghua", "--kind", "university", "--country", "CN")
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert "error: StoreUnavailable: db: the store could not be used (" in result.stderr
     assert "readonly" in result.stderr
     assert read_only("owner", "CN/patent/ZL201810012345.6").exit_code == 0
@@ -116,7 +116,7 @@ def test_full_disk_is_reported_and_leaves_a_verifiable_ledger(tiny_disk: Path, t
         result = cli("asset", "register", f"CN/patent/ZL2020{i:08d}.1", "--title", "x" * 400, "--owner", "fudan-univ")
         if result.exit_code != 0:
             break
-    assert result is not None and result.exit_code == 1, "the tiny disk never filled up"
+    assert result is not None and result.exit_code == 5, "the tiny disk never filled up"
     assert result.stderr.startswith("error: StoreUnavailable: db: the store could not be used (")
     assert "full" in result.stderr
     copy = tmp_path / "copy"

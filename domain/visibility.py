@@ -1,0 +1,21 @@
+"""Who may see what: one rule for every output (book, trail, export, later the HTTP API).
+
+Pure and light (no aggregates), so the read side applies it without loading the write side.
+"""
+
+from __future__ import annotations
+
+from domain.values import Actor, Mechanism
+
+
+def bid_visible(*, mechanism: str, listing_open: bool, bidder: str, viewer: Actor) -> bool:
+    """A sealed listing's bids (bidder and amount) are seen until it closes only by the
+    operator, auditors and the bidder itself; every other bid is public."""
+    if mechanism != Mechanism.sealed.value or not listing_open:
+        return True
+    return viewer.sees_everything() or viewer.member_id == bidder
+
+
+def may_export(viewer: Actor) -> bool:
+    """The whole log holds every sealed bid: it is for the operator and auditors."""
+    return viewer.sees_everything()
