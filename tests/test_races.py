@@ -34,6 +34,7 @@ RULE_ERRORS = {
     "TradeResolved",
     "AssetReserved",
     "DuplicateId",
+    "AssetPledged",
 }
 
 pytestmark = pytest.mark.slow
@@ -209,6 +210,42 @@ def test_racing_settle_and_void_resolve_the_trade_once(race_market: Market, stor
     results = race(store_url, scripts)
     assert sum(r["ok"] for r in results) == 1
     assert len(events(m.ledger, "Trade.Settled")) + len(events(m.ledger, "Trade.Voided")) == 1
+    check_acknowledged_are_recorded(m.ledger, results)
+
+
+def test_racing_assign_and_pledge_after_a_same_day_sale_follow_the_new_owner(
+    race_market: Market, store_url: str
+) -> None:
+    """Registered and assigned the same day (issue 11): among eight racers, the new owner's
+    assignments and pledges collide by the rules, and the old owner never acts again."""
+    m = race_market
+    ref = "CN/patent/ZL202110000009.9"
+    m.do("asset.register", ref=ref, title="Same-day deed", owner=["fudan-univ"])
+    m.do("asset.assign", ref=ref, to=["huawei"])
+    setup = len(list(m.ledger.export()))
+    scripts = [
+        [step("asset.assign", f"assign-{i}", actor="huawei", ref=ref, to=[f"bidder-{i}"])]
+        if i < 3
+        else [step("pledge.register", f"pledge-{i}", actor="huawei", ref=ref, pledgee="icbc-sh")]
+        if i < 6
+        else [step("asset.assign", f"old-owner-{i}", actor="fudan-univ", ref=ref, to=[f"bidder-{i}"])]
+        for i in range(WRITERS)
+    ]
+    results = race(store_url, scripts)
+    assert not any(r["ok"] for r in results if r["command_id"].startswith("old-owner-"))
+    assert {r["error"] for r in results if r["command_id"].startswith("old-owner-")} <= {"NotOwner", "ConcurrentWrite"}
+    later = [orjson.loads(line) for line in m.ledger.export()][setup:]
+    kinds = [
+        e["topic"].rpartition(".")[2]
+        for e in later
+        if e["topic"].split(":")[1] in ("Asset.Conveyed", "Pledge.Registered")
+    ]
+    assert kinds.count("Conveyed") <= 1
+    if "Conveyed" in kinds:  # a pledge after the sale would be the buyer's, not huawei's: refused
+        assert kinds.index("Conveyed") == len(kinds) - 1
+    assert sum(r["ok"] for r in results) == len(kinds)
+    owner = m.ledger.owner(ref)["owners"]
+    assert owner[0]["member"] != "fudan-univ"
     check_acknowledged_are_recorded(m.ledger, results)
 
 
