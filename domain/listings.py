@@ -257,7 +257,8 @@ class Listing(Aggregate):
     def withdraw_bid(self, *, bid_id: str, actor: Actor, at: datetime) -> None:
         bid = self._bid(bid_id)
         if not actor.acts_for(bid.bidder):
-            raise NotAuthorised(f"actor: {actor.id} cannot withdraw a bid of {bid.bidder}")
+            # Never name the bidder: on a sealed listing who bid is hidden from other members.
+            raise NotAuthorised(f"actor: {actor.id} cannot withdraw bid {bid_id}; only its bidder or the operator may")
         if self.is_english:
             raise BidNotWithdrawable(f"bid: {bid_id} is an English-auction bid; those are binding")
         self._require_open_at(at, "withdraw a bid")

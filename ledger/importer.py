@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError as RecordConflict
 
 from domain.errors import ConcurrentWrite, InvalidInput, LedgerError
 from ledger.application import MAX_ATTEMPTS, Exchange
+from ledger.commands import parse_id
 from ledger.store import CommandRecord
 
 BATCH = 500
@@ -77,6 +78,8 @@ def parse_line(number: int, raw: bytes) -> Line | None:
         return None
     try:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise InvalidInput("json: nested too deeply to be an import line") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         if isinstance(e, DuplicateKey):
             raise InvalidInput(f"{e.key}: appears twice in one JSON object; a line says each thing once") from None
@@ -96,7 +99,8 @@ def parse_line(number: int, raw: bytes) -> Line | None:
     at = doc.get("at")
     if not isinstance(actor, str) or (at is not None and not isinstance(at, str)):
         raise InvalidInput("actor: actor and at are strings")
-    return Line(number, doc["command"], args, doc["command_id"], actor, at)
+    # Checked here, before the batch looks ids up in the store (a lone surrogate cannot be sent).
+    return Line(number, doc["command"], args, parse_id(doc["command_id"], "command_id"), actor, at)
 
 
 def numbered(raw_lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -114,6 +114,12 @@ def test_the_operator_and_auditors_export_the_whole_log(world: Cli) -> None:
     assert world("export", actor="auditor").stdout == world.export()
 
 
+def test_refusing_another_members_withdrawal_does_not_name_the_sealed_bidder(world: Cli) -> None:
+    before = world.export()
+    message = assert_rejected(world, before, world("bid", "withdraw", "B-ZTE", actor="huawei"), 1, "NotAuthorised")
+    assert "zte" not in message and "150000" not in message
+
+
 def test_another_member_sees_no_sealed_bid_in_the_book_or_listings(world: Cli) -> None:
     book = doc(world("book", "L-SEALED", "--json", actor="huawei"))
     assert book["bids"] == [] and book["sealed_hidden"] is True
@@ -284,6 +290,20 @@ def test_an_import_line_with_a_duplicated_key_is_invalid_input_at_that_line(worl
     assert result.stderr.startswith("error: InvalidInput: line 2: id: appears twice in one JSON object")
     assert world.export() != before  # line 1 was kept, as the import contract says
     assert "d-2" not in world.export()
+
+
+def test_an_import_line_nested_too_deeply_is_invalid_input_not_a_crash(world: Cli) -> None:
+    before = world.export()
+    deep = '{"command": "member.add", "command_id": "c1", "args": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    message = assert_rejected(world, before, world("import", "-", input=deep + "\n"), 2, "InvalidInput")
+    assert message.startswith("line 1: json: nested too deeply")
+
+
+def test_an_import_command_id_that_is_not_utf8_is_invalid_input_not_a_crash(world: Cli) -> None:
+    before = world.export()
+    line = '{"command": "member.suspend", "command_id": "c\\ud800", "args": {"id": "byd"}}'
+    message = assert_rejected(world, before, world("import", "-", input=line + "\n"), 2, "InvalidInput")
+    assert message.startswith("line 1: command_id: ")
 
 
 # --------------------------------------------------------------------------- 8. exit codes say what happened
