@@ -856,12 +856,10 @@ def _describe(e: Exception) -> tuple[str, str, int]:
     if isinstance(e, click.ClickException):
         return "InvalidInput", e.format_message().replace("\n", " "), 2
     from eventsourcing.persistence import PersistenceError
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
     if isinstance(e, ArgumentError):
         return "InvalidInput", f"db: not a usable SQLAlchemy URL ({e})", 2
-    if isinstance(e, NoSuchModuleError):
-        return "StoreUnavailable", f"db: no driver for this store URL ({e}); nothing was recorded", 5
     if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):
         cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]

@@ -19,7 +19,6 @@ def trade_status(state: str, deadline: datetime, at: datetime) -> str:
 def listing_status(status: str, trade_state: str | None, deadline: datetime | None, at: datetime) -> str:
     """What a listing is, as people should read it: a sale whose trade lapsed is `lapsed`,
     not `sold` (a voided one is `closed` already, by its event)."""
-    sold = status == "sold" and trade_state is not None and deadline is not None
-    if sold and trade_status(trade_state or "", deadline or at, at) == "lapsed":
-        return "lapsed"
+    if status == "sold" and trade_state is not None and deadline is not None:
+        return "lapsed" if trade_status(trade_state, deadline, at) == "lapsed" else status
     return status

@@ -309,7 +309,6 @@ class Exchange(Application[UUID]):
         self._staged = self._aggregates
         self._staged_events: list[StoredEvent] = []
         self._staged_commands: list[tuple[str, str, bytes, int, str]] = []
-        self._staged_ids: set[str] = set()
         self._staged_clock = last
 
     def stage(self, request: Request, *, command_id: str, now: str | None) -> Outcome:
@@ -317,8 +316,6 @@ class Exchange(Application[UUID]):
         assert self._staged is not None, "begin_batch() first"
         name, command, who = request.name, request.command, request.actor
         cid = c.parse_id(command_id, "command_id")
-        if cid in self._staged_ids:
-            raise DuplicateId(f"command_id: {cid} appears twice in this import")
         at = self.clock(now, last=self._staged_clock, field="at")
         self._require_active_actor(who)
         self._unchecked = []
@@ -335,7 +332,6 @@ class Exchange(Application[UUID]):
                 self._staged[aggregate.id] = aggregate
         self._staged_events.extend(events)
         self._staged_commands.append((cid, name, answer, len(events), request.digest))
-        self._staged_ids.add(cid)
         self._staged_clock = at
         return outcome
 

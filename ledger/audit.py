@@ -28,10 +28,8 @@ def export_lines(recorder: Any, engine: Engine, until: int | None = None) -> Ite
 
     One prefix of the log, fixed when the export starts: it stops at the head it read
     first (writers commit positions in order, under the write lock), so events appended
-    meanwhile never make it a mix of two moments. The review (issue 11) asked whether an export can
-    read an empty snapshot of a non-empty log: it cannot; every page reads committed rows
-    after the last position written, and a failed read is an error (exit 5), never a
-    short export with exit 0."""
+    meanwhile never make it a mix of two moments. Every page reads committed rows after
+    the last position written; a failed read is an error (exit 5), never a short export."""
     events = _events_table(recorder)
     position = 0
     with engine.connect() as conn:

@@ -195,10 +195,10 @@ def test_an_import_line_reusing_a_command_id_for_another_command_stops_there(wor
 
 
 def test_an_import_repeating_its_own_line_with_other_arguments_stops_at_the_repeat(world: Cli) -> None:
-    add = {"command": "member.add", "command_id": "imp-1",
-           "args": {"id": "tju", "name": "Tianjin", "kind": "university", "country": "CN"}}  # fmt: skip
+    args = {"id": "tju", "name": "Tianjin", "kind": "university", "country": "CN"}
+    add = {"command": "member.add", "command_id": "imp-1", "args": args}
     same = dict(add)
-    other = {**add, "args": {**add["args"], "name": "Tianjin University"}}  # type: ignore[dict-item]
+    other = {**add, "args": {**args, "name": "Tianjin University"}}
     result = world("import", "-", input="\n".join(json.dumps(x) for x in (add, same, other)) + "\n")
     assert result.exit_code == 1, result.stderr
     assert result.stderr.startswith("error: IdempotencyConflict: line 3: command_id: imp-1 was first used")
