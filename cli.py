@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 if TYPE_CHECKING:
-    from ledger.service import Ledger
+    from ipledger.ledger.service import Ledger
 
 
 # --------------------------------------------------------------------------- context
@@ -34,7 +34,7 @@ class Session:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            from ledger.service import Ledger
+            from ipledger.ledger.service import Ledger
 
             self._ledger = Ledger(self.db)
         return self._ledger
@@ -81,8 +81,8 @@ class DateType(click.ParamType):
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        from domain.errors import InvalidInput
-        from domain.values import parse_date
+        from ipledger.domain.errors import InvalidInput
+        from ipledger.domain.values import parse_date
 
         try:
             return parse_date(value, param.name if param else "date")
@@ -94,8 +94,8 @@ class TimeType(click.ParamType):
     name = "TIME"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        from domain.errors import InvalidInput
-        from domain.values import parse_time
+        from ipledger.domain.errors import InvalidInput
+        from ipledger.domain.values import parse_time
 
         try:
             return parse_time(value, param.name if param else "time")
@@ -185,7 +185,7 @@ def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_i
 @pass_session
 def init(s: Session) -> None:
     """Create or upgrade the store's schema (every command also does this on first use)."""
-    from ledger.schema import current_revision
+    from ipledger.ledger.schema import current_revision
 
     ledger = s.ledger
     doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head()}
@@ -832,7 +832,7 @@ def _size(file: Any) -> int | None:
 @pass_session
 def demo(s: Session) -> None:
     """Build a small demo market in the current store and print its book and ownership."""
-    from ledger.demo import run_demo
+    from ipledger.ledger.demo import run_demo
 
     s.emit(run_demo(s.ledger), _demo_plain)
 
@@ -849,7 +849,7 @@ def _demo_plain(report: dict[str, Any]) -> str:
 
 
 def _describe(e: Exception) -> tuple[str, str, int]:
-    from domain.errors import LedgerError
+    from ipledger.domain.errors import LedgerError
 
     if isinstance(e, LedgerError):
         return e.name, e.message, e.exit_code

@@ -91,7 +91,7 @@ def fresh_url(kind: str, folder: Path, name: str, pg: str | None) -> str:
 
 
 def bench_import(url: str, workload: Path) -> Row:
-    from ledger.service import Ledger
+    from ipledger.ledger.service import Ledger
 
     ledger = Ledger(url)
     with workload.open("rb") as f:
@@ -208,7 +208,7 @@ def interactive_commands(n: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 def bench_interactive(url: str, commands: list[tuple[str, dict[str, Any]]]) -> Row:
-    from ledger.service import Ledger
+    from ipledger.ledger.service import Ledger
 
     ledger = Ledger(url)
     ledger.exchange  # opened (schema migrated) before the clock starts, as the naive app is  # noqa: B018
@@ -272,7 +272,7 @@ def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
 
 
 def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
-    from ledger.service import Ledger
+    from ipledger.ledger.service import Ledger
 
     ledger = Ledger(url)
     ledger.read_models.catch_up()

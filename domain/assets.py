@@ -15,8 +15,8 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Aggregate, natural_id
-from domain.errors import (
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import (
     AssetExpired,
     AssetReserved,
     ConsentMissing,
@@ -25,7 +25,7 @@ from domain.errors import (
     NotAuthorised,
     NotOwner,
 )
-from domain.values import Actor, ConveyanceKind
+from ipledger.domain.values import Actor, ConveyanceKind
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,18 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Aggregate, natural_id
-from domain.errors import InvalidInput, InvalidState, LicenceConflict, LicenceOutOfScope, NotAuthorised, SelfDealing
-from domain.members import Member
-from domain.scopes import Scope, conflicts
-from domain.values import Actor, LicenceType
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import (
+    InvalidInput,
+    InvalidState,
+    LicenceConflict,
+    LicenceOutOfScope,
+    NotAuthorised,
+    SelfDealing,
+)
+from ipledger.domain.members import Member
+from ipledger.domain.scopes import Scope, conflicts
+from ipledger.domain.values import Actor, LicenceType
 
 
 class Licence(Aggregate):

@@ -13,9 +13,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.assets import Asset
-from domain.base import Aggregate, natural_id
-from domain.errors import (
+from ipledger.domain.assets import Asset
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import (
     BidNotWithdrawable,
     BidTooLow,
     InvalidInput,
@@ -27,9 +27,9 @@ from domain.errors import (
     NotOwner,
     SelfDealing,
 )
-from domain.members import Member
-from domain.scopes import Scope
-from domain.values import Actor, LicenceType, ListingType, Mechanism, format_time
+from ipledger.domain.members import Member
+from ipledger.domain.scopes import Scope
+from ipledger.domain.values import Actor, LicenceType, ListingType, Mechanism, format_time
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Aggregate, natural_id
-from domain.errors import InvalidState, MemberSuspended, NotAuthorised
-from domain.values import Actor, MemberKind
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import InvalidState, MemberSuspended, NotAuthorised
+from ipledger.domain.values import Actor, MemberKind
 
 
 class Member(Aggregate):

@@ -15,10 +15,10 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Aggregate, natural_id
-from domain.errors import AssetPledged, InvalidInput, InvalidState, NotAuthorised, NotEligible
-from domain.members import Member
-from domain.values import Actor
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import AssetPledged, InvalidInput, InvalidState, NotAuthorised, NotEligible
+from ipledger.domain.members import Member
+from ipledger.domain.values import Actor
 
 ACTS = ("assignment", "licence", "listing")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.errors import InvalidInput
-from domain.values import LicenceType, check_text, parse_country, parse_date, parse_enum
+from ipledger.domain.errors import InvalidInput
+from ipledger.domain.values import LicenceType, check_text, parse_country, parse_date, parse_enum
 
 WORLD = "WORLD"
 ALL_FIELDS = "ALL"

@@ -8,12 +8,12 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.base import Aggregate, natural_id
-from domain.errors import InvalidInput, NotAuthorised, TradeResolved
-from domain.listings import Listing, Sale
-from domain.scopes import Scope
-from domain.status import trade_status
-from domain.values import Actor, format_time
+from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.errors import InvalidInput, NotAuthorised, TradeResolved
+from ipledger.domain.listings import Listing, Sale
+from ipledger.domain.scopes import Scope
+from ipledger.domain.status import trade_status
+from ipledger.domain.values import Actor, format_time
 
 
 class Trade(Aggregate):

@@ -16,8 +16,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from domain.errors import InvalidInput
-from domain.isocodes import COUNTRIES, CURRENCIES, REGIONAL_OFFICES, minor_units
+from ipledger.domain.errors import InvalidInput
+from ipledger.domain.isocodes import COUNTRIES, CURRENCIES, REGIONAL_OFFICES, minor_units
 
 # --------------------------------------------------------------------------- enums
 
@@ -364,7 +364,7 @@ def __getattr__(name: str) -> object:
     """Licence scopes moved to domain.scopes (they need pydantic; values stay light for
     the CLI's cold start); old imports from here still work."""
     if name in {"Scope", "conflicts", "parse_scope", "WORLD", "ALL_FIELDS"}:
-        from domain import scopes
+        from ipledger.domain import scopes
 
         return getattr(scopes, name)
     raise AttributeError(name)

@@ -5,7 +5,7 @@ Pure and light (no aggregates), so the read side applies it without loading the 
 
 from __future__ import annotations
 
-from domain.values import Actor, Mechanism
+from ipledger.domain.values import Actor, Mechanism
 
 
 def bid_visible(*, mechanism: str, listing_open: bool, bidder: str, viewer: Actor) -> bool:

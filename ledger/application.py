@@ -24,9 +24,9 @@ from eventsourcing.persistence import IntegrityError as RecordConflict
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.assets import Asset
-from domain.base import NAMESPACE, Aggregate
-from domain.errors import (
+from ipledger.domain.assets import Asset
+from ipledger.domain.base import NAMESPACE, Aggregate
+from ipledger.domain.errors import (
     ClockAhead,
     ClockWentBackwards,
     ConcurrentWrite,
@@ -36,16 +36,16 @@ from domain.errors import (
     NotAuthorised,
     NotFound,
 )
-from domain.licences import Licence, check_conflicts
-from domain.listings import Listing, Sale
-from domain.members import BidIndex, Member
-from domain.pledges import Pledge, use_consents
-from domain.trades import Trade
-from domain.values import Actor, ListingType, format_time, parse_time
-from ledger import commands as c
-from ledger.config import store_url
-from ledger.schema import ensure_schema
-from ledger.store import (
+from ipledger.domain.licences import Licence, check_conflicts
+from ipledger.domain.listings import Listing, Sale
+from ipledger.domain.members import BidIndex, Member
+from ipledger.domain.pledges import Pledge, use_consents
+from ipledger.domain.trades import Trade
+from ipledger.domain.values import Actor, ListingType, format_time, parse_time
+from ipledger.ledger import commands as c
+from ipledger.ledger.config import store_url
+from ipledger.ledger.schema import ensure_schema
+from ipledger.ledger.store import (
     CommandRecord,
     LedgerFactory,
     OrjsonTranscoder,

@@ -13,8 +13,8 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from domain.errors import IntegrityError, InvalidInput
-from ledger.store import GENESIS, chain_hash, chain_table, commands_table, outcome_digest
+from ipledger.domain.errors import IntegrityError, InvalidInput
+from ipledger.ledger.store import GENESIS, chain_hash, chain_table, commands_table, outcome_digest
 
 PAGE = 2000
 

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Callable, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from domain.errors import InvalidInput
-from domain.scopes import Scope, parse_scope
-from domain.values import (
+from ipledger.domain.errors import InvalidInput
+from ipledger.domain.scopes import Scope, parse_scope
+from ipledger.domain.values import (
     ConveyanceKind,
     ListingType,
     Mechanism,

@@ -20,7 +20,7 @@ DEFAULT_DB = "sqlite:///ipledger.db"
 def store_url(db: str | None = None) -> str:
     """The store's SQLAlchemy URL, refused if it is not one or if the store cannot persist:
     an in-memory SQLite store would acknowledge writes that vanish when the command ends."""
-    from domain.errors import InvalidInput
+    from ipledger.domain.errors import InvalidInput
 
     url = db or os.environ.get("IPLEDGER_DB") or DEFAULT_DB
     if not url.isprintable():
@@ -44,7 +44,7 @@ def store_url(db: str | None = None) -> str:
 @contextmanager
 def opening_store(url: str) -> Iterator[None]:
     """Opening a store whose driver is unknown or not installed is StoreUnavailable (exit 5)."""
-    from domain.errors import StoreUnavailable
+    from ipledger.domain.errors import StoreUnavailable
 
     try:
         yield

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.values import format_time
-from ledger.service import Ledger
+from ipledger.domain.values import format_time
+from ipledger.ledger.service import Ledger
 
 PATENT = "CN/patent/ZL201810012345.6"
 PATENT_2 = "CN/patent/ZL201920054321.X"

@@ -16,10 +16,10 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError as RecordConflict
 
-from domain.errors import ConcurrentWrite, InvalidInput, LedgerError
-from ledger.application import MAX_ATTEMPTS, Exchange
-from ledger.commands import parse_id
-from ledger.store import CommandRecord
+from ipledger.domain.errors import ConcurrentWrite, InvalidInput, LedgerError
+from ipledger.ledger.application import MAX_ATTEMPTS, Exchange
+from ipledger.ledger.commands import parse_id
+from ipledger.ledger.store import CommandRecord
 
 BATCH = 500
 KEYS = {"command", "args", "command_id", "actor", "at"}

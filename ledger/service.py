@@ -16,16 +16,16 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from domain.errors import IntegrityError, InvalidInput, LedgerError, NotAuthorised, NotFound
-from domain.values import Actor, canonical_ref, parse_member_id, parse_time
-from domain.visibility import may_export
-from ledger.config import make_engine, opening_store, store_url
-from projections import queries
-from projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
+from ipledger.domain.errors import IntegrityError, InvalidInput, LedgerError, NotAuthorised, NotFound
+from ipledger.domain.values import Actor, canonical_ref, parse_member_id, parse_time
+from ipledger.domain.visibility import may_export
+from ipledger.ledger.config import make_engine, opening_store, store_url
+from ipledger.projections import queries
+from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
 
 if TYPE_CHECKING:
-    from ledger.application import Exchange, Outcome
-    from projections.runner import Progress, ReadModels
+    from ipledger.ledger.application import Exchange, Outcome
+    from ipledger.projections.runner import Progress, ReadModels
 
 
 def now() -> datetime:
@@ -54,7 +54,7 @@ class Ledger:
     @property
     def exchange(self) -> Exchange:
         if self._exchange is None:
-            from ledger.application import Exchange
+            from ipledger.ledger.application import Exchange
 
             with opening_store(self.url):
                 self._exchange = Exchange(self.url)
@@ -63,7 +63,7 @@ class Ledger:
     @property
     def read_models(self) -> ReadModels:
         if self._read_models is None:
-            from projections.runner import ReadModels
+            from ipledger.projections.runner import ReadModels
 
             self._read_models = ReadModels(self.exchange.recorder, self.exchange.engine)
         return self._read_models
@@ -97,7 +97,7 @@ class Ledger:
             self.read_models.catch_up()
 
     def import_lines(self, raw_lines: Iterable[bytes], progress: Callable[[int], None] | None = None) -> Outcome:
-        from ledger.importer import run_import
+        from ipledger.ledger.importer import run_import
 
         return run_import(self.exchange, raw_lines, progress=progress)
 
@@ -114,7 +114,7 @@ class Ledger:
     def _current(self, names: tuple[str, ...]) -> bool:
         """Cheap check (no event-sourcing imports): schema at head, and each projection's
         tables as the code defines them and at the log head."""
-        from ledger.schema import HEAD
+        from ipledger.ledger.schema import HEAD
 
         if self._engine is None:
             self._engine = make_engine(self.url)
@@ -186,7 +186,7 @@ class Ledger:
     # ------------------------------------------------------------------ audit
 
     def export(self, until: int | None = None, viewer: str = "operator") -> Iterator[bytes]:
-        from ledger import audit
+        from ipledger.ledger import audit
 
         if not may_export(Actor.parse(viewer)):
             raise NotAuthorised(
@@ -198,13 +198,13 @@ class Ledger:
         return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
 
     def digest(self) -> dict[str, Any]:
-        from ledger import audit
+        from ipledger.ledger import audit
 
         return audit.digest(self.exchange.engine)
 
     def verify(self, expect: str | None = None) -> dict[str, Any]:
         """Recompute the hash chain, prove the digest is a prefix, reconcile every projection."""
-        from ledger import audit
+        from ipledger.ledger import audit
 
         report = audit.verify_chain(
             self.exchange.recorder, self.exchange.engine, None if expect is None else audit.parse_digest(expect)
@@ -229,7 +229,7 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
-        from ledger import audit
+        from ipledger.ledger import audit
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
@@ -29,7 +30,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError as RecordConflict
 from eventsourcing.persistence import Mapper, Notification, PersistenceError, StoredEvent, Transcoder
 from eventsourcing.persistence import OperationalError as StoreOperationalError
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import get_topic, register_topic, resolve_topic
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from pydantic import BaseModel
@@ -37,9 +38,20 @@ from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Strin
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from ledger.config import sqlite_pragmas
+from ipledger.ledger.config import sqlite_pragmas
 
 GENESIS = "0" * 64
+
+#: The package is installed as `ipledger.*`, but a log names event classes as it always
+#: has (`domain.assets:Asset.Registered`): a topic is part of the audit format, and moving
+#: the code into a namespace must not change what an auditor reads or what hashes chain.
+INSTALLED_PREFIX = "ipledger."
+register_topic("domain", importlib.import_module("ipledger.domain"))
+
+
+def log_topic(cls: type[Any]) -> str:
+    """The topic a log records for a class (see INSTALLED_PREFIX)."""
+    return get_topic(cls).removeprefix(INSTALLED_PREFIX)
 
 
 @functools.cache
@@ -236,10 +248,13 @@ class PydanticMapper(Mapper[Any]):
             state["class_version"] = class_version
         if self.meta is not None:
             state["meta"] = self.meta
+        originator_topic = state.get("originator_topic")
+        if originator_topic is not None:
+            state["originator_topic"] = originator_topic.removeprefix(INSTALLED_PREFIX)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=get_topic(type(domain_event)),
+            topic=log_topic(type(domain_event)),
             state=self.transcoder.encode(state),
         )
 

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any, Callable, ClassVar
 
 import sqlalchemy
-from eventsourcing.utils import get_topic
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
+from ipledger.ledger.store import log_topic
+from ipledger.projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ Handler = Callable[[Any, Connection, Recorded], None]
 
 def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
     def mark(func: Handler) -> Handler:
-        func.__handles__ = tuple(get_topic(c) for c in event_classes)  # type: ignore[attr-defined]
+        func.__handles__ = tuple(log_topic(c) for c in event_classes)  # type: ignore[attr-defined]
         return func
 
     return mark

@@ -10,11 +10,11 @@ import orjson
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
-from domain.errors import NotFound
-from domain.status import listing_status
-from domain.values import Actor, format_time
-from domain.visibility import bid_visible
-from projections.tables import (
+from ipledger.domain.errors import NotFound
+from ipledger.domain.status import listing_status
+from ipledger.domain.values import Actor, format_time
+from ipledger.domain.visibility import bid_visible
+from ipledger.projections.tables import (
     assets_table,
     bids_table,
     conveyance_members_table,

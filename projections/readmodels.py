@@ -8,14 +8,14 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from domain.assets import Asset
-from domain.licences import Licence
-from domain.listings import Listing
-from domain.pledges import Pledge
-from domain.trades import Trade
-from domain.values import minor
-from projections.base import Projection, Recorded, ev, handles, naive_utc
-from projections.tables import (
+from ipledger.domain.assets import Asset
+from ipledger.domain.licences import Licence
+from ipledger.domain.listings import Listing
+from ipledger.domain.pledges import Pledge
+from ipledger.domain.trades import Trade
+from ipledger.domain.values import minor
+from ipledger.projections.base import Projection, Recorded, ev, handles, naive_utc
+from ipledger.projections.tables import (
     PROJECTION_TABLES,
     assets_table,
     bids_table,

@@ -17,10 +17,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from domain.errors import NotFound
-from ledger.store import decode_event
-from projections.base import Projection, Recorded, tracking_table
-from projections.readmodels import PROJECTIONS
+from ipledger.domain.errors import NotFound
+from ipledger.ledger.store import decode_event
+from ipledger.projections.base import Projection, Recorded, tracking_table
+from ipledger.projections.readmodels import PROJECTIONS
 
 PAGE = 1000
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli import cli
-from ledger.service import Ledger
+from ipledger.cli import cli
+from ipledger.ledger.service import Ledger
 
 PG_URL = os.environ.get("IPLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -102,7 +102,7 @@ def wall_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     def set_wall_clock(when: str) -> None:
         from datetime import datetime
 
-        from ledger import application
+        from ipledger.ledger import application
 
         present = datetime.fromisoformat(when.replace("Z", "+00:00"))
         monkeypatch.setattr(application, "wall_clock", lambda: present)
@@ -143,7 +143,7 @@ class Market:
         return self.ledger.execute(command, args, actor=actor, command_id=command_id, now=self.clock.now)
 
     def export(self) -> bytes:
-        from ledger.audit import export_lines
+        from ipledger.ledger.audit import export_lines
 
         return b"\n".join(export_lines(self.ledger.exchange.recorder, self.ledger.exchange.engine))
 

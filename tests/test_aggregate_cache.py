@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
-from ledger.service import Ledger
+from ipledger.domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
+from ipledger.ledger.service import Ledger
 from tests.conftest import PATENT, PATENT_2, T0, Market
 
 
@@ -150,7 +150,7 @@ def test_a_closed_ledger_is_freed_with_its_connections(store_url: str) -> None:
 def test_an_import_line_closing_unsold_refuses_a_trade_id_that_exists(market: Market) -> None:
     import orjson
 
-    from ledger.importer import ImportFailed
+    from ipledger.ledger.importer import ImportFailed
 
     _trade_t1_and_a_second_patent(market)
 

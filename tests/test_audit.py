@@ -22,8 +22,8 @@ from click.testing import Result
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
-from domain.errors import LedgerError
-from ledger.service import Ledger
+from ipledger.domain.errors import LedgerError
+from ipledger.ledger.service import Ledger
 from tests.conftest import CO_OWNED, MEMBERS, PATENT, PATENT_2, Cli, Market, admit_members
 
 PROJECTIONS = ["ownership", "listings", "book", "encumbrances", "trail"]

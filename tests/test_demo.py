@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from ipledger.cli import cli
 
 
 def test_demo_builds_a_market_in_the_current_folder_and_reruns_without_writing(

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.assets import Asset
-from domain.base import Aggregate
-from domain.errors import (
+from ipledger.domain.assets import Asset
+from ipledger.domain.base import Aggregate
+from ipledger.domain.errors import (
     AssetExpired,
     AssetPledged,
     AssetReserved,
@@ -37,10 +37,10 @@ from domain.errors import (
     NotOwner,
     SelfDealing,
 )
-from domain.licences import Licence
-from domain.members import Member
-from domain.pledges import Pledge, use_consents
-from domain.values import Actor, ConveyanceKind, MemberKind, Scope, conflicts, parse_scope
+from ipledger.domain.licences import Licence
+from ipledger.domain.members import Member
+from ipledger.domain.pledges import Pledge, use_consents
+from ipledger.domain.values import Actor, ConveyanceKind, MemberKind, Scope, conflicts, parse_scope
 
 # --------------------------------------------------------------------------- the market
 

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.assets import Asset
-from domain.base import Aggregate
-from domain.errors import (
+from ipledger.domain.assets import Asset
+from ipledger.domain.base import Aggregate
+from ipledger.domain.errors import (
     AssetExpired,
     AssetReserved,
     BidNotWithdrawable,
@@ -40,10 +40,10 @@ from domain.errors import (
     SelfDealing,
     TradeResolved,
 )
-from domain.listings import Listing
-from domain.members import Member
-from domain.trades import Trade
-from domain.values import (
+from ipledger.domain.listings import Listing
+from ipledger.domain.members import Member
+from ipledger.domain.trades import Trade
+from ipledger.domain.values import (
     Actor,
     AssetKind,
     AssetRef,

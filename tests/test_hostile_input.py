@@ -34,8 +34,8 @@ from click.testing import Result
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from domain.isocodes import COUNTRIES, CURRENCIES
-from ledger.commands import COMMANDS
+from ipledger.domain.isocodes import COUNTRIES, CURRENCIES
+from ipledger.ledger.commands import COMMANDS
 from tests.conftest import MEMBERS, PATENT, T0, Cli
 
 # --------------------------------------------------------------------------- the contract's error names

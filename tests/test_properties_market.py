@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
-from domain.errors import InvalidInput, LedgerError
-from domain.pledges import Pledge
-from domain.trades import Trade
-from domain.values import parse_time
-from ledger.service import Ledger
+from ipledger.domain.errors import InvalidInput, LedgerError
+from ipledger.domain.pledges import Pledge
+from ipledger.domain.trades import Trade
+from ipledger.domain.values import parse_time
+from ipledger.ledger.service import Ledger
 from tests.conftest import MEMBERS, PATENT, Market
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

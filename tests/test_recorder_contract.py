@@ -13,8 +13,8 @@ from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from sqlalchemy import event
 
-from ledger.config import sqlite_pragmas
-from ledger.store import LedgerRecorder
+from ipledger.ledger.config import sqlite_pragmas
+from ipledger.ledger.store import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
 
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.assets import Asset
-from domain.errors import InvalidInput, NotOwner
-from domain.values import Actor, ConveyanceKind
+from ipledger.domain.assets import Asset
+from ipledger.domain.errors import InvalidInput, NotOwner
+from ipledger.domain.values import Actor, ConveyanceKind
 from tests.conftest import PATENT, Market
 
 REGISTERED = date(2026, 3, 2)

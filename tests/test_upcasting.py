@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from domain.members import Member
-from ledger.service import Ledger
+from ipledger.domain.members import Member
+from ipledger.ledger.service import Ledger
 from tests.conftest import Market
 
 
