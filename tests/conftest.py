@@ -153,10 +153,10 @@ def admit_members(m: Market) -> None:
         m.do("member.add", id=mid, name=name, kind=kind, country="CN")
 
 
-@pytest.fixture
-def market(store_url: str) -> Iterator[Market]:
-    """Members admitted and one patent owned by fudan-univ, on each store."""
-    m = Market(Ledger(store_url))
+def open_market(url: str) -> Iterator[Market]:
+    """The body both market fixtures share: members admitted and PATENT owned by fudan-univ
+    since 2019-05-10; the ledger is closed when the test is done."""
+    m = Market(Ledger(url))
     admit_members(m)
     m.do(
         "asset.register",
@@ -167,22 +167,18 @@ def market(store_url: str) -> Iterator[Market]:
     )
     yield m
     m.ledger.close()
+
+
+@pytest.fixture
+def market(store_url: str) -> Iterator[Market]:
+    """Members admitted and one patent owned by fudan-univ, on each store."""
+    yield from open_market(store_url)
 
 
 @pytest.fixture
 def sqlite_market(sqlite_url: str) -> Iterator[Market]:
     """The same market on SQLite only, for tests that do not depend on the store."""
-    m = Market(Ledger(sqlite_url))
-    admit_members(m)
-    m.do(
-        "asset.register",
-        ref=PATENT,
-        title="Method for lithium-ion electrode coating",
-        owner=["fudan-univ"],
-        effective="2019-05-10",
-    )
-    yield m
-    m.ledger.close()
+    yield from open_market(sqlite_url)
 
 
 @dataclass

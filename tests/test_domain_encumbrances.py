@@ -9,9 +9,8 @@ message that starts with the field it names, and no event recorded by the reject
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime, timedelta
+from contextlib import suppress
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,8 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipledger.domain.assets import Asset
-from ipledger.domain.base import Aggregate
 from ipledger.domain.errors import (
     AssetExpired,
     AssetPledged,
@@ -28,7 +25,6 @@ from ipledger.domain.errors import (
     ConsentMissing,
     InvalidInput,
     InvalidState,
-    LedgerError,
     LicenceConflict,
     LicenceOutOfScope,
     MemberSuspended,
@@ -38,188 +34,33 @@ from ipledger.domain.errors import (
     SelfDealing,
 )
 from ipledger.domain.licences import Licence
-from ipledger.domain.members import Member
 from ipledger.domain.pledges import Pledge, use_consents
-from ipledger.domain.values import Actor, ConveyanceKind, MemberKind, Scope, conflicts, parse_scope
-
-# --------------------------------------------------------------------------- the market
-
-OPERATOR = Actor.parse("operator")
-FUDAN = Actor.parse("fudan-univ")
-CAS = Actor.parse("cas-sippr")
-SJTU = Actor.parse("sjtu")
-HUAWEI = Actor.parse("huawei")
-ZTE = Actor.parse("zte")
-ICBC = Actor.parse("icbc-sh")
-BOC = Actor.parse("boc-bj")
-
-PATENT = "CN/patent/ZL201810012345.6"
-US_PATENT = "US/patent/7654321"
-
-REGISTERED_ON = date(2019, 5, 10)
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-TERM = ("2026-04-01", "2031-04-01")
-
-KINDS = {
-    "fudan-univ": MemberKind.university,
-    "sjtu": MemberKind.university,
-    "cas-sippr": MemberKind.research_institute,
-    "huawei": MemberKind.enterprise,
-    "zte": MemberKind.enterprise,
-    "byd": MemberKind.enterprise,
-    "icbc-sh": MemberKind.financial_institution,
-    "boc-bj": MemberKind.financial_institution,
-}
-
-
-def admit(member_id: str) -> Member:
-    member = Member.admit(
-        member_id=member_id,
-        name=member_id.upper(),
-        kind=KINDS[member_id],
-        country="CN",
-        actor=OPERATOR,
-        at=T0 - timedelta(days=400),
-    )
-    member.collect_events()
-    return member
-
-
-def suspended(member_id: str) -> Member:
-    member = admit(member_id)
-    member.suspend(reason="sanctions review", actor=OPERATOR, at=T0 - timedelta(days=1))
-    member.collect_events()
-    return member
-
-
-def register(
-    ref: str = PATENT,
-    owners: dict[str, str] | None = None,
-    *,
-    expires_on: date | None = None,
-    registered_on: date = REGISTERED_ON,
-) -> Asset:
-    asset = Asset.register(
-        ref=ref,
-        title="Method for lithium-ion electrode coating",
-        owners=owners or {"fudan-univ": "1"},
-        expires_on=expires_on,
-        effective=registered_on,
-        actor=OPERATOR,
-        at=T0 - timedelta(days=300),
-    )
-    asset.collect_events()
-    return asset
-
-
-def co_owned() -> Asset:
-    return register(owners={"fudan-univ": "1/2", "cas-sippr": "1/2"})
-
-
-def scope(
-    type: str = "exclusive",
-    territories: tuple[str, ...] = ("CN",),
-    fields: tuple[str, ...] = ("EV batteries",),
-    term: tuple[str, str] = TERM,
-    *,
-    sublicensable: bool = False,
-) -> Scope:
-    return parse_scope(
-        type=type,
-        territories=territories,
-        fields=fields,
-        start=term[0],
-        end=term[1],
-        sublicensable=sublicensable,
-    )
-
-
-def grant(
-    licence_id: str,
-    licensee: str | Member,
-    scope_: Scope,
-    others: dict[str, Licence] | None = None,
-    *,
-    parent: Licence | None = None,
-    ref: str = PATENT,
-    licensors: tuple[str, ...] = ("fudan-univ",),
-    royalty_rate: Decimal | None = None,
-    lump_sum: Decimal | None = None,
-    currency: str | None = None,
-    expires_on: date | None = None,
-    actor: Actor | None = OPERATOR,
-    at: datetime = T0,
-) -> Licence:
-    """Grant a licence checked against `others`; an accepted one joins `others`."""
-    pool = others if others is not None else {}
-    licence = Licence.grant(
-        licence_id=licence_id,
-        ref=ref,
-        licensors=list(licensors),
-        licensee=licensee if isinstance(licensee, Member) else admit(licensee),
-        scope=scope_,
-        royalty_rate=royalty_rate,
-        lump_sum=lump_sum,
-        currency=currency,
-        parent=parent,
-        others=pool,
-        asset_registered_on=REGISTERED_ON,
-        asset_expires_on=expires_on,
-        actor=actor,
-        at=at,
-    )
-    licence.collect_events()
-    pool[licence_id] = licence
-    return licence
-
-
-def pledge(
-    pledge_id: str = "P-1",
-    pledgee: str | Member = "icbc-sh",
-    *,
-    ref: str = PATENT,
-    pledgors: tuple[str, ...] = ("fudan-univ",),
-    amount: str | None = "10000000.00",
-    currency: str | None = "CNY",
-    start: date = date(2026, 3, 1),
-    end: date | None = date(2029, 3, 1),
-    at: datetime = T0,
-) -> Pledge:
-    registered = Pledge.register(
-        pledge_id=pledge_id,
-        ref=ref,
-        pledgors=list(pledgors),
-        pledgee=pledgee if isinstance(pledgee, Member) else admit(pledgee),
-        amount=Decimal(amount) if amount is not None else None,
-        currency=currency,
-        start=start,
-        end=end,
-        at=at,
-    )
-    registered.collect_events()
-    return registered
-
-
-def consented(p: Pledge, consent_id: str, act: str, actor: Actor = ICBC) -> Pledge:
-    p.consent(consent_id=consent_id, act=act, actor=actor, at=T0)
-    p.collect_events()
-    return p
-
-
-def names(aggregate: Aggregate) -> list[str]:
-    return [type(e).__qualname__ for e in aggregate.collect_events()]
-
-
-@contextmanager
-def rejected(error: type[LedgerError], field: str, *aggregates: Aggregate) -> Iterator[pytest.ExceptionInfo[Any]]:
-    """The block raises exactly `error`, naming `field`, and records nothing on `aggregates`."""
-    before = [(a.version, list(a.pending_events)) for a in aggregates]
-    with pytest.raises(error) as info:
-        yield info
-    assert type(info.value) is error
-    assert info.value.message.startswith(f"{field}: "), info.value.message
-    assert [(a.version, list(a.pending_events)) for a in aggregates] == before
-
+from ipledger.domain.values import Actor, ConveyanceKind, Scope, conflicts, parse_scope
+from tests.builders import (
+    BOC,
+    CAS,
+    FUDAN,
+    HUAWEI,
+    ICBC,
+    OPERATOR,
+    PATENT,
+    REGISTERED_ON,
+    SJTU,
+    T0,
+    TERM,
+    US_PATENT,
+    ZTE,
+    admit,
+    co_owned,
+    consented,
+    grant,
+    names,
+    pledge,
+    register,
+    rejected,
+    scope,
+    suspended,
+)
 
 # =========================================================================== licences: grant
 

@@ -9,9 +9,7 @@ any event recorded by the rejected call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -21,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipledger.domain.assets import Asset
-from ipledger.domain.base import Aggregate
 from ipledger.domain.errors import (
     AssetExpired,
     AssetReserved,
@@ -30,7 +27,6 @@ from ipledger.domain.errors import (
     ConsentMissing,
     InvalidInput,
     InvalidState,
-    LedgerError,
     ListingNotOpen,
     ListingStillOpen,
     MemberSuspended,
@@ -64,176 +60,31 @@ from ipledger.domain.values import (
     parse_scope,
     parse_share,
 )
-
-# --------------------------------------------------------------------------- the market
-
-OPERATOR = Actor.parse("operator")
-AUDITOR = Actor.parse("auditor")
-FUDAN = Actor.parse("fudan-univ")
-HUAWEI = Actor.parse("huawei")
-ZTE = Actor.parse("zte")
-BYD = Actor.parse("byd")
-
-PATENT = "CN/patent/ZL201810012345.6"
-US_PATENT = "US/patent/7654321"
-EP_PATENT = "EP/patent/EP3456789"
-
-REGISTERED_ON = date(2024, 1, 10)
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the listing opens
-CLOSES = T0 + timedelta(days=7)
-SETTLEMENT_DAYS = 7
-
-KINDS = {
-    "fudan-univ": MemberKind.university,
-    "sjtu": MemberKind.university,
-    "huawei": MemberKind.enterprise,
-    "zte": MemberKind.enterprise,
-    "byd": MemberKind.enterprise,
-    "icbc-sh": MemberKind.financial_institution,
-}
-
-
-def cny(text: str) -> Decimal:
-    return parse_amount(text, "CNY")
-
-
-def admit(member_id: str) -> Member:
-    member = Member.admit(
-        member_id=member_id,
-        name=member_id.upper(),
-        kind=KINDS.get(member_id, MemberKind.enterprise),
-        country="CN",
-        actor=OPERATOR,
-        at=T0 - timedelta(days=60),
-    )
-    member.collect_events()
-    return member
-
-
-def suspended(member_id: str) -> Member:
-    member = admit(member_id)
-    member.suspend(actor=OPERATOR, at=T0 - timedelta(days=1))
-    member.collect_events()
-    return member
-
-
-def register(
-    ref: str = PATENT,
-    owners: dict[str, str] | None = None,
-    *,
-    expires_on: date | None = None,
-    registered_on: date = REGISTERED_ON,
-) -> Asset:
-    asset = Asset.register(
-        ref=ref,
-        title="Method for beamforming in 5G base stations",
-        owners=owners or {"fudan-univ": "1"},
-        expires_on=expires_on,
-        effective=registered_on,
-        actor=OPERATOR,
-        at=T0 - timedelta(days=30),
-    )
-    asset.collect_events()
-    return asset
-
-
-def non_exclusive_scope(type: str = "non_exclusive") -> Scope:
-    return parse_scope(
-        type=type, territories=["CN"], fields=["5G base stations"], start=date(2026, 4, 1), end=date(2031, 4, 1)
-    )
-
-
-def open_listing(
-    asset: Asset,
-    mechanism: Mechanism,
-    *,
-    listing_id: str = "L-1",
-    type: ListingType = ListingType.assignment,
-    sellers: list[Member] | None = None,
-    opens_at: datetime | None = None,
-    closes_at: datetime = CLOSES,
-    ask: str | None = None,
-    reserve: str | None = None,
-    increment: str | None = None,
-    extend_minutes: int | None = None,
-    scope: Scope | None = None,
-    actor: Actor = OPERATOR,
-    at: datetime = T0,
-) -> Listing:
-    listing = Listing.open(
-        listing_id=listing_id,
-        asset=asset,
-        sellers=sellers if sellers is not None else [admit(m) for m in sorted(asset.owners)],
-        type=type,
-        mechanism=mechanism,
-        currency="CNY",
-        opens_at=opens_at,
-        closes_at=closes_at,
-        ask=cny(ask) if ask else None,
-        reserve=cny(reserve) if reserve else None,
-        increment=cny(increment) if increment else None,
-        extend_minutes=extend_minutes,
-        settlement_days=SETTLEMENT_DAYS,
-        scope=scope,
-        actor=actor,
-        at=at,
-    )
-    listing.collect_events()
-    return listing
-
-
-def bid(
-    listing: Listing,
-    bidder: str | Member,
-    amount: str,
-    *,
-    bid_id: str | None = None,
-    at: datetime = T0 + timedelta(hours=1),
-    actor: Actor | None = None,
-    trade_id: str = "T-1",
-) -> Any:
-    member = bidder if isinstance(bidder, Member) else admit(bidder)
-    return listing.place_bid(
-        bid_id=bid_id or f"B-{member.member_id}-{amount}",
-        bidder=member,
-        amount=cny(amount),
-        trade_id=trade_id,
-        actor=actor or Actor.parse(member.member_id),
-        at=at,
-    )
-
-
-def pending_trade(asset: Asset | None = None) -> tuple[Asset, Listing, Trade]:
-    """fudan-univ sells PATENT to huawei at a fixed 1,200,000.00 CNY; the trade is pending."""
-    asset = asset or register()
-    listing = open_listing(asset, Mechanism.fixed, ask="1200000.00")
-    at = T0 + timedelta(hours=2)
-    sale = bid(listing, "huawei", "1200000.00", at=at)
-    trade = Trade.strike(listing=listing, sale=sale, at=at)
-    asset.reserve(trade_id=trade.trade_id, listing_id=listing.listing_id, deadline=trade.deadline, at=at)
-    for aggregate in (asset, listing, trade):
-        aggregate.collect_events()
-    return asset, listing, trade
-
-
-def names(aggregate: Aggregate) -> list[str]:
-    return [type(e).__qualname__ for e in aggregate.collect_events()]
-
-
-def events(aggregate: Aggregate) -> list[Any]:
-    return list(aggregate.collect_events())
-
-
-@contextmanager
-def rejected(error: type[LedgerError], field: str, *aggregates: Aggregate) -> Iterator[None]:
-    """The block raises exactly `error`, naming `field`, and records nothing on `aggregates`."""
-    before = [(a.version, list(a.pending_events)) for a in aggregates]
-    with pytest.raises(error) as info:
-        yield
-    assert type(info.value) is error
-    assert info.value.message.startswith(f"{field}: "), info.value.message
-    assert [(a.version, list(a.pending_events)) for a in aggregates] == before
-
+from tests.builders import (
+    AUDITOR,
+    BYD,
+    CLOSES,
+    FUDAN,
+    HUAWEI,
+    OPERATOR,
+    PATENT,
+    REGISTERED_ON,
+    SETTLEMENT_DAYS,
+    T0,
+    US_PATENT,
+    ZTE,
+    admit,
+    bid,
+    cny,
+    events,
+    names,
+    open_listing,
+    pending_trade,
+    register,
+    rejected,
+    scope,
+    suspended,
+)
 
 # =========================================================================== values: asset refs
 
@@ -909,7 +760,7 @@ def test_expired_asset_cannot_be_listed() -> None:
 def test_expired_asset_cannot_be_offered_for_licence() -> None:
     asset = register(expires_on=date(2026, 3, 1))
     with rejected(AssetExpired, "ref", asset):
-        open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=non_exclusive_scope())
+        open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=scope("non_exclusive"))
 
 
 def test_asset_is_expired_on_its_expiry_date() -> None:
@@ -934,7 +785,7 @@ def test_assignment_listing_holds_the_asset() -> None:
 
 def test_licence_listing_does_not_hold_the_asset() -> None:
     asset = register()
-    open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=non_exclusive_scope())
+    open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=scope("non_exclusive"))
     assert asset.collect_events() == []
     open_listing(asset, Mechanism.english, listing_id="L-2")
     assert names(asset) == ["Asset.OfferedForAssignment"]
@@ -993,7 +844,7 @@ def test_operator_lists_co_owned_asset_for_all_owners() -> None:
 def test_co_owner_alone_may_list_a_non_exclusive_licence() -> None:
     asset = register(owners={"fudan-univ": "1/2", "sjtu": "1/2"})
     listing = open_listing(
-        asset, Mechanism.negotiated, type=ListingType.licence, scope=non_exclusive_scope(), actor=FUDAN
+        asset, Mechanism.negotiated, type=ListingType.licence, scope=scope("non_exclusive"), actor=FUDAN
     )
     assert listing.type == "licence"
 
@@ -1001,9 +852,7 @@ def test_co_owner_alone_may_list_a_non_exclusive_licence() -> None:
 def test_co_owner_alone_needs_consent_to_list_an_exclusive_licence() -> None:
     asset = register(owners={"fudan-univ": "1/2", "sjtu": "1/2"})
     with rejected(ConsentMissing, "actor", asset):
-        open_listing(
-            asset, Mechanism.negotiated, type=ListingType.licence, scope=non_exclusive_scope("exclusive"), actor=FUDAN
-        )
+        open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=scope("exclusive"), actor=FUDAN)
 
 
 def test_only_owner_or_operator_may_list() -> None:
@@ -1011,7 +860,7 @@ def test_only_owner_or_operator_may_list() -> None:
     with rejected(NotOwner, "actor", asset):
         open_listing(asset, Mechanism.fixed, ask="1200000.00", actor=HUAWEI)
     with rejected(NotOwner, "actor", asset):
-        open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=non_exclusive_scope(), actor=HUAWEI)
+        open_listing(asset, Mechanism.negotiated, type=ListingType.licence, scope=scope("non_exclusive"), actor=HUAWEI)
 
 
 def test_owner_lists_its_own_asset() -> None:
@@ -1048,7 +897,7 @@ def test_pending_trade_reserves_the_asset_against_licence_listings() -> None:
             Mechanism.negotiated,
             listing_id="L-2",
             type=ListingType.licence,
-            scope=non_exclusive_scope(),
+            scope=scope("non_exclusive"),
             at=T0 + timedelta(days=1),
         )
 
@@ -1169,7 +1018,7 @@ def test_licence_listing_needs_its_scope() -> None:
 
 def test_assignment_listing_takes_no_licence_scope() -> None:
     with rejected(InvalidInput, "licence_type"):
-        open_listing(register(), Mechanism.negotiated, scope=non_exclusive_scope())
+        open_listing(register(), Mechanism.negotiated, scope=scope("non_exclusive"))
 
 
 # =========================================================================== bids: common rules

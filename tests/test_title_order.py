@@ -8,7 +8,7 @@ to act to one order.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -17,44 +17,34 @@ from hypothesis import strategies as st
 from ipledger.domain.assets import Asset
 from ipledger.domain.errors import InvalidInput, NotOwner
 from ipledger.domain.values import Actor, ConveyanceKind
-from tests.conftest import PATENT, Market
+from tests.builders import OPERATOR, T0, register
+from tests.conftest import Market
 
-REGISTERED = date(2026, 3, 2)
-AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+REGISTERED = T0.date()
 MEMBERS = ["fudan-univ", "huawei", "zte", "byd"]
-OPERATOR = Actor.parse("operator")
 
 
 def registered_today() -> Asset:
-    asset = Asset.register(
-        ref=PATENT,
-        title="Electrode coating",
-        owners={"fudan-univ": "1"},
-        expires_on=None,
-        effective=None,
-        actor=OPERATOR,
-        at=AT,
-    )
-    asset.collect_events()
-    return asset
+    """PATENT owned by fudan-univ, registered and recorded at T0: a same-day deed ties with it."""
+    return register(registered_on=None, at=T0)
 
 
 def test_a_same_day_assignment_makes_the_buyer_the_owner_who_may_act() -> None:
     asset = registered_today()
-    asset.assign(to={"huawei": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=OPERATOR, at=AT)
+    asset.assign(to={"huawei": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=OPERATOR, at=T0)
     assert asset.owners == {"huawei": "1"}
     assert asset.owners_on(REGISTERED) == {"huawei": "1"}
-    asset.assign(to={"zte": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=Actor.parse("huawei"), at=AT)
+    asset.assign(to={"zte": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=Actor.parse("huawei"), at=T0)
     assert asset.owners == {"zte": "1"}
 
 
 def test_after_a_same_day_assignment_the_seller_can_no_longer_act() -> None:
     asset = registered_today()
-    asset.assign(to={"huawei": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=OPERATOR, at=AT)
+    asset.assign(to={"huawei": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=OPERATOR, at=T0)
     asset.collect_events()
     with pytest.raises(NotOwner):
         asset.assign(
-            to={"zte": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=Actor.parse("fudan-univ"), at=AT
+            to={"zte": "1"}, kind=ConveyanceKind.assignment, effective=None, actor=Actor.parse("fudan-univ"), at=T0
         )
     assert asset.collect_events() == []
 
@@ -83,7 +73,7 @@ def test_the_owner_who_may_act_is_the_last_conveyance_in_effective_then_log_orde
     recorded = 0
     for to, effective_day, recorded_step in steps:
         recorded = max(recorded, recorded_step, effective_day)  # the clock never goes back; nothing in the future
-        at = AT + timedelta(days=recorded)
+        at = T0 + timedelta(days=recorded)
         try:
             asset.assign(
                 to={to: "1"},
