@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Callable, ClassVar, TypeVar
 from uuid import UUID, uuid4, uuid5
@@ -43,16 +43,11 @@ from ipledger.domain.pledges import Pledge, use_consents
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import Actor, ListingType, format_time, parse_time
 from ipledger.ledger import commands as c
+from ipledger.ledger.chain import outcome_digest, request_digest
+from ipledger.ledger.codec import CommandStamp, Envelope, OrjsonTranscoder, PydanticMapper
 from ipledger.ledger.config import store_url
+from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder
 from ipledger.ledger.schema import ensure_schema
-from ipledger.ledger.store import (
-    CommandRecord,
-    LedgerFactory,
-    OrjsonTranscoder,
-    PydanticMapper,
-    outcome_digest,
-    request_digest,
-)
 
 MAX_ATTEMPTS = 5
 #: How far a pinned time may run ahead of the wall clock (clock skew between machines).
@@ -97,11 +92,17 @@ class Exchange(Application[UUID]):
         "MAPPER_TOPIC": get_topic(PydanticMapper),
         "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
     }
+    # What `env` makes of the library's recorder and mapper (checked in __init__).
+    recorder: LedgerRecorder
+    mapper: PydanticMapper
 
     def __init__(self, db: str | None = None) -> None:
         self.url = store_url(db)
         # Tables come from versioned migrations (ledger/migrations), not from create_all.
         super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n"})
+        if not isinstance(self.recorder, LedgerRecorder) or not isinstance(self.mapper, PydanticMapper):
+            # The process environment can override `env`; another store would lose the chain.
+            raise TypeError("PERSISTENCE_MODULE and MAPPER_TOPIC must name ipledger's LedgerFactory and PydanticMapper")
         self._aggregates: OrderedDict[UUID, Aggregate] = OrderedDict()
         ensure_schema(self.engine)
         self.handlers: dict[str, Callable[[Any, Context], Result]] = {
@@ -129,12 +130,12 @@ class Exchange(Application[UUID]):
         }
 
     def close(self) -> None:
-        self.recorder.release()  # type: ignore[attr-defined]
+        self.recorder.release()
         super().close()
 
     @property
     def engine(self) -> Any:
-        return self.recorder.datastore.engine  # type: ignore[attr-defined]
+        return self.recorder.datastore.engine
 
     # ------------------------------------------------------------------ execution
 
@@ -158,8 +159,8 @@ class Exchange(Application[UUID]):
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
             self._touched, self._optimistic, self._unchecked = [], attempt == 0, []
             try:
-                with self.recorder.one_connection():  # type: ignore[attr-defined]
-                    recorded, head = self.recorder.preflight(cid)  # type: ignore[attr-defined]
+                with self.recorder.one_connection():
+                    recorded, head = self.recorder.preflight(cid)
                     if recorded is not None:
                         return self.repeat(cid, request, recorded)
                     last = self._head_time(head)
@@ -211,14 +212,14 @@ class Exchange(Application[UUID]):
             return None
         if head == self._synced_head and self._synced_at is not None:
             return self._synced_at
-        return _recorded_time(self.recorder.state_at(head))  # type: ignore[attr-defined]
+        return _recorded_time(self.recorder.state_at(head))
 
     def _wrote(self, head: int | None, positions: Any, saved: list[Aggregate | None], at: datetime | None) -> None:
         """After a write: the cache is current at its last position if nobody wrote between
         the head we read and our write (the recorder saw the chain end at that head); the
         aggregates just saved, new ones included, are current and join it."""
         if positions:
-            current = self.recorder.last_prev_position == (head or 0)  # type: ignore[attr-defined]
+            current = self.recorder.last_prev_position == (head or 0)
             self._synced_head = max(positions) if current else None
             self._synced_at = at if current else None  # every event of a command is recorded at its time
         for aggregate in saved:
@@ -238,22 +239,12 @@ class Exchange(Application[UUID]):
         and the outcome's): the record lives outside the hash chain, and this is how
         `audit verify` proves it was not edited."""
         new_events = [e for aggregate in aggregates if aggregate is not None for e in aggregate.collect_events()]
-        meta = {"actor": request.actor.id, "command_id": cid}
-        mapper: Any = self.mapper
-        try:
-            mapper.meta = meta
-            stored = [mapper.to_stored_event(e) for e in new_events[:-1]]
-            if new_events:
-                mapper.meta = {
-                    **meta,
-                    "command": request.name,
-                    "digest": request.digest,
-                    "outcome": outcome_digest(outcome),
-                }
-                stored.append(mapper.to_stored_event(new_events[-1]))
-            return stored
-        finally:
-            mapper.meta = None
+        envelope = Envelope(actor=request.actor.id, command_id=cid)
+        stored = [self.mapper.to_stored_event(e, envelope) for e in new_events[:-1]]
+        if new_events:
+            stamp = CommandStamp(command=request.name, digest=request.digest, outcome=outcome_digest(outcome))
+            stored.append(self.mapper.to_stored_event(new_events[-1], replace(envelope, stamp=stamp)))
+        return stored
 
     def request(self, name: str, args: dict[str, Any], actor: str) -> Request:
         """Parse a command as its issuer sent it, and the digest that names it."""
@@ -299,7 +290,7 @@ class Exchange(Application[UUID]):
         writes. `optimistic` leaves new ids to the unique index (see `execute`); a batch
         that conflicts must be staged again without it.
         """
-        head = self.recorder.preflight(None)[1]  # type: ignore[attr-defined]
+        head = self.recorder.preflight(None)[1]
         last = self._head_time(head)
         if not keep_cache:
             self._forget()
@@ -354,18 +345,18 @@ class Exchange(Application[UUID]):
         self._forget()
 
     def command_records(self, command_ids: list[str]) -> dict[str, CommandRecord]:
-        return self.recorder.command_records(command_ids)  # type: ignore[attr-defined,no-any-return]
+        return self.recorder.command_records(command_ids)
 
     def recorded_outcome(self, command_id: str) -> Outcome | None:
-        recorded = self.recorder.preflight(command_id)[0]  # type: ignore[attr-defined]
+        recorded = self.recorder.preflight(command_id)[0]
         return None if recorded is None else dict(orjson.loads(recorded.outcome))
 
     def recorded_at(self, command_id: str) -> datetime | None:
         """When a recorded command was recorded (None if it never was)."""
-        return _recorded_time(self.recorder.command_state(command_id))  # type: ignore[attr-defined]
+        return _recorded_time(self.recorder.command_state(command_id))
 
     def last_recorded(self) -> datetime | None:
-        return _recorded_time(self.recorder.last_state())  # type: ignore[attr-defined]
+        return _recorded_time(self.recorder.last_state())
 
     @staticmethod
     def clock(now: str | datetime | None, *, last: datetime | None, field: str = "IPLEDGER_NOW") -> datetime:

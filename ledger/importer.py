@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError as RecordConflict
 from ipledger.domain.errors import ConcurrentWrite, InvalidInput, LedgerError
 from ipledger.ledger.application import MAX_ATTEMPTS, Exchange
 from ipledger.ledger.commands import parse_id
-from ipledger.ledger.store import CommandRecord
+from ipledger.ledger.recorder import CommandRecord
 
 BATCH = 500
 KEYS = {"command", "args", "command_id", "actor", "at"}

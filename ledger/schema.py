@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 HEAD = "0004"
@@ -68,7 +68,7 @@ def _upgrade(engine: Engine, target: str) -> None:
         command.upgrade(config, target)
 
 
-def current_revision_on(conn: object) -> str | None:
+def current_revision_on(conn: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(conn).get_current_revision()  # type: ignore[arg-type]
+    return MigrationContext.configure(conn).get_current_revision()

@@ -186,7 +186,7 @@ class Ledger:
     # ------------------------------------------------------------------ audit
 
     def export(self, until: int | None = None, viewer: str = "operator") -> Iterator[bytes]:
-        from ipledger.ledger import audit
+        from ipledger.ledger import chain
 
         if not may_export(Actor.parse(viewer)):
             raise NotAuthorised(
@@ -195,19 +195,19 @@ class Ledger:
             )
         if until is not None:
             until = min(until, 2**63 - 1)  # any position past the head means the whole log
-        return audit.export_lines(self.exchange.recorder, self.exchange.engine, until)
+        return chain.export_lines(self.exchange.recorder, self.exchange.engine, until)
 
     def digest(self) -> dict[str, Any]:
-        from ipledger.ledger import audit
+        from ipledger.ledger import chain
 
-        return audit.digest(self.exchange.engine)
+        return chain.digest(self.exchange.engine)
 
     def verify(self, expect: str | None = None) -> dict[str, Any]:
         """Recompute the hash chain, prove the digest is a prefix, reconcile every projection."""
-        from ipledger.ledger import audit
+        from ipledger.ledger import chain
 
-        report = audit.verify_chain(
-            self.exchange.recorder, self.exchange.engine, None if expect is None else audit.parse_digest(expect)
+        report = chain.verify_chain(
+            self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
         )
         for row in self.read_models.status():
             if row["position"] > row["head"]:
@@ -229,11 +229,11 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
-        from ipledger.ledger import audit
+        from ipledger.ledger import chain
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
         try:
-            audit.verify_chain(self.exchange.recorder, self.exchange.engine)
+            chain.verify_chain(self.exchange.recorder, self.exchange.engine)
         except IntegrityError as e:
             raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
         self.read_models.rebuild(chosen, progress)

@@ -17,7 +17,7 @@ import sqlalchemy
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from ipledger.ledger.store import log_topic
+from ipledger.ledger.codec import log_topic
 from ipledger.projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
 
 
@@ -48,7 +48,7 @@ Handler = Callable[[Any, Connection, Recorded], None]
 
 def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
     def mark(func: Handler) -> Handler:
-        func.__handles__ = tuple(log_topic(c) for c in event_classes)  # type: ignore[attr-defined]
+        vars(func)["__handles__"] = tuple(log_topic(c) for c in event_classes)  # read by __init_subclass__
         return func
 
     return mark

@@ -352,6 +352,10 @@ class BidPrivacy:
 def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
     """Every event touching an asset or a member, in log order, with actor and payload
     (a sealed listing's bids only for those who may see them)."""
+    # Here, not at the top: the codec loads the eventsourcing machinery, which the other
+    # queries' fast path never needs.
+    from ipledger.ledger.codec import Envelope, payload_fields
+
     privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
     q = (
         select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
@@ -364,10 +368,8 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
         state = orjson.loads(bytes(r.state))
         if not privacy.shows(state):
             continue
-        meta = state.pop("meta", None) or {}
-        recorded = state.pop("timestamp", None)
-        for internal in ("originator_topic", "class_version"):
-            state.pop(internal, None)
+        envelope, payload = Envelope.from_state(state)
+        recorded, data = payload_fields(payload)
         out.append(
             {
                 "position": r.id,
@@ -375,9 +377,9 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
                 "aggregate": str(aggregate),
                 "version": r.originator_version,
                 "recorded": recorded,
-                "actor": meta.get("actor"),
-                "command_id": meta.get("command_id"),
-                "data": state,
+                "actor": envelope.actor,
+                "command_id": envelope.command_id,
+                "data": data,
             }
         )
     if not out:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from ipledger.domain.errors import NotFound
-from ipledger.ledger.store import decode_event
+from ipledger.ledger.codec import Envelope, decode_event
 from ipledger.projections.base import Projection, Recorded, tracking_table
 from ipledger.projections.readmodels import PROJECTIONS
 
@@ -96,10 +96,9 @@ class ReadModels:
                 ]
                 if not takers:
                     continue
-                state: dict[str, Any] = orjson.loads(note.state)
-                meta = state.get("meta") or {}
-                event = decode_event(note.topic, state, note.originator_id, note.originator_version)
-                recorded = Recorded(note.id, event, meta.get("actor", ""), meta.get("command_id", ""))
+                envelope, payload = Envelope.from_state(orjson.loads(note.state))
+                event = decode_event(note.topic, payload, note.originator_id, note.originator_version)
+                recorded = Recorded(note.id, event, envelope.actor or "", envelope.command_id or "")
                 for p in takers:
                     p.apply(conn, note.topic, recorded)
             for p in active:

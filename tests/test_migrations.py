@@ -59,7 +59,7 @@ def test_store_at_previous_version_upgrades_with_its_history_intact(store_url: s
 def test_store_made_before_migrations_is_adopted(sqlite_url: str) -> None:
     from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 
-    from ipledger.ledger.store import LedgerRecorder
+    from ipledger.ledger.recorder import LedgerRecorder
 
     # An early store: tables made by the library's create_table, no alembic_version.
     recorder = LedgerRecorder(SQLAlchemyDatastore(url=sqlite_url), events_table_name="ipledger_events")

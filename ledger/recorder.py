@@ -1,93 +1,44 @@
-"""The event store: eventsourcing-sqlalchemy, with pydantic payloads and a hash chain.
+"""The event store's recorder: eventsourcing-sqlalchemy, with the hash chain and command records.
 
-Three things are added to the library's SQLAlchemy persistence, all inside the same
+Two things are added to the library's SQLAlchemy persistence, both inside the same
 transaction as the events themselves:
 
-* `PydanticMapper` stores each event's pydantic payload as JSON, plus an envelope
-  `meta` (actor, command id) that says who issued the command; it upcasts old
-  versions on the way out (`class_version`, `upcast_vN_vN+1`, as the library does).
-* `LedgerRecorder` links every stored event into a SHA-256 hash chain (docs/audit.md)
-  and records the command id with its outcome, so a repeated command id is answered
-  from the record and writes nothing.
+* `LedgerRecorder` links every stored event into the SHA-256 hash chain (ledger.chain,
+  docs/audit.md) and records the command id with its outcome, so a repeated command id
+  is answered from the record (`CommandRecord`) and writes nothing.
 * `LedgerFactory` turns on durable SQLite settings (WAL, synchronous=FULL, a busy
-  timeout so concurrent writers wait instead of failing).
+  timeout so concurrent writers wait instead of failing) and a pre-pinged PostgreSQL pool.
+
+Its hot path is plain SQL on the driver's connection (ledger.driver); its tables other
+than the library's events table are defined with the chain (ledger.chain).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from contextvars import ContextVar
-from typing import Any, NamedTuple, Sequence, cast
+from contextlib import contextmanager
+from typing import Any, NamedTuple, Sequence
 from uuid import UUID
 
-import orjson
 import sqlalchemy.exc
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError as RecordConflict
-from eventsourcing.persistence import Mapper, Notification, PersistenceError, StoredEvent, Transcoder
+from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
 from eventsourcing.persistence import OperationalError as StoreOperationalError
-from eventsourcing.utils import get_topic, register_topic, resolve_topic
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, event, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Table, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ipledger.ledger.config import sqlite_pragmas
-
-GENESIS = "0" * 64
-
-#: The package is installed as `ipledger.*`, but a log names event classes as it always
-#: has (`domain.assets:Asset.Registered`): a topic is part of the audit format, and moving
-#: the code into a namespace must not change what an auditor reads or what hashes chain.
-INSTALLED_PREFIX = "ipledger."
-register_topic("domain", importlib.import_module("ipledger.domain"))
-
-
-def log_topic(cls: type[Any]) -> str:
-    """The topic a log records for a class (see INSTALLED_PREFIX)."""
-    return get_topic(cls).removeprefix(INSTALLED_PREFIX)
-
-
-@functools.cache
-def pipeline_supported() -> bool:
-    """libpq's pipeline mode (psycopg 3 with libpq 14 or later; the binary wheel has it)."""
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    return bool(psycopg.Pipeline.is_supported())
-
+from ipledger.ledger import driver
+from ipledger.ledger.chain import GENESIS, commands_table, ledger_metadata, link_events
+from ipledger.ledger.driver import PinnedConnection, Raw
 
 INSERT_CHUNK = 200  # rows per multi-row INSERT: 800 parameters, well inside SQLite's and PostgreSQL's limits
 
-#: The connection a command's reads share (see LedgerRecorder.one_connection).
-_shared: ContextVar[Any] = ContextVar("ipledger_shared_connection", default=None)
-
-ledger_metadata = MetaData()
-
-chain_table = Table(
-    "ipledger_chain",
-    ledger_metadata,
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
-    Column("hash", String(64), nullable=False),
-)
-
-commands_table = Table(
-    "ipledger_commands",
-    ledger_metadata,
-    Column("command_id", String(200), primary_key=True),
-    Column("command", String(64), nullable=False),
-    Column("outcome", LargeBinary(), nullable=False),
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
-    # sha256 of (command, canonical args, actor): a reused id for another request is refused.
-    Column("digest", String(64), nullable=True),
-)
+#: A command as the recorder writes its record: (command id, name, outcome bytes, how many
+#: of the written events are its own, request digest).
+CommandWrite = tuple[str, str, bytes, int, str]
 
 
 class CommandRecord(NamedTuple):
@@ -98,193 +49,16 @@ class CommandRecord(NamedTuple):
     digest: str | None
 
 
-def request_digest(command: str, args: dict[str, Any], actor: str) -> str:
-    """One request, one digest: the command's name, its parsed arguments (canonical JSON,
-    keys sorted) and the actor. The time it was issued is not part of it: a retry later
-    is the same request."""
-    body = orjson.dumps({"command": command, "args": args, "actor": actor}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(body).hexdigest()
-
-
-def outcome_digest(outcome: bytes) -> str:
-    return hashlib.sha256(outcome).hexdigest()
-
-
-def chain_hash(prev: str, position: int, originator_id: str, version: int, topic: str, state: bytes) -> str:
-    """SHA-256 over the previous hash and the event's stored content (docs/audit.md)."""
-    h = hashlib.sha256()
-    h.update(f"{prev}\n{position}\n{originator_id}\n{version}\n{topic}\n".encode())
-    h.update(state)
-    return h.hexdigest()
-
-
-class Raw:
-    """Plain SQL on the driver's own connection, with driver errors raised as SQLAlchemy's.
-
-    A command runs six or so tiny statements; through SQLAlchemy each one costs more in
-    result-metadata set-up than SQLite takes to run it. The statements here are fixed
-    strings, so nothing is lost by handing them to the driver directly."""
-
-    __slots__ = ("sa", "dbapi", "sqlite", "mark", "explicit", "_error", "_dialect")
-
-    def __init__(self, conn: Connection, *, explicit: bool = False) -> None:
-        self.sa = conn
-        self.dbapi: Any = conn.connection.dbapi_connection
-        self._dialect = conn.dialect
-        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
-        self.sqlite = conn.dialect.name == "sqlite"
-        self.mark = "?" if self.sqlite else "%s"
-        # PostgreSQL in autocommit, with BEGIN/COMMIT sent by us: reads need no
-        # transaction (a round trip each for BEGIN and ROLLBACK), and the write's BEGIN
-        # travels in its pipeline.
-        self.explicit = explicit
-        if explicit:
-            dbapi: Any = self.dbapi
-            dbapi.autocommit = True
-
-    @property
-    def lost(self) -> bool:
-        """The server went away (restarted, or the connection was cut)."""
-        return bool(getattr(self.dbapi, "broken", False) or getattr(self.dbapi, "closed", False))
-
-    def begin(self) -> None:
-        if self.explicit:
-            self.run("BEGIN")
-
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        if self.sqlite:  # sqlite3's own shortcut: one C call makes, runs and fetches a cursor
-            try:
-                return self.dbapi.execute(sql, params).fetchall()  # type: ignore[no-any-return]
-            except self._error as e:
-                raise self._translate(sql, params, e) from e
-        cursor = None
-        try:
-            cursor = self.dbapi.cursor()
-            cursor.execute(sql, params)
-            return cursor.fetchall()  # type: ignore[no-any-return]
-        except self._error as e:
-            raise self._translate(sql, params, e) from e
-        finally:
-            if cursor is not None:
-                cursor.close()
-
-    def insert(self, sql: str, params: Sequence[Any]) -> int:
-        """Run an INSERT; the rowid of its last row (SQLite)."""
-        try:
-            return int(self.dbapi.execute(sql, params).lastrowid)
-        except self._error as e:
-            raise self._translate(sql, params, e) from e
-
-    def run(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
-        cursor = None
-        try:
-            cursor = self.dbapi.cursor()
-            if many:
-                cursor.executemany(sql, params)
-            else:
-                cursor.execute(sql, params)
-        except self._error as e:
-            raise self._translate(sql, params, e) from e
-        finally:
-            if cursor is not None:
-                cursor.close()
-
-    def commit(self) -> None:
-        if self.explicit:
-            self.run("COMMIT")
-            return
-        try:
-            self.dbapi.commit()
-        except self._error as e:
-            raise self._translate("COMMIT", (), e) from e
-
-    def pipelined(self) -> AbstractContextManager[None]:
-        return nullcontext() if self.sqlite else self._pipelined()
-
-    @contextmanager
-    def _pipelined(self) -> Iterator[None]:
-        """On PostgreSQL, send the block's statements without waiting for each reply (libpq
-        pipeline mode): a reply is awaited only where a result is read, so a write costs
-        two round trips instead of one per statement. SQLite runs in process: no change."""
-        if not pipeline_supported():
-            yield
-            return
-        try:
-            with self.dbapi.pipeline():
-                yield
-        except self._error as e:
-            raise self._translate("(pipeline)", (), e) from e
-
-    def rollback(self) -> None:
-        with suppress(self._error):
-            if not self.explicit:
-                self.dbapi.rollback()
-            elif not self.lost and self.dbapi.info.transaction_status != 0:  # not IDLE
-                self.dbapi.execute("ROLLBACK")
-
-    def _translate(self, sql: str, params: Any, e: Exception) -> Exception:
-        return sqlalchemy.exc.DBAPIError.instance(sql, params, e, self._error, dialect=self._dialect)
-
-
-class OrjsonTranscoder(Transcoder):
-    def encode(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
-
-    def decode(self, data: bytes) -> Any:
-        return orjson.loads(data)
-
-
-class PydanticMapper(Mapper[Any]):
-    """Maps pydantic domain events to stored events and back (with upcasting)."""
-
-    meta: dict[str, str] | None = None
-
-    def to_stored_event(self, domain_event: DomainEventProtocol[Any]) -> StoredEvent:
-        state = cast(BaseModel, domain_event).model_dump(mode="json")
-        state.pop("originator_id")
-        state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
-        if self.meta is not None:
-            state["meta"] = self.meta
-        originator_topic = state.get("originator_topic")
-        if originator_topic is not None:
-            state["originator_topic"] = originator_topic.removeprefix(INSTALLED_PREFIX)
-        return StoredEvent(
-            originator_id=domain_event.originator_id,
-            originator_version=domain_event.originator_version,
-            topic=log_topic(type(domain_event)),
-            state=self.transcoder.encode(state),
-        )
-
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[Any]:
-        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
-        return decode_event(stored_event.topic, state, stored_event.originator_id, stored_event.originator_version)
-
-
-def decode_event(topic: str, state: dict[str, Any], originator_id: Any, version: int) -> Any:
-    cls = resolve_topic(topic)
-    state.pop("meta", None)
-    class_version = getattr(cls, "class_version", 1)
-    from_version = state.pop("class_version", 1)
-    while from_version < class_version:
-        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
-        from_version += 1
-    state["originator_id"] = originator_id
-    state["originator_version"] = version
-    return cls.model_validate(state)
-
-
 class LedgerRecorder(SQLAlchemyApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
-    _pinned: Raw | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tables.extend(ledger_metadata.sorted_tables)
+        self.events_table: Table = self.events_record_cls.__table__
+        self._pinned = PinnedConnection()
         self._insert_sqls: dict[tuple[str, int, bool], str] = {}
 
     @contextmanager
@@ -296,66 +70,23 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         see every committed write: SQLite and PostgreSQL (in autocommit) read outside a
         transaction."""
         engine = self.datastore.engine
-        if (
-            _shared.get() is not None
-            or self.datastore.access_lock is not None
-            or self.datastore.scoped_session is not None
-            or not isinstance(engine, Engine)
-        ):
+        if driver.shared() is not None or not self._fast or not isinstance(engine, Engine):
             yield
             return
         # If the server went away, the next command (or its first read, see `_one`) gets
         # a new connection.
-        if self._pinned is None or self._pinned.lost:
-            self._pin()
-        token = _shared.set(self._pinned)
-        try:
+        with self._pinned.sharing(engine):
             yield
-        finally:
-            _shared.reset(token)
-            if self._pinned is not None:
-                self._pinned.rollback()
-
-    def _pin(self) -> Raw:
-        engine = self.datastore.engine
-        assert isinstance(engine, Engine)
-        if self._pinned is not None:
-            with suppress(Exception):
-                self._pinned.sa.invalidate()
-        conn = engine.connect()
-        self._pinned = Raw(conn, explicit=conn.dialect.name != "sqlite")
-        if _shared.get() is not None:
-            _shared.set(self._pinned)
-        return self._pinned
 
     def release(self) -> None:
         """Give back the connection this process kept for its commands (see one_connection)."""
-        pinned, self._pinned = self._pinned, None
-        if pinned is None:
-            return
-        pinned.rollback()
-        if pinned.explicit:
-            # In autocommit: closed rather than pooled, so the pool only hands out
-            # connections in their default mode.
-            with suppress(Exception):
-                pinned.sa.invalidate()
-        pinned.sa.close()
+        self._pinned.release()
 
-    @contextmanager
-    def _raw(self) -> Iterator[Raw]:
-        """The command's shared connection, or one from the pool for this statement."""
-        shared = _shared.get()
-        if shared is not None:
-            yield shared
-            return
+    @property
+    def _engine(self) -> Engine:
         engine = self.datastore.engine
         assert isinstance(engine, Engine)
-        with engine.connect() as conn:
-            raw = Raw(conn)
-            try:
-                yield raw
-            finally:
-                raw.rollback()
+        return engine
 
     @property
     def _fast(self) -> bool:
@@ -370,21 +101,15 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
     def _reading(self) -> Iterator[Any]:
         """A connection for one read: the command's shared one, or straight from the pool
         (no ORM session); an in-memory SQLite store goes through the library's lock."""
-        shared = _shared.get()
+        shared = driver.shared()
         if shared is not None:
             yield shared.sa
         elif self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
             with self.transaction(commit=False) as session:
                 yield session
         else:
-            engine = self.datastore.engine
-            assert isinstance(engine, Engine)
-            with engine.connect() as conn:
+            with self._engine.connect() as conn:
                 yield conn
-
-    @property
-    def _events(self) -> Table:
-        return self.events_record_cls.__table__  # type: ignore[no-any-return]
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], *, session: Session | None = None, **kwargs: Any
@@ -395,7 +120,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         work, statement compilation and cache keys cost more than the inserts themselves.
         Plain SQL strings on a pooled connection do the same writes. An in-memory store
         (which the library serialises with its own lock) or a caller's session keeps the
-        library's path.
+        library's path. `commands` (keyword) are the records to write, see CommandWrite.
         """
         if session is not None or not self._fast:
             return super().insert_events(stored_events, session=session, **kwargs)
@@ -403,7 +128,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         if lock is not None:
             lock.acquire()
         try:
-            with self._raw() as raw:
+            with driver.connection(self._engine) as raw:
                 try:
                     with raw.pipelined():
                         raw.begin()
@@ -429,7 +154,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         """The library's path (a caller's session, or an in-memory store): same writes."""
         return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or ())
 
-    def _write(self, raw: Raw, stored_events: Sequence[StoredEvent], commands: Any) -> list[int]:
+    def _write(self, raw: Raw, stored_events: Sequence[StoredEvent], commands: Sequence[CommandWrite]) -> list[int]:
         """Events first (that takes the write lock: SQLite's database lock, or on PostgreSQL
         `LOCK TABLE … IN EXCLUSIVE MODE`), so positions follow commit order and the
         previous hash read below cannot change under us; then chain links and commands."""
@@ -473,17 +198,11 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
-        ordered = sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0])
-        links = []
-        for position, stored in ordered:
-            prev = chain_hash(
-                prev, position, str(stored.originator_id), stored.originator_version, stored.topic, stored.state
-            )
-            links.append((position, prev))
+        links = link_events(prev, positions, stored_events)
         sql = f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})"
         raw.run(sql, links[0]) if len(links) == 1 else raw.run(sql, links, many=True)
-        # Each command's record points at its last event, whose hashed meta carries the
-        # record's digests (verify checks one against the other): (id, name, outcome, count, digest).
+        # Each command's record points at its last event, whose hashed envelope carries the
+        # record's digests (verify checks one against the other).
         records, offset = [], 0
         for command_id, name, outcome, count, digest in commands:
             offset += count
@@ -538,8 +257,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         than the query."""
         if not self._fast:
             return self._select_events_core(originator_id, gt, lte, desc, limit)
-        assert isinstance(self.datastore.engine, Engine)
-        sqlite = self.datastore.engine.dialect.name == "sqlite"
+        sqlite = self._engine.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"
         uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         sql = [
@@ -556,7 +274,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         sql.append(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version")
         if limit is not None:
             sql.append(f" LIMIT {int(limit)}")
-        with self._raw() as raw:
+        with driver.connection(self._engine) as raw:
             rows = raw.rows("".join(sql), params)
         return [StoredEvent(uid, r[1], r[2], bytes(r[3])) for r in rows]
 
@@ -568,7 +286,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         desc: bool,
         limit: int | None,
     ) -> list[StoredEvent]:
-        t = self._events
+        t = self.events_table
         q = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
             t.c.originator_id == originator_id
         )
@@ -584,7 +302,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     def max_notification_id(self) -> int | None:
         with self._reading() as conn:
-            return conn.execute(select(func.max(self._events.c.id))).scalar()  # type: ignore[no-any-return]
+            head: int | None = conn.execute(select(func.max(self.events_table.c.id))).scalar()
+            return head
 
     def select_notifications(
         self,
@@ -595,7 +314,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
-        t = self._events
+        t = self.events_table
         q = select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
         if start is not None:
             q = q.where(t.c.id >= start if inclusive_of_start else t.c.id > start)
@@ -609,6 +328,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=bytes(r[4]))
                 for r in conn.execute(q)
             ]
+
+    # The command records: a command's first read, and what idempotency and the clock ask.
 
     def last_state(self) -> bytes | None:
         """The newest event's stored state (the clock reads its recorded time)."""
@@ -663,27 +384,22 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 c = conn.connection() if isinstance(conn, Session) else conn
                 return c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), params).one()
         try:
-            with self._raw() as raw:
+            with driver.connection(self._engine) as raw:
                 return raw.rows(sql.format(raw.mark), params)[0]
         except sqlalchemy.exc.DBAPIError:
-            pinned = self._pinned
-            if pinned is None or not pinned.lost or _shared.get() is not pinned:
+            pinned = self._pinned.raw
+            if pinned is None or not pinned.lost or driver.shared() is not pinned:
                 raise
             # The kept connection died (a server restart between commands): a command's
             # reads come before its write, so they are safe to redo on a new one.
-            raw = self._pin()
+            raw = self._pinned.renew(self._engine)
             return raw.rows(sql.format(raw.mark), params)[0]
 
 
-def _default_mode(dbapi_connection: Any, _record: Any) -> None:
-    """A connection a command kept in autocommit (see Raw) goes back to the pool in the
-    default mode, even if its Exchange was dropped without `close()`."""
-    if dbapi_connection is not None and getattr(dbapi_connection, "autocommit", False):
-        with suppress(Exception):
-            dbapi_connection.autocommit = False
-
-
 class LedgerFactory(SQLAlchemyFactory):
+    """The persistence module (PERSISTENCE_MODULE): the library's, with LedgerRecorder and
+    the driver's connection settings."""
+
     application_recorder_class = LedgerRecorder
 
     def __init__(self, env: Any) -> None:
@@ -695,6 +411,7 @@ class LedgerFactory(SQLAlchemyFactory):
             url = engine.url
             engine.dispose()
             self.datastore = self.datastore_class(url=url.render_as_string(hide_password=False), pool_pre_ping=True)
-            event.listen(self.datastore.engine, "checkin", _default_mode)
+            assert isinstance(self.datastore.engine, Engine)
+            driver.hook_postgresql(self.datastore.engine)
         elif engine is not None and engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", sqlite_pragmas)
+            driver.hook_sqlite(engine)

@@ -1,36 +1,97 @@
-"""Export and integrity: the log as JSON Lines, its hash chain, digests and verification.
+"""The hash chain and what it vouches for: linking, digests, export and verification.
 
-The canonical serialisation that the chain hashes is defined in `ledger.store.chain_hash`
-and documented in docs/audit.md, so an auditor can recompute it without ipledger.
+Every stored event is linked into a SHA-256 chain in the same transaction that stores
+it (`link_events`, called by the recorder); the command records (idempotency) live beside the
+chain and are vouched for by the envelope of each command's last event. The canonical
+serialisation that the chain hashes is `chain_hash`, documented in docs/audit.md, so an
+auditor can recompute it without ipledger.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, func, select
+from sqlalchemy.engine import Connection, Engine
 
 from ipledger.domain.errors import IntegrityError, InvalidInput
-from ipledger.ledger.store import GENESIS, chain_hash, chain_table, commands_table, outcome_digest
+from ipledger.ledger.codec import Envelope
 
+if TYPE_CHECKING:
+    from eventsourcing.persistence import StoredEvent
+
+    from ipledger.ledger.recorder import LedgerRecorder
+
+GENESIS = "0" * 64
 PAGE = 2000
 
+#: The tables ipledger adds beside the library's events table (created by migrations).
+ledger_metadata = MetaData()
 
-def _events_table(recorder: Any) -> Any:
-    return recorder.events_record_cls.__table__
+chain_table = Table(
+    "ipledger_chain",
+    ledger_metadata,
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+)
+
+commands_table = Table(
+    "ipledger_commands",
+    ledger_metadata,
+    Column("command_id", String(200), primary_key=True),
+    Column("command", String(64), nullable=False),
+    Column("outcome", LargeBinary(), nullable=False),
+    Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    # sha256 of (command, canonical args, actor): a reused id for another request is refused.
+    Column("digest", String(64), nullable=True),
+)
 
 
-def export_lines(recorder: Any, engine: Engine, until: int | None = None) -> Iterator[bytes]:
+def request_digest(command: str, args: dict[str, Any], actor: str) -> str:
+    """One request, one digest: the command's name, its parsed arguments (canonical JSON,
+    keys sorted) and the actor. The time it was issued is not part of it: a retry later
+    is the same request."""
+    body = orjson.dumps({"command": command, "args": args, "actor": actor}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()
+
+
+def outcome_digest(outcome: bytes) -> str:
+    """The outcome bytes a command returned, as its last event's envelope records them."""
+    return hashlib.sha256(outcome).hexdigest()
+
+
+def chain_hash(prev: str, position: int, originator_id: str, version: int, topic: str, state: bytes) -> str:
+    """SHA-256 over the previous hash and the event's stored content (docs/audit.md)."""
+    h = hashlib.sha256()
+    h.update(f"{prev}\n{position}\n{originator_id}\n{version}\n{topic}\n".encode())
+    h.update(state)
+    return h.hexdigest()
+
+
+def link_events(prev: str, positions: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[tuple[int, str]]:
+    """The links of newly stored events, in position order, continuing the chain from `prev`
+    (the hash of the log's last event before them, or GENESIS)."""
+    links = []
+    for position, stored in sorted(zip(positions, stored_events, strict=True), key=lambda pair: pair[0]):
+        prev = chain_hash(
+            prev, position, str(stored.originator_id), stored.originator_version, stored.topic, stored.state
+        )
+        links.append((position, prev))
+    return links
+
+
+def export_lines(recorder: LedgerRecorder, engine: Engine, until: int | None = None) -> Iterator[bytes]:
     """The log in position order, one JSON object per event, state verbatim as stored.
 
     One prefix of the log, fixed when the export starts: it stops at the head it read
     first (writers commit positions in order, under the write lock), so events appended
     meanwhile never make it a mix of two moments. Every page reads committed rows after
     the last position written; a failed read is an error (exit 5), never a short export."""
-    events = _events_table(recorder)
+    events = recorder.events_table
     position = 0
     with engine.connect() as conn:
         head = conn.execute(select(func.max(events.c.id))).scalar() or 0
@@ -92,13 +153,13 @@ def parse_digest(text: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
-def verify_chain(recorder: Any, engine: Engine, expect: tuple[int, str] | None = None) -> dict[str, Any]:
+def verify_chain(recorder: LedgerRecorder, engine: Engine, expect: tuple[int, str] | None = None) -> dict[str, Any]:
     """Recompute the hash chain from the first event; raise IntegrityError at the first bad position.
 
     The command records (idempotency) live outside the chain, so each is checked against
     the hashed envelope of its command's last event: same command id, position, request
     digest and outcome digest. A record edited, added or deleted is caught here."""
-    events = _events_table(recorder)
+    events = recorder.events_table
     prev = GENESIS
     count = 0
     last_position = 0
@@ -148,23 +209,23 @@ class CommandRecords:
     record points at the last of them: so the log's runs of one command id, in order,
     must meet the records, in order, one for one."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Connection) -> None:
         c = commands_table.c
         self._rows = iter(
             conn.execution_options(stream_results=True).execute(
                 select(c.command_id, c.command, c.outcome, c.position, c.digest).order_by(c.position)
             )
         )
-        self._run: tuple[str, int, dict[str, Any]] | None = None  # (command id, last position, its meta)
+        self._run: tuple[str, int, Envelope] | None = None  # (command id, last position, its envelope)
         self.checked = 0
 
     def event(self, position: int, state: bytes) -> None:
-        meta = orjson.loads(state).get("meta") or {}
-        command_id = meta.get("command_id")
+        envelope, _ = Envelope.from_state(orjson.loads(state))
+        command_id = envelope.command_id
         if self._run is not None and self._run[0] != command_id:
             self._close()
         if isinstance(command_id, str):
-            self._run = (command_id, position, meta)
+            self._run = (command_id, position, envelope)
 
     def end(self) -> None:
         if self._run is not None:
@@ -177,7 +238,7 @@ class CommandRecords:
 
     def _close(self) -> None:
         assert self._run is not None
-        command_id, position, meta = self._run
+        command_id, position, envelope = self._run
         self._run = None
         record = next(self._rows, None)
         if record is None or record.position > position:
@@ -186,10 +247,11 @@ class CommandRecords:
             raise IntegrityError(
                 f"position {record.position}: command record {record.command_id} does not match the log (edited?)"
             )
-        if "digest" in meta and (  # envelopes written before digests existed carry none
-            meta.get("command") != record.command
-            or meta.get("digest") != record.digest
-            or meta.get("outcome") != outcome_digest(bytes(record.outcome))
+        stamp = envelope.stamp  # envelopes written before digests existed carry none
+        if stamp is not None and (
+            stamp.command != record.command
+            or stamp.digest != record.digest
+            or stamp.outcome != outcome_digest(bytes(record.outcome))
         ):
             raise IntegrityError(
                 f"position {position}: command record {command_id} does not match its event's hashed envelope "
