@@ -7,15 +7,35 @@ ledger command or query, calls the service, and prints. Errors are mapped to
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from datetime import date, datetime
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+
+def _lazy_module(name: str) -> ModuleType:
+    """A module that is imported on first attribute access (importlib's LazyLoader)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 if TYPE_CHECKING:
+    from ipledger.ledger import commands as c
     from ipledger.ledger.service import Ledger
+else:
+    # The command classes load when a writing command runs, not for `--help` (cold start).
+    c = _lazy_module("ipledger.ledger.commands")
 
 
 # --------------------------------------------------------------------------- context
@@ -46,8 +66,10 @@ class Session:
             self._ledger.close()
             self._ledger = None
 
-    def write(self, name: str, args: dict[str, Any], plain: Callable[[dict[str, Any]], str] | None = None) -> None:
-        outcome = self.ledger.execute(name, _drop_unset(args), actor=self.actor, command_id=self.command_id)
+    def write(
+        self, command: type[c.Command], args: dict[str, Any], plain: Callable[[dict[str, Any]], str] | None = None
+    ) -> None:
+        outcome = self.ledger.execute(command.name, _drop_unset(args), actor=self.actor, command_id=self.command_id)
         self.emit(outcome, plain or (lambda o: str(o["id"])))
         self.ledger.refresh_read_models()
 
@@ -69,8 +91,9 @@ def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
     """`--json` is accepted after the command too, for scripts that put it last."""
 
     def set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            ctx.find_object(Session).as_json = True  # type: ignore[union-attr]
+        session = ctx.find_object(Session)
+        if value and session is not None:
+            session.as_json = True
 
     return click.option(
         "--json", "json_", is_flag=True, expose_value=False, callback=set_json, help="Machine-readable output."
@@ -214,7 +237,7 @@ def member() -> None:
 @pass_session
 def member_add(s: Session, id: str, name: str, kind: str, country: str) -> None:
     """Admit a member."""
-    s.write("member.add", {"id": id, "name": name, "kind": kind, "country": country})
+    s.write(c.AddMember, {"id": id, "name": name, "kind": kind, "country": country})
 
 
 @member.command("suspend")
@@ -224,7 +247,7 @@ def member_add(s: Session, id: str, name: str, kind: str, country: str) -> None:
 @pass_session
 def member_suspend(s: Session, id: str, reason: str | None) -> None:
     """Suspend a member: it can no longer trade, license, pledge or receive rights."""
-    s.write("member.suspend", {"id": id, "reason": reason})
+    s.write(c.SuspendMember, {"id": id, "reason": reason})
 
 
 @member.command("reinstate")
@@ -233,7 +256,7 @@ def member_suspend(s: Session, id: str, reason: str | None) -> None:
 @pass_session
 def member_reinstate(s: Session, id: str) -> None:
     """Reinstate a suspended member."""
-    s.write("member.reinstate", {"id": id})
+    s.write(c.ReinstateMember, {"id": id})
 
 
 # --------------------------------------------------------------------------- assets
@@ -263,7 +286,7 @@ def asset_register(
 ) -> None:
     """Register an asset with its owner(s)."""
     s.write(
-        "asset.register",
+        c.RegisterAsset,
         {"ref": ref, "title": title, "owner": list(owner), "expires_on": expires_on, "effective": effective},
     )
 
@@ -283,7 +306,7 @@ def asset_assign(
 ) -> None:
     """Record a direct conveyance of title."""
     s.write(
-        "asset.assign",
+        c.AssignAsset,
         {"ref": ref, "to": list(to), "effective": effective, "conveyance": conveyance, "consent": list(consent)},
     )
 
@@ -297,7 +320,7 @@ def asset_assign(
 @pass_session
 def asset_consent(s: Session, ref: str, member: str, act: str, id_: str | None) -> None:
     """A co-owner consents to one act by another co-owner acting alone (used once)."""
-    s.write("asset.consent", {"ref": ref, "member": member, "act": act, "id": id_})
+    s.write(c.ConsentAsCoOwner, {"ref": ref, "member": member, "act": act, "id": id_})
 
 
 # --------------------------------------------------------------------------- listings
@@ -338,7 +361,7 @@ def listing_open(s: Session, ref: str, type_: str, **opts: Any) -> None:
     args = {"ref": ref, "type": type_, **opts, "id": id_}
     for key in ("territory", "field", "consent"):
         args[key] = list(args[key])
-    s.write("listing.open", args)
+    s.write(c.OpenListing, args)
 
 
 @listing.command("withdraw")
@@ -347,7 +370,7 @@ def listing_open(s: Session, ref: str, type_: str, **opts: Any) -> None:
 @pass_session
 def listing_withdraw(s: Session, listing: str) -> None:
     """Withdraw an open listing (not an English auction with bids)."""
-    s.write("listing.withdraw", {"listing": listing})
+    s.write(c.WithdrawListing, {"listing": listing})
 
 
 @listing.command("close")
@@ -358,7 +381,7 @@ def listing_withdraw(s: Session, listing: str) -> None:
 def listing_close(s: Session, listing: str, trade_id: str | None) -> None:
     """At or after the close: pick the winner (a pending trade) or end unsold."""
     s.write(
-        "listing.close",
+        c.CloseListing,
         {"listing": listing, "trade_id": trade_id},
         lambda o: f"{o['id']} {o['status']}" + (f" trade {o['trade']}" if o.get("trade") else ""),
     )
@@ -383,7 +406,7 @@ def bid() -> None:
 def bid_place(s: Session, listing: str, bidder: str, amount: str, trade_id: str | None, id_: str | None) -> None:
     """Bid on a listing."""
     s.write(
-        "bid.place",
+        c.PlaceBid,
         {"listing": listing, "bidder": bidder, "amount": amount, "trade_id": trade_id, "id": id_},
         lambda o: str(o["id"]) + (f" trade {o['trade']}" if o.get("trade") else ""),
     )
@@ -395,7 +418,7 @@ def bid_place(s: Session, listing: str, bidder: str, amount: str, trade_id: str 
 @pass_session
 def bid_withdraw(s: Session, bid: str) -> None:
     """Withdraw a bid (English-auction bids are binding)."""
-    s.write("bid.withdraw", {"bid": bid})
+    s.write(c.WithdrawBid, {"bid": bid})
 
 
 @bid.command("accept")
@@ -405,7 +428,7 @@ def bid_withdraw(s: Session, bid: str) -> None:
 @pass_session
 def bid_accept(s: Session, bid: str, trade_id: str | None) -> None:
     """Accept a bid on a negotiated listing: creates a pending trade."""
-    s.write("bid.accept", {"bid": bid, "trade_id": trade_id}, lambda o: f"{o['id']} trade {o['trade']}")
+    s.write(c.AcceptBid, {"bid": bid, "trade_id": trade_id}, lambda o: f"{o['id']} trade {o['trade']}")
 
 
 # --------------------------------------------------------------------------- trades
@@ -424,7 +447,7 @@ def trade() -> None:
 @pass_session
 def trade_settle(s: Session, trade: str, payment_ref: str, effective: str | None) -> None:
     """Payment confirmed: settle and convey title (or grant the licence) atomically."""
-    s.write("trade.settle", {"trade": trade, "payment_ref": payment_ref, "effective": effective})
+    s.write(c.SettleTrade, {"trade": trade, "payment_ref": payment_ref, "effective": effective})
 
 
 @trade.command("void")
@@ -434,7 +457,7 @@ def trade_settle(s: Session, trade: str, payment_ref: str, effective: str | None
 @pass_session
 def trade_void(s: Session, trade: str, reason: str | None) -> None:
     """Cancel a pending trade and free the asset."""
-    s.write("trade.void", {"trade": trade, "reason": reason})
+    s.write(c.VoidTrade, {"trade": trade, "reason": reason})
 
 
 # --------------------------------------------------------------------------- licences
@@ -474,7 +497,7 @@ def licence_grant(
 ) -> None:
     """Grant a licence (or a sublicence with --parent)."""
     s.write(
-        "licence.grant",
+        c.GrantLicence,
         {
             "ref": ref,
             "type": type_,
@@ -495,7 +518,7 @@ def licence_grant(
 @pass_session
 def licence_terminate(s: Session, licence: str, reason: str, effective: str | None) -> None:
     """The licensor ends a licence, with a reason."""
-    s.write("licence.terminate", {"licence": licence, "reason": reason, "effective": effective})
+    s.write(c.TerminateLicence, {"licence": licence, "reason": reason, "effective": effective})
 
 
 @licence.command("surrender")
@@ -505,7 +528,7 @@ def licence_terminate(s: Session, licence: str, reason: str, effective: str | No
 @pass_session
 def licence_surrender(s: Session, licence: str, effective: str | None) -> None:
     """The licensee gives a licence up."""
-    s.write("licence.surrender", {"licence": licence, "effective": effective})
+    s.write(c.SurrenderLicence, {"licence": licence, "effective": effective})
 
 
 # --------------------------------------------------------------------------- pledges
@@ -529,7 +552,7 @@ def pledge() -> None:
 def pledge_register(s: Session, ref: str, pledgee: str, id_: str | None, **opts: Any) -> None:
     """Pledge an asset to a financial institution as loan collateral."""
     s.write(
-        "pledge.register", {"ref": ref, "pledgee": pledgee, "id": id_, **opts}, lambda o: f"{o['id']} rank {o['rank']}"
+        c.RegisterPledge, {"ref": ref, "pledgee": pledgee, "id": id_, **opts}, lambda o: f"{o['id']} rank {o['rank']}"
     )
 
 
@@ -541,7 +564,7 @@ def pledge_register(s: Session, ref: str, pledgee: str, id_: str | None, **opts:
 @pass_session
 def pledge_consent(s: Session, pledge: str, act: str, id_: str | None) -> None:
     """The pledgee consents to one act; prints the consent id to pass as --consent."""
-    s.write("pledge.consent", {"pledge": pledge, "act": act, "id": id_})
+    s.write(c.ConsentAsPledgee, {"pledge": pledge, "act": act, "id": id_})
 
 
 @pledge.command("release")
@@ -551,7 +574,7 @@ def pledge_consent(s: Session, pledge: str, act: str, id_: str | None) -> None:
 @pass_session
 def pledge_release(s: Session, pledge: str, effective: str | None) -> None:
     """The pledgee releases the pledge (loan repaid)."""
-    s.write("pledge.release", {"pledge": pledge, "effective": effective})
+    s.write(c.ReleasePledge, {"pledge": pledge, "effective": effective})
 
 
 @pledge.command("enforce")
@@ -561,7 +584,7 @@ def pledge_release(s: Session, pledge: str, effective: str | None) -> None:
 @pass_session
 def pledge_enforce(s: Session, pledge: str, effective: str | None) -> None:
     """On default: the asset is assigned to the pledgee."""
-    s.write("pledge.enforce", {"pledge": pledge, "effective": effective})
+    s.write(c.EnforcePledge, {"pledge": pledge, "effective": effective})
 
 
 # --------------------------------------------------------------------------- queries

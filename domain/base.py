@@ -1,18 +1,26 @@
-"""Aggregate and event base classes: eventsourcing aggregates with pydantic events.
+"""The functional core's base: declared events that evolve state, and thin aggregates.
 
-Events are frozen pydantic models so their payloads are validated on the way in and
-out of the store (see `ledger.store.PydanticMapper`). Every event carries the time it
-was recorded (`timestamp`), which the application passes in from its clock so that a
-pinned clock (`IPLEDGER_NOW`) or an import line's `at` is what history says.
+Every command's rules are one pure function over an aggregate's current state (read,
+never changed) that returns the events it decides, or raises a named error. Every event
+is a declared, frozen pydantic class with one `apply`: the only code that changes state,
+run alike when a command is decided, when an import stages it and when history replays.
+An aggregate is a shell: its methods call the decide function and `record` what it
+returns, so the interactive, import and replay paths share one copy of every rule.
+
+Events carry the time they were recorded (`timestamp`): the application passes in its
+clock, so a pinned clock or an import line's `at` is what history says.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel, ConfigDict
 
 #: Natural keys (asset refs, member ids, caller-chosen ids) map to aggregate ids by uuid5.
@@ -27,7 +35,7 @@ def natural_id(kind: str, key: str) -> UUID:
 
 class DomainEvent(BaseModel):
     # extra="ignore": the stored envelope also carries actor and command id (see
-    # ledger.store), which are facts about the command, not about the aggregate.
+    # ledger.codec), which are facts about the command, not about the aggregate.
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
     originator_id: UUID
@@ -35,9 +43,82 @@ class DomainEvent(BaseModel):
     timestamp: datetime
 
 
+E = TypeVar("E", bound="Aggregate.Event")
+
+
 class Aggregate(BaseAggregate[UUID]):
+    # State attributes are declared for type checkers only: the library turns class
+    # annotations into constructor fields, and state comes from the created event's apply.
+    if TYPE_CHECKING:
+        #: The natural-key kind its id is derived from (`natural_id(KIND, key)`).
+        KIND: ClassVar[str]
+
     class Event(DomainEvent, CanMutateAggregate[UUID]):
-        pass
+        def apply(self, aggregate: Any) -> None:
+            """How this fact changes the aggregate: each declared event overrides it."""
 
     class Created(Event, CanInitAggregate[UUID]):
         originator_topic: str
+
+    @classmethod
+    def create_id(cls, key: str) -> UUID:
+        return natural_id(cls.KIND, key)
+
+    @classmethod
+    def new(cls, events: Iterable[Aggregate.Event]) -> Self:
+        """A new aggregate from its decided events (the first one creates it)."""
+        first, *rest = events
+        aggregate = first.mutate(None)
+        assert isinstance(aggregate, cls)
+        aggregate.pending_events.append(first)
+        aggregate.record(rest)
+        return aggregate
+
+    def record(self, events: Iterable[Aggregate.Event]) -> None:
+        """Apply decided events to this aggregate and keep them to be saved."""
+        for e in events:
+            e.mutate(self)
+            self.pending_events.append(e)
+
+
+class Decision(list["Aggregate.Event"]):
+    """The events one decide function returns for one aggregate, numbered in order.
+
+    Pure: it reads the aggregate's id and version and builds events; nothing changes
+    until the shell records them."""
+
+    def __init__(self, aggregate_id: UUID, version: int, at: datetime) -> None:
+        super().__init__()
+        self.aggregate_id, self.version, self.at = aggregate_id, version, at
+
+    @classmethod
+    def about(cls, aggregate: Aggregate, at: datetime) -> Decision:
+        return cls(aggregate.id, aggregate.version, at)
+
+    @classmethod
+    def creating(
+        cls, aggregate_cls: type[Aggregate], key: str, created: type[Aggregate.Created], at: datetime, **fields: Any
+    ) -> Decision:
+        """The decision that creates an aggregate: its first event names its class."""
+        decision = cls(aggregate_cls.create_id(key), 0, at)
+        decision.append(
+            created(
+                originator_id=decision.aggregate_id,
+                originator_version=1,
+                timestamp=at,
+                originator_topic=get_topic(aggregate_cls),
+                **fields,
+            )
+        )
+        return decision
+
+    def then(self, event: type[E], **fields: Any) -> Decision:
+        self.append(
+            event(
+                originator_id=self.aggregate_id,
+                originator_version=self.version + len(self) + 1,
+                timestamp=self.at,
+                **fields,
+            )
+        )
+        return self

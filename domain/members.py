@@ -3,34 +3,53 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
-from uuid import UUID
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from eventsourcing.domain import event
-
-from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.base import Aggregate, Decision
 from ipledger.domain.errors import InvalidState, MemberSuspended, NotAuthorised
 from ipledger.domain.values import Actor, MemberKind
 
 
 class Member(Aggregate):
-    @staticmethod
-    def create_id(member_id: str) -> UUID:
-        return natural_id("member", member_id)
+    KIND = "member"
+    if TYPE_CHECKING:
+        member_id: str
+        name: str
+        kind: str
+        country: str
+        status: str
+        suspension_reason: str
 
-    @classmethod
-    def admit(cls, *, member_id: str, name: str, kind: MemberKind, country: str, actor: Actor, at: datetime) -> Member:
-        if not actor.is_operator:
-            raise NotAuthorised(f"actor: only the operator admits members ({actor.id} is not the operator)")
-        return cls(member_id=member_id, name=name, kind=kind.value, country=country, timestamp=at)
+    class Admitted(Aggregate.Created):
+        member_id: str
+        name: str
+        kind: str
+        country: str
 
-    @event("Admitted")
-    def __init__(self, member_id: str, name: str, kind: str, country: str, timestamp: datetime) -> None:
-        self.member_id = member_id
-        self.name = name
-        self.kind = kind
-        self.country = country
-        self.status = "active"
+        def apply(self, member: Member) -> None:
+            member.member_id = self.member_id
+            member.name = self.name
+            member.kind = self.kind
+            member.country = self.country
+            member.status = "active"
+
+    class Suspended(Aggregate.Event):
+        """Version 2 records why; version-1 events (no reason) are upcast on reading."""
+
+        class_version: ClassVar[int] = 2
+        reason: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = ""
+
+        def apply(self, member: Member) -> None:
+            member.status = "suspended"
+            member.suspension_reason = self.reason
+
+    class Reinstated(Aggregate.Event):
+        def apply(self, member: Member) -> None:
+            member.status = "active"
 
     @property
     def is_active(self) -> bool:
@@ -45,41 +64,47 @@ class Member(Aggregate):
         if not self.is_active:
             raise MemberSuspended(f"{role}: member {self.member_id} is suspended")
 
+    # ------------------------------------------------------------------ the shell
+
+    @classmethod
+    def admit(cls, *, member_id: str, name: str, kind: MemberKind, country: str, actor: Actor, at: datetime) -> Member:
+        return cls.new(admit(member_id=member_id, name=name, kind=kind, country=country, actor=actor, at=at))
+
     def suspend(self, *, reason: str = "", actor: Actor, at: datetime) -> None:
-        self._require_operator(actor, "suspends")
-        if not self.is_active:
-            raise InvalidState(f"member: {self.member_id} is already suspended")
-        self._suspended(reason=reason, timestamp=at)
+        self.record(suspend(self, reason=reason, actor=actor, at=at))
 
     def reinstate(self, *, actor: Actor, at: datetime) -> None:
-        self._require_operator(actor, "reinstates")
-        if self.is_active:
-            raise InvalidState(f"member: {self.member_id} is already active")
-        self._reinstated(timestamp=at)
+        self.record(reinstate(self, actor=actor, at=at))
 
-    @staticmethod
-    def _require_operator(actor: Actor, verb: str) -> None:
-        if not actor.is_operator:
-            raise NotAuthorised(f"actor: only the operator {verb} members ({actor.id} is not the operator)")
 
-    class Suspended(Aggregate.Event):
-        """Version 2 records why; version-1 events (no reason) are upcast on reading."""
+# --------------------------------------------------------------------------- decisions
 
-        class_version: ClassVar[int] = 2
-        reason: str
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["reason"] = ""
+def admit(*, member_id: str, name: str, kind: MemberKind, country: str, actor: Actor, at: datetime) -> Decision:
+    if not actor.is_operator:
+        raise NotAuthorised(f"actor: only the operator admits members ({actor.id} is not the operator)")
+    return Decision.creating(
+        Member, member_id, Member.Admitted, at, member_id=member_id, name=name, kind=kind.value, country=country
+    )
 
-    @event(Suspended)
-    def _suspended(self, reason: str, timestamp: datetime) -> None:
-        self.status = "suspended"
-        self.suspension_reason = reason
 
-    @event("Reinstated")
-    def _reinstated(self, timestamp: datetime) -> None:
-        self.status = "active"
+def suspend(member: Member, *, reason: str, actor: Actor, at: datetime) -> Decision:
+    _require_operator(actor, "suspends")
+    if not member.is_active:
+        raise InvalidState(f"member: {member.member_id} is already suspended")
+    return Decision.about(member, at).then(Member.Suspended, reason=reason)
+
+
+def reinstate(member: Member, *, actor: Actor, at: datetime) -> Decision:
+    _require_operator(actor, "reinstates")
+    if member.is_active:
+        raise InvalidState(f"member: {member.member_id} is already active")
+    return Decision.about(member, at).then(Member.Reinstated)
+
+
+def _require_operator(actor: Actor, verb: str) -> None:
+    if not actor.is_operator:
+        raise NotAuthorised(f"actor: only the operator {verb} members ({actor.id} is not the operator)")
 
 
 class BidIndex(Aggregate):
@@ -90,11 +115,19 @@ class BidIndex(Aggregate):
     like the library's content-management example maps slugs to pages.
     """
 
-    @staticmethod
-    def create_id(bid_id: str) -> UUID:
-        return natural_id("bid", bid_id)
+    KIND = "bid"
+    if TYPE_CHECKING:
+        bid_id: str
+        listing_id: str
 
-    @event("Indexed")
-    def __init__(self, bid_id: str, listing_id: str, timestamp: datetime) -> None:
-        self.bid_id = bid_id
-        self.listing_id = listing_id
+    class Indexed(Aggregate.Created):
+        bid_id: str
+        listing_id: str
+
+        def apply(self, index: BidIndex) -> None:
+            index.bid_id = self.bid_id
+            index.listing_id = self.listing_id
+
+    @classmethod
+    def index(cls, *, bid_id: str, listing_id: str, at: datetime) -> BidIndex:
+        return cls.new(Decision.creating(cls, bid_id, cls.Indexed, at, bid_id=bid_id, listing_id=listing_id))

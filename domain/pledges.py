@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from uuid import UUID
+from typing import TYPE_CHECKING
 
-from eventsourcing.domain import event
-
-from ipledger.domain.base import Aggregate, natural_id
-from ipledger.domain.errors import AssetPledged, InvalidInput, InvalidState, NotAuthorised, NotEligible
+from ipledger.domain.base import Aggregate, Decision
+from ipledger.domain.errors import AssetPledged, DuplicateId, InvalidInput, InvalidState, NotAuthorised, NotEligible
 from ipledger.domain.members import Member
 from ipledger.domain.values import Actor
 
-ACTS = ("assignment", "licence", "listing")
+#: Acts a pledgee consents to, each with how a person names it.
+ACT_NAMES = {"assignment": "assignment", "licence": "licensing", "listing": "listing for assignment"}
+ACTS = tuple(ACT_NAMES)
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,83 @@ class Consent:
 
 
 class Pledge(Aggregate):
-    @staticmethod
-    def create_id(pledge_id: str) -> UUID:
-        return natural_id("pledge", pledge_id)
+    KIND = "pledge"
+    if TYPE_CHECKING:
+        pledge_id: str
+        ref: str
+        pledgors: list[str]
+        pledgee: str
+        amount: Decimal | None
+        currency: str | None
+        start: date
+        end: date | None
+        status: str
+        ended_on: date | None
+        consents: dict[str, Consent]
+
+    class Registered(Aggregate.Created):
+        pledge_id: str
+        ref: str
+        pledgors: list[str]
+        pledgee: str
+        amount: Decimal | None
+        currency: str | None
+        start: date
+        end: date | None
+
+        def apply(self, pledge: Pledge) -> None:
+            pledge.pledge_id = self.pledge_id
+            pledge.ref = self.ref
+            pledge.pledgors = list(self.pledgors)
+            pledge.pledgee = self.pledgee
+            pledge.amount = self.amount
+            pledge.currency = self.currency
+            pledge.start = self.start
+            pledge.end = self.end
+            pledge.status = "registered"
+            pledge.ended_on = None
+            pledge.consents = {}
+
+    class ConsentGiven(Aggregate.Event):
+        consent_id: str
+        act: str
+
+        def apply(self, pledge: Pledge) -> None:
+            pledge.consents[self.consent_id] = Consent(self.consent_id, self.act)
+
+    class ConsentUsed(Aggregate.Event):
+        consent_id: str
+        used_for: str
+
+        def apply(self, pledge: Pledge) -> None:
+            old = pledge.consents[self.consent_id]
+            pledge.consents[self.consent_id] = Consent(old.consent_id, old.act, self.used_for)
+
+    class Ended(Aggregate.Event):
+        how: str
+        effective: date
+
+        def apply(self, pledge: Pledge) -> None:
+            pledge.status = self.how
+            pledge.ended_on = self.effective
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == "registered"
+
+    def in_force_on(self, day: date) -> bool:
+        """From its start until released or enforced; `end` is the secured loan's term,
+        and a lender keeps its security past it until it releases."""
+        return self.start <= day and (self.ended_on is None or day < self.ended_on)
+
+    def unused_consent(self, act: str, offered: tuple[str, ...]) -> str | None:
+        for consent_id in offered:
+            consent = self.consents.get(consent_id)
+            if consent is not None and consent.act == act and consent.used_for is None:
+                return consent_id
+        return None
+
+    # ------------------------------------------------------------------ the shell
 
     @classmethod
     def register(
@@ -49,131 +123,114 @@ class Pledge(Aggregate):
         end: date | None,
         at: datetime,
     ) -> Pledge:
-        pledgee.require_active("pledgee")
-        if not pledgee.is_financial_institution:
-            raise NotEligible(
-                f"pledgee: {pledgee.member_id} is a {pledgee.kind}; only financial institutions take pledges"
+        return cls.new(
+            register(
+                pledge_id=pledge_id,
+                ref=ref,
+                pledgors=pledgors,
+                pledgee=pledgee,
+                amount=amount,
+                currency=currency,
+                start=start,
+                end=end,
+                at=at,
             )
-        if pledgee.member_id in pledgors:
-            raise NotEligible(f"pledgee: {pledgee.member_id} owns the asset and cannot take a pledge on it")
-        if (amount is None) != (currency is None):
-            raise InvalidInput("amount: a secured amount and its currency go together (--amount with --currency)")
-        if start > at.date():
-            raise InvalidInput(f"start: {start} is after the recorded date {at.date()}")
-        if end is not None and end <= start:
-            raise InvalidInput(f"end: {end} must be after the start {start}")
-        return cls(
-            pledge_id=pledge_id,
-            ref=ref,
-            pledgors=sorted(pledgors),
-            pledgee=pledgee.member_id,
-            amount=amount,
-            currency=currency,
-            start=start,
-            end=end,
-            timestamp=at,
         )
 
-    @event("Registered")
-    def __init__(
-        self,
-        pledge_id: str,
-        ref: str,
-        pledgors: list[str],
-        pledgee: str,
-        amount: Decimal | None,
-        currency: str | None,
-        start: date,
-        end: date | None,
-        timestamp: datetime,
-    ) -> None:
-        self.pledge_id = pledge_id
-        self.ref = ref
-        self.pledgors = list(pledgors)
-        self.pledgee = pledgee
-        self.amount = amount
-        self.currency = currency
-        self.start = start
-        self.end = end
-        self.status = "registered"
-        self.ended_on: date | None = None
-        self.consents: dict[str, Consent] = {}
-
-    @property
-    def is_live(self) -> bool:
-        return self.status == "registered"
-
-    def in_force_on(self, day: date) -> bool:
-        """From its start until released or enforced; `end` is the secured loan's term,
-        and a lender keeps its security past it until it releases."""
-        return self.start <= day and (self.ended_on is None or day < self.ended_on)
-
-    def _require_pledgee(self, actor: Actor, verb: str) -> None:
-        if not actor.acts_for(self.pledgee):
-            raise NotAuthorised(f"actor: only the pledgee {self.pledgee} {verb} pledge {self.pledge_id}")
-
-    def _require_live(self) -> None:
-        if not self.is_live:
-            raise InvalidState(f"pledge: {self.pledge_id} is already {self.status}")
-
-    # ------------------------------------------------------------------ consents
-
     def consent(self, *, consent_id: str, act: str, actor: Actor, at: datetime) -> None:
-        self._require_pledgee(actor, "consents under")
-        self._require_live()
-        if act not in ACTS:
-            raise InvalidInput(f"act: {act!r} is not one of {', '.join(ACTS)}")
-        self._consented(consent_id=consent_id, act=act, timestamp=at)
-
-    @event("ConsentGiven")
-    def _consented(self, consent_id: str, act: str, timestamp: datetime) -> None:
-        self.consents[consent_id] = Consent(consent_id, act)
-
-    def unused_consent(self, act: str, offered: tuple[str, ...]) -> str | None:
-        for consent_id in offered:
-            consent = self.consents.get(consent_id)
-            if consent is not None and consent.act == act and consent.used_for is None:
-                return consent_id
-        return None
+        self.record(consent(self, consent_id=consent_id, act=act, actor=actor, at=at))
 
     def use_consent(self, *, consent_id: str, used_for: str, at: datetime) -> None:
-        self._consent_used(consent_id=consent_id, used_for=used_for, timestamp=at)
-
-    @event("ConsentUsed")
-    def _consent_used(self, consent_id: str, used_for: str, timestamp: datetime) -> None:
-        old = self.consents[consent_id]
-        self.consents[consent_id] = Consent(old.consent_id, old.act, used_for)
-
-    # ------------------------------------------------------------------ ending
+        self.record(Decision.about(self, at).then(Pledge.ConsentUsed, consent_id=consent_id, used_for=used_for))
 
     def release(self, *, effective: date | None, actor: Actor, at: datetime) -> date:
         """The loan is repaid: the pledgee releases the asset."""
-        self._require_pledgee(actor, "releases")
-        self._require_live()
-        effective = self._end_date(effective, at)
-        self._ended(how="released", effective=effective, timestamp=at)
-        return effective
+        return self._end(end(self, how="released", effective=effective, actor=actor, at=at))
 
     def enforce(self, *, effective: date | None, actor: Actor, at: datetime) -> date:
         """Default: the pledgee enforces; the asset is assigned to it in the same write."""
-        self._require_pledgee(actor, "enforces")
-        self._require_live()
-        effective = self._end_date(effective, at)
-        self._ended(how="enforced", effective=effective, timestamp=at)
-        return effective
+        return self._end(end(self, how="enforced", effective=effective, actor=actor, at=at))
 
-    def _end_date(self, effective: date | None, at: datetime) -> date:
-        effective = effective or at.date()
-        if effective > at.date():
-            raise InvalidInput(f"effective: {effective} is after the recorded date {at.date()}")
-        if effective < self.start:
-            raise InvalidInput(f"effective: {effective} is before the pledge started ({self.start})")
-        return effective
+    def _end(self, decision: Decision) -> date:
+        self.record(decision)
+        ended = decision[0]
+        assert isinstance(ended, Pledge.Ended)
+        return ended.effective
 
-    @event("Ended")
-    def _ended(self, how: str, effective: date, timestamp: datetime) -> None:
-        self.status = how
-        self.ended_on = effective
+
+# --------------------------------------------------------------------------- decisions
+
+
+def register(
+    *,
+    pledge_id: str,
+    ref: str,
+    pledgors: list[str],
+    pledgee: Member,
+    amount: Decimal | None,
+    currency: str | None,
+    start: date,
+    end: date | None,
+    at: datetime,
+) -> Decision:
+    pledgee.require_active("pledgee")
+    if not pledgee.is_financial_institution:
+        raise NotEligible(f"pledgee: {pledgee.member_id} is a {pledgee.kind}; only financial institutions take pledges")
+    if pledgee.member_id in pledgors:
+        raise NotEligible(f"pledgee: {pledgee.member_id} owns the asset and cannot take a pledge on it")
+    if (amount is None) != (currency is None):
+        raise InvalidInput("amount: a secured amount and its currency go together")
+    if start > at.date():
+        raise InvalidInput(f"start: {start} is after the recorded date {at.date()}")
+    if end is not None and end <= start:
+        raise InvalidInput(f"end: {end} must be after the start {start}")
+    return Decision.creating(
+        Pledge,
+        pledge_id,
+        Pledge.Registered,
+        at,
+        pledge_id=pledge_id,
+        ref=ref,
+        pledgors=sorted(pledgors),
+        pledgee=pledgee.member_id,
+        amount=amount,
+        currency=currency,
+        start=start,
+        end=end,
+    )
+
+
+def _require_pledgee(pledge: Pledge, actor: Actor, verb: str) -> None:
+    if not actor.acts_for(pledge.pledgee):
+        raise NotAuthorised(f"actor: only the pledgee {pledge.pledgee} {verb} pledge {pledge.pledge_id}")
+
+
+def _require_live(pledge: Pledge) -> None:
+    if not pledge.is_live:
+        raise InvalidState(f"pledge: {pledge.pledge_id} is already {pledge.status}")
+
+
+def consent(pledge: Pledge, *, consent_id: str, act: str, actor: Actor, at: datetime) -> Decision:
+    """The pledgee consents once to one act; a consent id is unique on its pledge."""
+    if consent_id in pledge.consents:
+        raise DuplicateId(f"id: consent {consent_id} already exists on pledge {pledge.pledge_id}")
+    _require_pledgee(pledge, actor, "consents under")
+    _require_live(pledge)
+    if act not in ACTS:
+        raise InvalidInput(f"act: {act!r} is not one of {', '.join(ACTS)}")
+    return Decision.about(pledge, at).then(Pledge.ConsentGiven, consent_id=consent_id, act=act)
+
+
+def end(pledge: Pledge, *, how: str, effective: date | None, actor: Actor, at: datetime) -> Decision:
+    """Released (the loan is repaid) or enforced (default), by the pledgee, once."""
+    _require_pledgee(pledge, actor, "releases" if how == "released" else "enforces")
+    _require_live(pledge)
+    effective = effective or at.date()
+    if effective > at.date():
+        raise InvalidInput(f"effective: {effective} is after the recorded date {at.date()}")
+    if effective < pledge.start:
+        raise InvalidInput(f"effective: {effective} is before the pledge started ({pledge.start})")
+    return Decision.about(pledge, at).then(Pledge.Ended, how=how, effective=effective)
 
 
 def use_consents(
@@ -187,14 +244,11 @@ def use_consents(
         if consent_id is None:
             raise AssetPledged(
                 f"consent: {ref} is pledged to {pledge.pledgee} (pledge {pledge.pledge_id}); {ACT_NAMES[act]} "
-                f"needs that pledgee's consent ('ipledger pledge consent {pledge.pledge_id} --act {act}', "
-                "then pass --consent)"
+                f"needs that pledgee's consent: record it (pledge consent {pledge.pledge_id}, act {act}) "
+                "and name it as a consent"
             )
     for pledge in pledges:
         if pledge.is_live:
             consent_id = pledge.unused_consent(act, offered)
             assert consent_id is not None
             pledge.use_consent(consent_id=consent_id, used_for=used_for, at=at)
-
-
-ACT_NAMES = {"assignment": "assignment", "licence": "licensing", "listing": "listing for assignment"}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from uuid import UUID
+from typing import TYPE_CHECKING
 
-from eventsourcing.domain import event
-
-from ipledger.domain.base import Aggregate, natural_id
+from ipledger.domain.base import Aggregate, Decision
 from ipledger.domain.errors import InvalidInput, NotAuthorised, TradeResolved
 from ipledger.domain.listings import Listing, Sale
 from ipledger.domain.scopes import Scope
@@ -17,94 +15,134 @@ from ipledger.domain.values import Actor, format_time
 
 
 class Trade(Aggregate):
-    @staticmethod
-    def create_id(trade_id: str) -> UUID:
-        return natural_id("trade", trade_id)
+    KIND = "trade"
+    if TYPE_CHECKING:
+        trade_id: str
+        listing_id: str
+        ref: str
+        type: str
+        sellers: list[str]
+        buyer: str
+        bid_id: str
+        price: Decimal
+        currency: str
+        deadline: datetime
+        scope: Scope | None
+        state: str
+        payment_ref: str | None
 
-    @classmethod
-    def strike(cls, *, listing: Listing, sale: Sale, at: datetime) -> Trade:
-        return cls(
-            trade_id=sale.trade_id,
-            listing_id=listing.listing_id,
-            ref=listing.ref,
-            type=listing.type,
-            sellers=list(listing.sellers),
-            buyer=sale.buyer,
-            bid_id=sale.bid_id,
-            price=sale.price,
-            currency=listing.currency,
-            deadline=listing.settlement_deadline(at),
-            scope=listing.scope,
-            timestamp=at,
-        )
+    class Struck(Aggregate.Created):
+        trade_id: str
+        listing_id: str
+        ref: str
+        type: str
+        sellers: list[str]
+        buyer: str
+        bid_id: str
+        price: Decimal
+        currency: str
+        deadline: datetime
+        scope: Scope | None
 
-    @event("Struck")
-    def __init__(
-        self,
-        trade_id: str,
-        listing_id: str,
-        ref: str,
-        type: str,
-        sellers: list[str],
-        buyer: str,
-        bid_id: str,
-        price: Decimal,
-        currency: str,
-        deadline: datetime,
-        scope: Scope | None,
-        timestamp: datetime,
-    ) -> None:
-        self.trade_id = trade_id
-        self.listing_id = listing_id
-        self.ref = ref
-        self.type = type
-        self.sellers = list(sellers)
-        self.buyer = buyer
-        self.bid_id = bid_id
-        self.price = price
-        self.currency = currency
-        self.deadline = deadline
-        self.scope = scope
-        self.state = "pending"
-        self.payment_ref: str | None = None
+        def apply(self, trade: Trade) -> None:
+            trade.trade_id = self.trade_id
+            trade.listing_id = self.listing_id
+            trade.ref = self.ref
+            trade.type = self.type
+            trade.sellers = list(self.sellers)
+            trade.buyer = self.buyer
+            trade.bid_id = self.bid_id
+            trade.price = self.price
+            trade.currency = self.currency
+            trade.deadline = self.deadline
+            trade.scope = self.scope
+            trade.state = "pending"
+            trade.payment_ref = None
+
+    class Settled(Aggregate.Event):
+        payment_ref: str
+        effective: date
+
+        def apply(self, trade: Trade) -> None:
+            trade.state = "settled"
+            trade.payment_ref = self.payment_ref
+
+    class Voided(Aggregate.Event):
+        reason: str
+
+        def apply(self, trade: Trade) -> None:
+            trade.state = "void"
 
     def status_at(self, at: datetime) -> str:
         """A pending trade past its settlement deadline has lapsed (void without an event)."""
         return trade_status(self.state, self.deadline, at)
 
-    def _require_pending(self, at: datetime, act: str) -> None:
-        status = self.status_at(at)
-        if status == "lapsed":
-            raise TradeResolved(
-                f"trade: {self.trade_id} lapsed at its settlement deadline {format_time(self.deadline)}; cannot {act}"
-            )
-        if status != "pending":
-            raise TradeResolved(f"trade: {self.trade_id} is already {status}; a trade resolves exactly once")
+    # ------------------------------------------------------------------ the shell
+
+    @classmethod
+    def strike(cls, *, listing: Listing, sale: Sale, at: datetime) -> Trade:
+        return cls.new(strike(listing=listing, sale=sale, at=at))
 
     def settle(self, *, payment_ref: str, effective: date | None, actor: Actor, at: datetime) -> date:
         """Payment confirmed: returns the effective date the conveyance takes."""
-        if not actor.is_operator and actor.member_id not in self.sellers:
-            raise NotAuthorised(f"actor: only the operator or the seller confirms payment for trade {self.trade_id}")
-        self._require_pending(at, "settle")
-        effective = effective or at.date()
-        if effective > at.date():
-            raise InvalidInput(f"effective: {effective} is after the recorded date {at.date()}")
-        self._settled(payment_ref=payment_ref, effective=effective, timestamp=at)
-        return effective
-
-    @event("Settled")
-    def _settled(self, payment_ref: str, effective: date, timestamp: datetime) -> None:
-        self.state = "settled"
-        self.payment_ref = payment_ref
+        decision = settle(self, payment_ref=payment_ref, effective=effective, actor=actor, at=at)
+        self.record(decision)
+        settled = decision[0]
+        assert isinstance(settled, Trade.Settled)
+        return settled.effective
 
     def void(self, *, reason: str, actor: Actor, at: datetime) -> None:
-        parties = set(self.sellers) | {self.buyer}
-        if not actor.is_operator and actor.member_id not in parties:
-            raise NotAuthorised(f"actor: only the operator or a party to trade {self.trade_id} may void it")
-        if self.state != "pending":
-            raise TradeResolved(f"trade: {self.trade_id} is already {self.state}; a trade resolves exactly once")
-        self._voided(reason=reason, timestamp=at)
+        self.record(void(self, reason=reason, actor=actor, at=at))
 
-    @event("Voided")
-    def _voided(self, reason: str, timestamp: datetime) -> None:
-        self.state = "void"
+
+# --------------------------------------------------------------------------- decisions
+
+
+def strike(*, listing: Listing, sale: Sale, at: datetime) -> Decision:
+    """A sale on a listing makes a pending trade, due by the listing's settlement deadline."""
+    return Decision.creating(
+        Trade,
+        sale.trade_id,
+        Trade.Struck,
+        at,
+        trade_id=sale.trade_id,
+        listing_id=listing.listing_id,
+        ref=listing.ref,
+        type=listing.type,
+        sellers=list(listing.sellers),
+        buyer=sale.buyer,
+        bid_id=sale.bid_id,
+        price=sale.price,
+        currency=listing.currency,
+        deadline=listing.settlement_deadline(at),
+        scope=listing.scope,
+    )
+
+
+def _require_pending(trade: Trade, at: datetime, act: str) -> None:
+    status = trade.status_at(at)
+    if status == "lapsed":
+        raise TradeResolved(
+            f"trade: {trade.trade_id} lapsed at its settlement deadline {format_time(trade.deadline)}; cannot {act}"
+        )
+    if status != "pending":
+        raise TradeResolved(f"trade: {trade.trade_id} is already {status}; a trade resolves exactly once")
+
+
+def settle(trade: Trade, *, payment_ref: str, effective: date | None, actor: Actor, at: datetime) -> Decision:
+    if not actor.is_operator and actor.member_id not in trade.sellers:
+        raise NotAuthorised(f"actor: only the operator or the seller confirms payment for trade {trade.trade_id}")
+    _require_pending(trade, at, "settle")
+    effective = effective or at.date()
+    if effective > at.date():
+        raise InvalidInput(f"effective: {effective} is after the recorded date {at.date()}")
+    return Decision.about(trade, at).then(Trade.Settled, payment_ref=payment_ref, effective=effective)
+
+
+def void(trade: Trade, *, reason: str, actor: Actor, at: datetime) -> Decision:
+    parties = set(trade.sellers) | {trade.buyer}
+    if not actor.is_operator and actor.member_id not in parties:
+        raise NotAuthorised(f"actor: only the operator or a party to trade {trade.trade_id} may void it")
+    if trade.state != "pending":
+        raise TradeResolved(f"trade: {trade.trade_id} is already {trade.state}; a trade resolves exactly once")
+    return Decision.about(trade, at).then(Trade.Voided, reason=reason)

@@ -197,8 +197,12 @@ def parse_currency(value: str, field: str = "currency") -> str:
     return value
 
 
-def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
-    """A positive decimal with at most the currency's minor units; never a float."""
+def parse_amount(value: Any, currency: str | None, field: str = "amount") -> Decimal:
+    """A positive decimal with at most the currency's minor units; never a float.
+
+    Without a currency (a bid's is its listing's; a secured amount may lack one) the
+    amount is checked as a decimal only, and the currency's places wait for the rule
+    that knows it."""
     if isinstance(value, (float, bool)):
         raise InvalidInput(f"{field}: amounts are decimal strings, not floats ({value!r})")
     if isinstance(value, Decimal):
@@ -215,16 +219,16 @@ def parse_amount(value: Any, currency: str, field: str = "amount") -> Decimal:
         amount = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the regex already guards
         raise InvalidInput(f"{field}: {value!r} is not a decimal amount") from None
-    places = minor_units(currency)
+    places = minor_units(currency) if currency is not None else 8
     exponent = amount.as_tuple().exponent
     assert isinstance(exponent, int)
-    if -exponent > places:
+    if currency is not None and -exponent > places:
         raise InvalidInput(f"{field}: {text} has more than {places} decimal places, the minor units of {currency}")
     if amount <= 0:
         raise InvalidInput(f"{field}: must be greater than zero")
     if amount >= MAX_AMOUNT:
         raise InvalidInput(f"{field}: {text} exceeds the largest amount the ledger records (1e14)")
-    return amount.quantize(Decimal(1).scaleb(-places))
+    return amount.quantize(Decimal(1).scaleb(-places)) if currency is not None else amount
 
 
 def minor(amount: Decimal, currency: str) -> int:
@@ -322,6 +326,11 @@ def parse_time(value: Any, field: str) -> datetime:
     return parsed
 
 
+def owner_list(owners: dict[str, str]) -> list[dict[str, str]]:
+    """Owners as people read them, in one order everywhere: [{member, share}] by member."""
+    return [{"member": m, "share": s} for m, s in sorted(owners.items())]
+
+
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -358,13 +367,3 @@ def check_text(value: Any, field: str, max_len: int = 500) -> str:
     if not visible:
         raise InvalidInput(f"{field}: must contain a visible character (not only spaces or zero-width characters)")
     return text
-
-
-def __getattr__(name: str) -> object:
-    """Licence scopes moved to domain.scopes (they need pydantic; values stay light for
-    the CLI's cold start); old imports from here still work."""
-    if name in {"Scope", "conflicts", "parse_scope", "WORLD", "ALL_FIELDS"}:
-        from ipledger.domain import scopes
-
-        return getattr(scopes, name)
-    raise AttributeError(name)

@@ -41,7 +41,7 @@ from ipledger.domain.listings import Listing, Sale
 from ipledger.domain.members import BidIndex, Member
 from ipledger.domain.pledges import Pledge, use_consents
 from ipledger.domain.trades import Trade
-from ipledger.domain.values import Actor, ListingType, format_time, parse_time
+from ipledger.domain.values import Actor, ListingType, format_time, owner_list, parse_time
 from ipledger.ledger import commands as c
 from ipledger.ledger.chain import outcome_digest, request_digest
 from ipledger.ledger.codec import CommandStamp, Envelope, OrjsonTranscoder, PydanticMapper
@@ -105,28 +105,28 @@ class Exchange(Application[UUID]):
             raise TypeError("PERSISTENCE_MODULE and MAPPER_TOPIC must name ipledger's LedgerFactory and PydanticMapper")
         self._aggregates: OrderedDict[UUID, Aggregate] = OrderedDict()
         ensure_schema(self.engine)
-        self.handlers: dict[str, Callable[[Any, Context], Result]] = {
-            "member.add": self.add_member,
-            "member.suspend": self.suspend_member,
-            "member.reinstate": self.reinstate_member,
-            "asset.register": self.register_asset,
-            "asset.assign": self.assign_asset,
-            "listing.open": self.open_listing,
-            "listing.withdraw": self.withdraw_listing,
-            "listing.close": self.close_listing,
-            "bid.place": self.place_bid,
-            "bid.withdraw": self.withdraw_bid,
-            "bid.accept": self.accept_bid,
-            "trade.settle": self.settle_trade,
-            "trade.void": self.void_trade,
-            "asset.consent": self.consent_as_co_owner,
-            "licence.grant": self.grant_licence,
-            "licence.terminate": self.terminate_licence,
-            "licence.surrender": self.surrender_licence,
-            "pledge.register": self.register_pledge,
-            "pledge.consent": self.consent_as_pledgee,
-            "pledge.release": self.release_pledge,
-            "pledge.enforce": self.enforce_pledge,
+        self.handlers: dict[type[c.Command], Callable[[Any, Context], Result]] = {
+            c.AddMember: self.add_member,
+            c.SuspendMember: self.suspend_member,
+            c.ReinstateMember: self.reinstate_member,
+            c.RegisterAsset: self.register_asset,
+            c.AssignAsset: self.assign_asset,
+            c.OpenListing: self.open_listing,
+            c.WithdrawListing: self.withdraw_listing,
+            c.CloseListing: self.close_listing,
+            c.PlaceBid: self.place_bid,
+            c.WithdrawBid: self.withdraw_bid,
+            c.AcceptBid: self.accept_bid,
+            c.SettleTrade: self.settle_trade,
+            c.VoidTrade: self.void_trade,
+            c.ConsentAsCoOwner: self.consent_as_co_owner,
+            c.GrantLicence: self.grant_licence,
+            c.TerminateLicence: self.terminate_licence,
+            c.SurrenderLicence: self.surrender_licence,
+            c.RegisterPledge: self.register_pledge,
+            c.ConsentAsPledgee: self.consent_as_pledgee,
+            c.ReleasePledge: self.release_pledge,
+            c.EnforcePledge: self.enforce_pledge,
         }
 
     def close(self) -> None:
@@ -151,7 +151,7 @@ class Exchange(Application[UUID]):
         """Run one writing command: validate, authorise, decide, save atomically."""
         request = self.request(name, args, actor)
         command, who = request.command, request.actor
-        handler = self.handlers[name]
+        handler = self.handlers[type(command)]
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
         for attempt in range(MAX_ATTEMPTS):
@@ -248,7 +248,7 @@ class Exchange(Application[UUID]):
 
     def request(self, name: str, args: dict[str, Any], actor: str) -> Request:
         """Parse a command as its issuer sent it, and the digest that names it."""
-        command = c.parse_command(name, args)
+        command = c.Command.named(name).parse(args)
         who = Actor.parse(actor)
         self._require_writer(who, name)
         return Request(name, command, who, request_digest(name, command.model_dump(mode="json"), who.id))
@@ -311,7 +311,7 @@ class Exchange(Application[UUID]):
         self._require_active_actor(who)
         self._unchecked = []
         try:
-            outcome, aggregates = self.handlers[name](command, Context(actor=who, command_id=cid, at=at))
+            outcome, aggregates = self.handlers[type(command)](command, Context(actor=who, command_id=cid, at=at))
         except LedgerError:
             self._settle_unchecked(None)
             raise
@@ -508,7 +508,7 @@ class Exchange(Application[UUID]):
             actor=ctx.actor,
             at=ctx.at,
         )
-        return {"id": cmd.ref, "owners": _owner_list(asset.owners)}, [asset]
+        return {"id": cmd.ref, "owners": owner_list(asset.owners)}, [asset]
 
     def assign_asset(self, cmd: c.AssignAsset, ctx: Context) -> Result:
         asset = self.asset(cmd.ref)
@@ -517,14 +517,12 @@ class Exchange(Application[UUID]):
         asset.assign(to=cmd.to, kind=cmd.conveyance, effective=cmd.effective, actor=ctx.actor, at=ctx.at)
         pledges = self.pledges_of(asset)
         use_consents(pledges, act="assignment", offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
-        return {"id": cmd.ref, "owners": _owner_list(asset.owners)}, [asset, *pledges]
+        return {"id": cmd.ref, "owners": owner_list(asset.owners)}, [asset, *pledges]
 
     def consent_as_co_owner(self, cmd: c.ConsentAsCoOwner, ctx: Context) -> Result:
         asset = self.asset(cmd.ref)
         self.member(cmd.member, "member")
         consent_id = cmd.id or ctx.new_id("CC")
-        if consent_id in asset.co_owner_consents:
-            raise DuplicateId(f"id: consent {consent_id} already exists on {asset.ref}")
         asset.give_co_owner_consent(consent_id=consent_id, member=cmd.member, act=cmd.act, actor=ctx.actor, at=ctx.at)
         return {"id": consent_id, "asset": asset.ref, "member": cmd.member, "act": cmd.act}, [asset]
 
@@ -534,7 +532,7 @@ class Exchange(Application[UUID]):
         listing_id = self.require_new(Listing, cmd.id or ctx.new_id("L"), "id", "listing")
         asset = self.asset(cmd.ref)
         sellers = [self.member(m, "seller") for m in sorted(asset.owners)]
-        scope = cmd.scope()
+        scope = cmd.scope
         if scope is not None:
             check_conflicts(scope, self.licences_of(asset))
         pledges = self.pledges_of(asset)
@@ -548,9 +546,9 @@ class Exchange(Application[UUID]):
             currency=cmd.currency,
             opens_at=cmd.opens,
             closes_at=cmd.closes,
-            ask=cmd.money("ask"),
-            reserve=cmd.money("reserve"),
-            increment=cmd.money("increment"),
+            ask=cmd.ask,
+            reserve=cmd.reserve,
+            increment=cmd.increment,
             extend_minutes=cmd.extend_minutes,
             settlement_days=cmd.settlement_days,
             scope=scope,
@@ -595,13 +593,12 @@ class Exchange(Application[UUID]):
         listing = self.listing(cmd.listing)
         bid_id = self.require_new(BidIndex, cmd.id or ctx.new_id("B"), "id", "bid")
         bidder = self.member(cmd.bidder, "bidder")
-        amount = c.parse_amount(cmd.amount, listing.currency, "amount")
         trade_id = cmd.trade_id or ctx.new_id("T")
         sale = listing.place_bid(
-            bid_id=bid_id, bidder=bidder, amount=amount, trade_id=trade_id, actor=ctx.actor, at=ctx.at
+            bid_id=bid_id, bidder=bidder, amount=cmd.amount, trade_id=trade_id, actor=ctx.actor, at=ctx.at
         )
-        index = BidIndex(bid_id=bid_id, listing_id=listing.listing_id, timestamp=ctx.at)
-        outcome: Outcome = {"id": bid_id, "listing": listing.listing_id, "amount": str(amount)}
+        index = BidIndex.index(bid_id=bid_id, listing_id=listing.listing_id, at=ctx.at)
+        outcome: Outcome = {"id": bid_id, "listing": listing.listing_id, "amount": str(listing.bids[bid_id].amount)}
         if sale is None:
             return outcome, [listing, index]
         self.require_new(Trade, trade_id, "trade_id", "trade")
@@ -670,15 +667,16 @@ class Exchange(Application[UUID]):
         asset = self.asset(cmd.ref)
         licensee = self.member(cmd.licensee, "licensee")
         parent = self.load(Licence, cmd.parent, "parent", "licence") if cmd.parent else None
-        scope = cmd.scope()
+        scope = cmd.scope
+        assert scope is not None  # a grant's scope options are required
         licence = Licence.grant(
             licence_id=licence_id,
             ref=asset.ref,
             licensors=sorted(asset.owners),
             licensee=licensee,
             scope=scope,
-            royalty_rate=cmd.royalty(),
-            lump_sum=cmd.lump(),
+            royalty_rate=cmd.royalty_rate,
+            lump_sum=cmd.lump_sum,
             currency=cmd.currency,
             parent=parent,
             others=self.licences_of(asset),
@@ -720,21 +718,19 @@ class Exchange(Application[UUID]):
             ref=asset.ref,
             pledgors=sorted(asset.owners),
             pledgee=self.member(cmd.pledgee, "pledgee"),
-            amount=cmd.secured(),
+            amount=cmd.amount,
             currency=cmd.currency,
             start=cmd.start or ctx.at.date(),
             end=cmd.end,
             at=ctx.at,
         )
         asset.pledge(pledge_id=pledge_id, start=pledge.start, actor=ctx.actor, at=ctx.at)
-        rank = asset.pledge_ids.index(pledge_id) + 1
+        rank = asset.pledge_rank(pledge_id)
         return {"id": pledge_id, "asset": asset.ref, "pledgee": cmd.pledgee, "rank": rank}, [pledge, asset]
 
     def consent_as_pledgee(self, cmd: c.ConsentAsPledgee, ctx: Context) -> Result:
         pledge = self.load(Pledge, cmd.pledge, "pledge", "pledge")
         consent_id = cmd.id or ctx.new_id("C")
-        if consent_id in pledge.consents:
-            raise DuplicateId(f"id: consent {consent_id} already exists on pledge {pledge.pledge_id}")
         pledge.consent(consent_id=consent_id, act=cmd.act, actor=ctx.actor, at=ctx.at)
         return {"id": consent_id, "pledge": pledge.pledge_id, "act": cmd.act}, [pledge]
 
@@ -751,7 +747,7 @@ class Exchange(Application[UUID]):
         self.active_member(pledge.pledgee, "pledgee")
         effective = pledge.enforce(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
         asset.convey_on_enforcement(pledge_id=pledge.pledge_id, pledgee=pledge.pledgee, effective=effective, at=ctx.at)
-        return {"id": pledge.pledge_id, "status": pledge.status, "owners": _owner_list(asset.owners)}, [pledge, asset]
+        return {"id": pledge.pledge_id, "status": pledge.status, "owners": owner_list(asset.owners)}, [pledge, asset]
 
 
 def wall_clock() -> datetime:
@@ -762,6 +758,3 @@ def wall_clock() -> datetime:
 def _recorded_time(state: bytes | None) -> datetime | None:
     return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
 
-
-def _owner_list(owners: dict[str, str]) -> list[dict[str, str]]:
-    return [{"member": m, "share": s} for m, s in sorted(owners.items())]

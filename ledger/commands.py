@@ -2,8 +2,15 @@
 
 Field names are the CLI option names with underscores (the import format of cli.md),
 so `ipledger listing open …` and an import line `{"command": "listing.open", "args":
-{…}}` validate through the same model. Validators call the domain's parsers, which
-raise `InvalidInput` naming the field and the rule.
+{…}}` validate through the same class. A command is fully parsed when it validates:
+money is a Decimal in its currency's minor units, a licence scope is a `Scope` value.
+Validators call the domain's parsers, which raise `InvalidInput` naming the field and
+the rule; the rules themselves (which acts need consent, what a royalty may be) are
+the domain's, checked once, there.
+
+Each class names itself (`name`, the import format's command name); `Command.named`
+is the one registry, so the CLI, the importer and the application's handlers all key
+on the class.
 """
 
 from __future__ import annotations
@@ -11,9 +18,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Callable, ClassVar
+from typing import Annotated, Any, Callable, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ipledger.domain.errors import InvalidInput
 from ipledger.domain.scopes import Scope, parse_scope
@@ -71,28 +88,32 @@ def _enum(enum: type[Any]) -> Callable[[Any, str], Any]:
     return lambda value, field: parse_enum(enum, value, field)
 
 
-def _choice(*allowed: str) -> Callable[[Any, str], str]:
-    def parse(value: Any, field: str) -> str:
-        if value not in allowed:
-            raise InvalidInput(f"{field}: {value!r} is not one of {', '.join(allowed)}")
-        return str(value)
-
-    return parse
-
-
 RATE_TEXT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4})?")
 
 
 def parse_rate(value: Any, field: str) -> Decimal:
-    """A percentage as plain decimal digits: `3.5`, never `1e2` (stored as `1E+2`) or a float."""
+    """A percentage as plain decimal digits: `3.5`, never `1e2` (stored as `1E+2`) or a float.
+    Whether a royalty of that rate may be granted is the licence's rule."""
     if isinstance(value, (float, bool)):
         raise InvalidInput(f"{field}: a percentage is a decimal string, not a float ({value!r})")
     text = str(value).strip() if isinstance(value, (str, int, Decimal)) else ""
     if isinstance(value, Decimal):
         text = format(value, "f")
-    if not RATE_TEXT.fullmatch(text) or not Decimal(0) <= Decimal(text) <= Decimal(100):
+    if not RATE_TEXT.fullmatch(text):
         raise InvalidInput(f"{field}: {value!r} must be a percentage from 0 to 100 in plain digits, at most 4 decimals")
     return Decimal(text)
+
+
+def _money(field: str, optional: bool = True) -> Any:
+    """An amount in the currency named by the command's `currency` (validated first, as
+    it is declared first); without one, a decimal whose places the domain checks."""
+
+    def validate(value: Any, info: ValidationInfo) -> Decimal | None:
+        if optional and _opt(value) is None:
+            return None
+        return parse_amount(value, info.data.get("currency"), field)
+
+    return field_validator(field, mode="before")(validate)
 
 
 Ref = Annotated[str, _field(canonical_ref, "ref")]
@@ -110,15 +131,37 @@ def _strings(value: Any) -> tuple[str, ...]:
 Strs = Annotated[tuple[str, ...], BeforeValidator(_strings)]
 Consents = Annotated[tuple[str, ...], _many(parse_id, "consent")]
 OptTradeId = Annotated[str | None, _field(parse_id, "trade_id", optional=True)]
+Money = Decimal | None
 OptEffective = Annotated[date | None, _field(parse_date, "effective", optional=True)]
 
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str]
+    _named: ClassVar[dict[str, type[Command]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Command._named[cls.name] = cls
+
+    @staticmethod
+    def named(name: str) -> type[Command]:
+        """The command class an import line or a request names."""
+        try:
+            return Command._named[name]
+        except (KeyError, TypeError):
+            raise InvalidInput(
+                f"command: {name!r} is not a writing command ({', '.join(sorted(Command._named))})"
+            ) from None
+
+    @staticmethod
+    def names() -> list[str]:
+        return sorted(Command._named)
 
     @classmethod
-    def parse(cls, args: dict[str, Any]) -> Command:
+    def parse(cls, args: dict[str, Any]) -> Self:
+        if not isinstance(args, dict):
+            raise InvalidInput("args: must be a JSON object of option names to values")
         try:
             return cls.model_validate(args)
         except ValidationError as e:
@@ -159,23 +202,26 @@ class RegisterAsset(Command):
     effective: OptEffective = None
 
 
-def _conveyance(value: Any, field: str) -> ConveyanceKind:
-    kind: ConveyanceKind = parse_enum(ConveyanceKind, value or "assignment", field)
-    if kind in (ConveyanceKind.registration, ConveyanceKind.enforcement):
-        raise InvalidInput(f"{field}: must be assignment, merger, name_change or correction")
-    return kind
-
-
 class AssignAsset(Command):
     name = "asset.assign"
     ref: Ref
     to: Annotated[dict[str, str], BeforeValidator(lambda v: parse_owners(_as_list(v), "to"))]
     effective: OptEffective = None
-    conveyance: Annotated[ConveyanceKind, _field(_conveyance, "conveyance")] = ConveyanceKind.assignment
+    conveyance: Annotated[ConveyanceKind, _field(_enum(ConveyanceKind), "conveyance")] = ConveyanceKind.assignment
     consent: Consents = ()
 
 
-class OpenListing(Command):
+class _Scoped(BaseModel):
+    """The licence scope options, parsed into one `Scope` value when a command validates."""
+
+    _scope: Scope | None = PrivateAttr(default=None)
+
+    @property
+    def scope(self) -> Scope | None:
+        return self._scope
+
+
+class OpenListing(Command, _Scoped):
     name = "listing.open"
     ref: Ref
     type: Annotated[ListingType, _field(_enum(ListingType), "type")]
@@ -183,9 +229,9 @@ class OpenListing(Command):
     currency: Annotated[str, _field(parse_currency, "currency")]
     closes: Annotated[datetime, _field(parse_time, "closes")]
     opens: Annotated[datetime | None, _field(parse_time, "opens", optional=True)] = None
-    ask: Any = None
-    reserve: Any = None
-    increment: Any = None
+    ask: Money = None
+    reserve: Money = None
+    increment: Money = None
     extend_minutes: int | None = None
     settlement_days: int = 7
     licence_type: str | None = None
@@ -197,17 +243,18 @@ class OpenListing(Command):
     consent: Consents = ()
     id: Annotated[str | None, _field(parse_id, "id", optional=True)] = None
 
-    def money(self, field: str) -> Decimal | None:
-        value = getattr(self, field)
-        return None if _opt(value) is None else parse_amount(value, self.currency, field)
+    _ask = _money("ask")
+    _reserve = _money("reserve")
+    _increment = _money("increment")
 
-    def scope(self) -> Scope | None:
+    @model_validator(mode="after")
+    def _parse_scope(self) -> Self:
         given = [self.licence_type, self.territory, self.field, self.term_start, self.term_end]
         if not any(given) and not self.sublicensable:
-            return None
+            return self
         if self.term_start is None or self.term_end is None:
-            raise InvalidInput("term_start: a licence listing's scope needs --term-start and --term-end")
-        return parse_scope(
+            raise InvalidInput("term_start: a licence listing's scope needs term_start and term_end")
+        self._scope = parse_scope(
             type=self.licence_type or "",
             territories=self.territory,
             fields=self.field,
@@ -216,6 +263,7 @@ class OpenListing(Command):
             sublicensable=self.sublicensable,
             field_prefix="licence_",
         )
+        return self
 
 
 class WithdrawListing(Command):
@@ -223,16 +271,21 @@ class WithdrawListing(Command):
     listing: Annotated[str, _field(parse_id, "listing")]
 
 
-class CloseListing(WithdrawListing):
+class CloseListing(Command):
     name = "listing.close"
+    listing: Annotated[str, _field(parse_id, "listing")]
     trade_id: OptTradeId = None
 
 
-class PlaceBid(CloseListing):
+class PlaceBid(Command):
     name = "bid.place"
+    listing: Annotated[str, _field(parse_id, "listing")]
+    trade_id: OptTradeId = None
     bidder: Annotated[str, _field(parse_member_id, "bidder")]
-    amount: Any
+    amount: Decimal  # a decimal here; its places are checked in the listing's currency
     id: Annotated[str | None, _field(parse_id, "id", optional=True)] = None
+
+    _amount = _money("amount", optional=False)
 
 
 class WithdrawBid(Command):
@@ -240,8 +293,9 @@ class WithdrawBid(Command):
     bid: Annotated[str, _field(parse_id, "bid")]
 
 
-class AcceptBid(WithdrawBid):
+class AcceptBid(Command):
     name = "bid.accept"
+    bid: Annotated[str, _field(parse_id, "bid")]
     trade_id: OptTradeId = None
 
 
@@ -255,18 +309,18 @@ class SettleTrade(Command):
 class VoidTrade(Command):
     name = "trade.void"
     trade: Annotated[str, _field(parse_id, "trade")]
-    reason: Annotated[str, _field(_text(500), "reason", optional=True)] = None  # type: ignore[assignment]
+    reason: Annotated[str | None, _field(_text(500), "reason", optional=True)] = None
 
 
 class ConsentAsCoOwner(Command):
     name = "asset.consent"
     ref: Ref
     member: Annotated[str, _field(parse_member_id, "member")]
-    act: Annotated[str, _field(_choice("assignment", "listing", "exclusive_licence", "pledge"), "act")]
+    act: Annotated[str, _field(_text(40), "act")]  # which acts need consent is the asset's rule
     id: OptId = None
 
 
-class GrantLicence(Command):
+class GrantLicence(Command, _Scoped):
     name = "licence.grant"
     ref: Ref
     licensee: Annotated[str, _field(parse_member_id, "licensee")]
@@ -276,15 +330,18 @@ class GrantLicence(Command):
     start: Annotated[date, _field(parse_date, "start")]
     end: Annotated[date, _field(parse_date, "end")]
     sublicensable: bool = False
-    royalty_rate: Any = None
-    lump_sum: Any = None
+    royalty_rate: Annotated[Decimal | None, _field(parse_rate, "royalty_rate", optional=True)] = None
     currency: Annotated[str | None, _field(parse_currency, "currency", optional=True)] = None
+    lump_sum: Money = None
     parent: Annotated[str | None, _field(parse_id, "parent", optional=True)] = None
     consent: Consents = ()
     id: OptId = None
 
-    def scope(self) -> Scope:
-        return parse_scope(
+    _lump_sum = _money("lump_sum")
+
+    @model_validator(mode="after")
+    def _parse_scope(self) -> Self:
+        self._scope = parse_scope(
             type=self.type,
             territories=self.territory,
             fields=self.field,
@@ -292,18 +349,7 @@ class GrantLicence(Command):
             end=self.end,
             sublicensable=self.sublicensable,
         )
-
-    def royalty(self) -> Decimal | None:
-        if _opt(self.royalty_rate) is None:
-            return None
-        return parse_rate(self.royalty_rate, "royalty_rate")
-
-    def lump(self) -> Decimal | None:
-        if _opt(self.lump_sum) is None:
-            return None
-        if self.currency is None:
-            raise InvalidInput("currency: a lump sum needs --currency")
-        return parse_amount(self.lump_sum, self.currency, "lump_sum")
+        return self
 
 
 class TerminateLicence(Command):
@@ -323,24 +369,19 @@ class RegisterPledge(Command):
     name = "pledge.register"
     ref: Ref
     pledgee: Annotated[str, _field(parse_member_id, "pledgee")]
-    amount: Any = None
     currency: Annotated[str | None, _field(parse_currency, "currency", optional=True)] = None
+    amount: Money = None
     start: Annotated[date | None, _field(parse_date, "start", optional=True)] = None
     end: Annotated[date | None, _field(parse_date, "end", optional=True)] = None
     id: OptId = None
 
-    def secured(self) -> Decimal | None:
-        if _opt(self.amount) is None:
-            return None
-        if self.currency is None:
-            raise InvalidInput("currency: a secured amount needs --currency")
-        return parse_amount(self.amount, self.currency, "amount")
+    _amount = _money("amount")
 
 
 class ConsentAsPledgee(Command):
     name = "pledge.consent"
     pledge: Annotated[str, _field(parse_id, "pledge")]
-    act: Annotated[str, _field(_choice("assignment", "licence", "listing"), "act")]
+    act: Annotated[str, _field(_text(40), "act")]  # which acts a pledgee consents to is the pledge's rule
     id: OptId = None
 
 
@@ -350,8 +391,10 @@ class ReleasePledge(Command):
     effective: OptEffective = None
 
 
-class EnforcePledge(ReleasePledge):
+class EnforcePledge(Command):
     name = "pledge.enforce"
+    pledge: Annotated[str, _field(parse_id, "pledge")]
+    effective: OptEffective = None
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -360,41 +403,3 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-COMMANDS: dict[str, type[Command]] = {
-    cls.name: cls
-    for cls in (
-        AddMember,
-        SuspendMember,
-        ReinstateMember,
-        RegisterAsset,
-        AssignAsset,
-        OpenListing,
-        WithdrawListing,
-        CloseListing,
-        PlaceBid,
-        WithdrawBid,
-        AcceptBid,
-        SettleTrade,
-        VoidTrade,
-        ConsentAsCoOwner,
-        GrantLicence,
-        TerminateLicence,
-        SurrenderLicence,
-        RegisterPledge,
-        ConsentAsPledgee,
-        ReleasePledge,
-        EnforcePledge,
-    )
-}
-
-
-def parse_command(name: str, args: dict[str, Any]) -> Command:
-    try:
-        cls = COMMANDS[name]
-    except KeyError:
-        raise InvalidInput(f"command: {name!r} is not a writing command ({', '.join(sorted(COMMANDS))})") from None
-    if not isinstance(args, dict):
-        raise InvalidInput("args: must be a JSON object of option names to values")
-    return cls.parse(args)

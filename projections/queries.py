@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
 from ipledger.domain.status import listing_status
-from ipledger.domain.values import Actor, format_time
+from ipledger.domain.terms import licence_end, pledge_ranks
+from ipledger.domain.values import Actor, format_time, owner_list
 from ipledger.domain.visibility import bid_visible
 from ipledger.projections.tables import (
     assets_table,
@@ -29,10 +30,6 @@ from ipledger.projections.tables import (
 
 def _time(value: datetime) -> str:
     return format_time(value.replace(tzinfo=None)) if value.tzinfo else value.isoformat() + "Z"
-
-
-def _owner_list(owners: dict[str, str]) -> list[dict[str, str]]:
-    return [{"member": m, "share": s} for m, s in sorted(owners.items())]
 
 
 def _require_asset(conn: Connection, ref: str) -> None:
@@ -68,7 +65,7 @@ def owner(conn: Connection, ref: str, as_of: date | None = None, known_at: datet
         "asset": ref,
         "as_of": as_of.isoformat() if as_of else None,
         "known_at": format_time(known_at) if known_at else None,
-        "owners": _owner_list(owners_of(conn, ref, as_of, known_at)),
+        "owners": owner_list(owners_of(conn, ref, as_of, known_at)),
     }
 
 
@@ -91,7 +88,7 @@ def title(conn: Connection, ref: str) -> dict[str, Any]:
                 "recorded": _time(r.recorded),
                 "from": sorted(orjson.loads(r.from_owners)),
                 "to": sorted(orjson.loads(r.to_owners)),
-                "shares": _owner_list(orjson.loads(r.to_owners)),
+                "shares": owner_list(orjson.loads(r.to_owners)),
                 "trade": r.trade,
             }
             for r in rows
@@ -213,12 +210,8 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
 
     def end_of(licence_id: str) -> date:
         r = rows[licence_id]
-        ends = [r.end]
-        if r.ended_on is not None and _known(r.ended_recorded, known_at):
-            ends.append(r.ended_on)
-        if r.parent is not None and r.parent in rows:
-            ends.append(end_of(r.parent))
-        return min(ends)
+        ended_on = r.ended_on if r.ended_on is not None and _known(r.ended_recorded, known_at) else None
+        return licence_end(r.end, ended_on, end_of(r.parent) if r.parent in rows else None)
 
     owners = sorted(owners_of(conn, ref, as_of, known_at))
     licences = [
@@ -241,7 +234,7 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
         if r.start <= as_of < end_of(r.licence_id)
     ]
     pl = pledges_table.c
-    pledges: list[dict[str, Any]] = []
+    in_force = []
     for r in conn.execute(select(pledges_table).where(pl.asset == ref).order_by(pl.position)):
         # The term end is the loan's, not the pledge's: a pledge binds until it is
         # released or enforced (docs/rules.md), as the consent rule applies it.
@@ -249,17 +242,20 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
             continue
         if r.ended_on is not None and _known(r.ended_recorded, known_at) and as_of >= r.ended_on:
             continue
-        pledges.append(
-            {
-                "id": r.pledge_id,
-                "pledgee": r.pledgee,
-                "amount": r.amount,
-                "currency": r.currency,
-                "rank": len(pledges) + 1,
-                "start": r.start.isoformat(),
-                "end": r.end.isoformat() if r.end else None,
-            }
-        )
+        in_force.append(r)
+    ranks = pledge_ranks([r.pledge_id for r in in_force])
+    pledges = [
+        {
+            "id": r.pledge_id,
+            "pledgee": r.pledgee,
+            "amount": r.amount,
+            "currency": r.currency,
+            "rank": ranks[r.pledge_id],
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat() if r.end else None,
+        }
+        for r in in_force
+    ]
     return {
         "asset": ref,
         "as_of": as_of.isoformat(),

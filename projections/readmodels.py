@@ -14,7 +14,7 @@ from ipledger.domain.listings import Listing
 from ipledger.domain.pledges import Pledge
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import minor
-from ipledger.projections.base import Projection, Recorded, ev, handles, naive_utc
+from ipledger.projections.base import Projection, Recorded, handles, naive_utc
 from ipledger.projections.tables import (
     PROJECTION_TABLES,
     assets_table,
@@ -42,7 +42,7 @@ class OwnershipProjection(Projection):
     name = "ownership"
     tables = PROJECTION_TABLES["ownership"]
 
-    @handles(ev(Asset, "Registered"))
+    @handles(Asset.Registered)
     def registered(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.add(
@@ -57,7 +57,7 @@ class OwnershipProjection(Projection):
         self.cache[str(e.originator_id)] = e.ref
         self._conveyance(conn, r, e.ref, "registration", {}, e.owners, None, e.effective)
 
-    @handles(ev(Asset, "Conveyed"))
+    @handles(Asset.Conveyed)
     def conveyed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         aggregate_id = str(e.originator_id)
@@ -105,7 +105,7 @@ class ListingsProjection(Projection):
     name = "listings"
     tables = PROJECTION_TABLES["listings"]
 
-    @handles(ev(Listing, "Opened"))
+    @handles(Listing.Opened)
     def opened(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.add(
@@ -129,28 +129,28 @@ class ListingsProjection(Projection):
     def _set(self, conn: Connection, r: Recorded, **values: object) -> None:
         self.update(conn, listings_table, {"aggregate_id": str(r.event.originator_id)}, position=r.position, **values)
 
-    @handles(ev(Listing, "CloseExtended"))
+    @handles(Listing.CloseExtended)
     def extended(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, closes_at=naive_utc(r.event.closes_at))
 
-    @handles(ev(Listing, "Sold"))
+    @handles(Listing.Sold)
     def sold(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self._set(conn, r, status="sold", trade=e.trade_id, winner=e.buyer, price=str(e.price))
 
-    @handles(ev(Listing, "EndedUnsold"))
+    @handles(Listing.EndedUnsold)
     def unsold(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="unsold")
 
-    @handles(ev(Listing, "Withdrawn"))
+    @handles(Listing.Withdrawn)
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="withdrawn")
 
-    @handles(ev(Listing, "SaleFellThrough"))
+    @handles(Listing.SaleFellThrough)
     def fell_through(self, conn: Connection, r: Recorded) -> None:
         self._set(conn, r, status="closed")
 
-    @handles(ev(Trade, "Struck"))
+    @handles(Trade.Struck)
     def struck(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.update(
@@ -162,11 +162,11 @@ class ListingsProjection(Projection):
             deadline=naive_utc(e.deadline),
         )
 
-    @handles(ev(Trade, "Settled"))
+    @handles(Trade.Settled)
     def settled(self, conn: Connection, r: Recorded) -> None:
         self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="settled")
 
-    @handles(ev(Trade, "Voided"))
+    @handles(Trade.Voided)
     def voided(self, conn: Connection, r: Recorded) -> None:
         self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="void")
 
@@ -177,14 +177,13 @@ class BookProjection(Projection):
     name = "book"
     tables = PROJECTION_TABLES["book"]
 
-    @handles(ev(Listing, "Opened"))
+    @handles(Listing.Opened)
     def opened(self, conn: Connection, r: Recorded) -> None:
         listing = str(r.event.originator_id)
         self.add(currencies_table, listing_aggregate=listing, currency=r.event.currency)
         self.cache[("currency", listing)] = r.event.currency
-        self.cache[("opened", listing)] = True  # every bid on it since is in this cache
 
-    @handles(ev(Listing, "BidPlaced"))
+    @handles(Listing.BidPlaced)
     def placed(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         listing = str(e.originator_id)
@@ -194,18 +193,16 @@ class BookProjection(Projection):
             currency = conn.execute(
                 select(currencies_table.c.currency).where(currencies_table.c.listing_aggregate == listing)
             ).scalar_one()
-        # A bidder's earlier live bid is superseded. On a listing whose opening this cache
-        # saw, a bidder it has not seen has none: that saves the UPDATE for most bids.
-        seen = ("bidder", listing, e.bidder)
-        if not (self.cache.get(("opened", listing)) and seen not in self.cache):
+        # The bids this one superseded are named by the event (version 2). A log written
+        # before says nothing: there the bidder's live bid is the one, as the rule stood.
+        if e.supersedes is None:
             self.flush(conn)
-            self.update(
-                conn,
-                bids_table,
-                {"listing_aggregate": listing, "bidder": e.bidder, "state": "live"},
-                state="superseded",
-            )
-        self.cache[seen] = "live"
+            where = {"listing_aggregate": listing, "bidder": e.bidder, "state": "live"}
+            self.update(conn, bids_table, where, state="superseded")
+        elif e.supersedes:
+            self.flush(conn)
+            for bid_id in e.supersedes:
+                self.update(conn, bids_table, {"bid_id": bid_id}, state="superseded")
         self.add(
             bids_table,
             bid_id=e.bid_id,
@@ -218,12 +215,12 @@ class BookProjection(Projection):
             position=r.position,
         )
 
-    @handles(ev(Listing, "BidWithdrawn"))
+    @handles(Listing.BidWithdrawn)
     def withdrawn(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
         self.update(conn, bids_table, {"bid_id": r.event.bid_id}, state="withdrawn")
 
-    @handles(ev(Listing, "Sold"))
+    @handles(Listing.Sold)
     def sold(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
         listing = str(r.event.originator_id)
@@ -231,13 +228,13 @@ class BookProjection(Projection):
         self.update(conn, bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
         self.update(conn, bids_table, live, state="lost")
 
-    @handles(ev(Listing, "SaleFellThrough"))
+    @handles(Listing.SaleFellThrough)
     def fell_through(self, conn: Connection, r: Recorded) -> None:
         """The trade was voided: its winning bid no longer won anything."""
         where = {"listing_aggregate": str(r.event.originator_id), "state": "won"}
         self.update(conn, bids_table, where, state="voided")
 
-    @handles(ev(Listing, "EndedUnsold"), ev(Listing, "Withdrawn"))
+    @handles(Listing.EndedUnsold, Listing.Withdrawn)
     def ended(self, conn: Connection, r: Recorded) -> None:
         self.flush(conn)
         self.update(conn, bids_table, {"listing_aggregate": str(r.event.originator_id), "state": "live"}, state="lost")
@@ -252,7 +249,7 @@ class EncumbrancesProjection(Projection):
     name = "encumbrances"
     tables = PROJECTION_TABLES["encumbrances"]
 
-    @handles(ev(Licence, "Granted"))
+    @handles(Licence.Granted)
     def granted(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         s = e.scope
@@ -277,7 +274,7 @@ class EncumbrancesProjection(Projection):
             status="granted",
         )
 
-    @handles(ev(Licence, "Ended"))
+    @handles(Licence.Ended)
     def licence_ended(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.update(
@@ -290,7 +287,7 @@ class EncumbrancesProjection(Projection):
             reason=e.reason or None,
         )
 
-    @handles(ev(Pledge, "Registered"))
+    @handles(Pledge.Registered)
     def registered(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.add(
@@ -309,7 +306,7 @@ class EncumbrancesProjection(Projection):
             status="registered",
         )
 
-    @handles(ev(Pledge, "Ended"))
+    @handles(Pledge.Ended)
     def pledge_ended(self, conn: Connection, r: Recorded) -> None:
         e = r.event
         self.update(

@@ -23,8 +23,9 @@ from ipledger.domain.licences import Licence
 from ipledger.domain.listings import Listing
 from ipledger.domain.members import Member
 from ipledger.domain.pledges import Pledge
+from ipledger.domain.scopes import Scope, parse_scope
 from ipledger.domain.trades import Trade
-from ipledger.domain.values import Actor, ListingType, Mechanism, MemberKind, Scope, parse_amount, parse_scope
+from ipledger.domain.values import Actor, ListingType, Mechanism, MemberKind, parse_amount
 from tests.conftest import PATENT
 
 # --------------------------------------------------------------------------- the market

@@ -143,7 +143,7 @@ class Market:
         return self.ledger.execute(command, args, actor=actor, command_id=command_id, now=self.clock.now)
 
     def export(self) -> bytes:
-        from ipledger.ledger.audit import export_lines
+        from ipledger.ledger.chain import export_lines
 
         return b"\n".join(export_lines(self.ledger.exchange.recorder, self.ledger.exchange.engine))
 

@@ -35,7 +35,8 @@ from ipledger.domain.errors import (
 )
 from ipledger.domain.licences import Licence
 from ipledger.domain.pledges import Pledge, use_consents
-from ipledger.domain.values import Actor, ConveyanceKind, Scope, conflicts, parse_scope
+from ipledger.domain.scopes import Scope, conflicts, parse_scope
+from ipledger.domain.values import Actor, ConveyanceKind
 from tests.builders import (
     BOC,
     CAS,

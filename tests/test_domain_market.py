@@ -38,6 +38,7 @@ from ipledger.domain.errors import (
 )
 from ipledger.domain.listings import Listing
 from ipledger.domain.members import Member
+from ipledger.domain.scopes import Scope, conflicts, parse_scope
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import (
     Actor,
@@ -48,8 +49,6 @@ from ipledger.domain.values import (
     ListingType,
     Mechanism,
     MemberKind,
-    Scope,
-    conflicts,
     format_share,
     minor,
     parse_amount,
@@ -57,7 +56,6 @@ from ipledger.domain.values import (
     parse_currency,
     parse_member_id,
     parse_owners,
-    parse_scope,
     parse_share,
 )
 from tests.builders import (

@@ -35,8 +35,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ipledger.domain.isocodes import COUNTRIES, CURRENCIES
-from ipledger.ledger.commands import COMMANDS
+from ipledger.ledger.commands import Command
 from tests.conftest import MEMBERS, PATENT, T0, Cli
+
+COMMANDS = Command.names()
 
 # --------------------------------------------------------------------------- the contract's error names
 
