@@ -32,7 +32,7 @@ def _lazy_module(name: str) -> ModuleType:
 
 if TYPE_CHECKING:
     from ipledger.ledger import commands as c
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 else:
     # The command classes load when a writing command runs, not for `--help` (cold start).
     c = _lazy_module("ipledger.ledger.commands")
@@ -54,9 +54,9 @@ class Session:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            from ipledger.ledger.service import Ledger
+            from ipledger.service import open_ledger
 
-            self._ledger = Ledger(self.db)
+            self._ledger = open_ledger(self.db)
         return self._ledger
 
     def close(self) -> None:
@@ -855,7 +855,7 @@ def _size(file: Any) -> int | None:
 @pass_session
 def demo(s: Session) -> None:
     """Build a small demo market in the current store and print its book and ownership."""
-    from ipledger.ledger.demo import run_demo
+    from ipledger.demo import run_demo
 
     s.emit(run_demo(s.ledger), _demo_plain)
 

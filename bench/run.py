@@ -91,7 +91,7 @@ def fresh_url(kind: str, folder: Path, name: str, pg: str | None) -> str:
 
 
 def bench_import(url: str, workload: Path) -> Row:
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 
     ledger = Ledger(url)
     with workload.open("rb") as f:
@@ -160,7 +160,7 @@ def bench_rebuild(url: str) -> Row:
         "-c",
         # Peak RSS from /proc VmHWM: ru_maxrss would include the parent's memory copied at fork.
         (
-            "import sys, time; from ledger.service import Ledger; l = Ledger(sys.argv[1]); "
+            "import sys, time; from ipledger.service import Ledger; l = Ledger(sys.argv[1]); "
             "t = time.perf_counter(); l.rebuild(); d = time.perf_counter() - t; "
             "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]; "
             "print(d, hwm, l.read_models.head())"
@@ -208,7 +208,7 @@ def interactive_commands(n: int) -> list[tuple[str, dict[str, Any]]]:
 
 
 def bench_interactive(url: str, commands: list[tuple[str, dict[str, Any]]]) -> Row:
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 
     ledger = Ledger(url)
     ledger.exchange  # opened (schema migrated) before the clock starts, as the naive app is  # noqa: B018
@@ -272,7 +272,7 @@ def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
 
 
 def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 
     ledger = Ledger(url)
     ledger.read_models.catch_up()
@@ -321,7 +321,7 @@ def bench_writers(url: str, processes: int, per_process: int) -> Row:
     then all start together; the figure is every command over the first start to the last
     finish (process start-up, the same for any program, is not in it)."""
     code = (
-        "import sys, time; from ledger.service import Ledger\n"
+        "import sys, time; from ipledger.service import Ledger\n"
         "l = Ledger(sys.argv[1]); p = sys.argv[2]; n = int(sys.argv[3]); l.exchange\n"
         "print('ready', flush=True); sys.stdin.readline(); t = time.time()\n"
         "for i in range(n):\n"

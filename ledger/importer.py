@@ -133,11 +133,12 @@ def run_import(
                     ) from None
 
     def stage_and_write(lines: list[Line], optimistic: bool) -> None:
+        """One batch is one unit of work: its lines are decided in order, each against
+        what the lines before it decided, and written in one transaction."""
         nonlocal applied, skipped
         records = exchange.command_records([line.command_id for line in lines])
         batch_skipped = 0
-        exchange.begin_batch(keep_cache=True, optimistic=optimistic)
-        try:
+        with exchange.unit_of_work(optimistic=optimistic) as uow:
             for line in lines:
                 try:
                     request = exchange.request(line.command, line.args, line.actor)
@@ -146,19 +147,16 @@ def run_import(
                         exchange.repeat(line.command_id, request, record)
                         batch_skipped += 1
                         continue
-                    exchange.stage(request, command_id=line.command_id, now=line.at)
+                    uow.decide(request, line.command_id, line.at, "at")
                     records[line.command_id] = CommandRecord(request.name, b"{}", request.digest)
                 except LedgerError as e:
-                    applied += exchange.flush_batch()
-                    exchange.flush_batch_discard()  # the failed line may have touched cached aggregates
+                    # The lines before this one stand; the failed line may have changed
+                    # aggregates it loaded, so nothing cached is trusted after it.
+                    applied += uow.commit()
+                    exchange.cache.forget()
                     skipped += batch_skipped
                     raise ImportFailed(line.number, e, applied, skipped) from None
-        except ImportFailed:
-            raise
-        except BaseException:
-            exchange.flush_batch_discard()
-            raise
-        applied += exchange.flush_batch()
+            applied += uow.commit()
         skipped += batch_skipped
         if progress is not None:
             progress(len(lines))

@@ -18,10 +18,16 @@ HEAD = "0004"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def revision(conn: Connection) -> str | None:
+    """The schema revision a store is at (the one place that reads it)."""
+    value = conn.execute(text("select version_num from alembic_version")).scalar()
+    return None if value is None else str(value)
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
-            return conn.execute(text("select version_num from alembic_version")).scalar()
+            return revision(conn)
     except DBAPIError:
         return None
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ipledger.cli import cli
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 
 PG_URL = os.environ.get("IPLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

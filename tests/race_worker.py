@@ -11,7 +11,7 @@ import time
 def main() -> None:
     url, start_at, script = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3])
     from ipledger.domain.errors import LedgerError
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 
     ledger = Ledger(url)
     time.sleep(max(0.0, start_at - time.time()))

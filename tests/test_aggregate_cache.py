@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipledger.domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import PATENT, PATENT_2, T0, Market
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from ipledger.domain.errors import LedgerError
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import CO_OWNED, MEMBERS, PATENT, PATENT_2, Cli, Market, admit_members
 
 PROJECTIONS = ["ownership", "listings", "book", "encumbrances", "trail"]

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import Cli, Market, pg_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 WRITER = """
 import sys
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 ledger = Ledger(sys.argv[1])
 ledger.execute("member.add", {"id": "fudan-univ", "name": "Fudan", "kind": "university", "country": "CN"},
                command_id="setup-member")

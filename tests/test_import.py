@@ -26,7 +26,7 @@ import pytest
 from click.testing import Result
 
 from bench.generator import generate
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import PATENT, PATENT_2, Cli
 
 IPLEDGER = str(Path(sys.executable).with_name("ipledger"))

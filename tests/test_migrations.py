@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from ipledger.ledger.schema import HEAD, MIGRATIONS, current_revision, ensure_schema
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import PATENT, Market, admit_members
 
 

@@ -31,7 +31,7 @@ from ipledger.domain.errors import InvalidInput, LedgerError
 from ipledger.domain.pledges import Pledge
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import parse_time
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import MEMBERS, PATENT, Market
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

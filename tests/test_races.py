@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import PATENT, Market
 
 ROOT = Path(__file__).resolve().parent.parent

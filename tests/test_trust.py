@@ -394,7 +394,7 @@ def test_a_settled_sale_stays_sold_after_its_deadline(world: Cli) -> None:
 
 
 def test_an_export_stops_at_the_head_it_started_from(world: Cli) -> None:
-    from ipledger.ledger.service import Ledger
+    from ipledger.service import Ledger
 
     ledger = Ledger(world.db)
     try:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ipledger.domain.members import Member
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 from tests.conftest import Market
 
 

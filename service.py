@@ -1,8 +1,13 @@
-"""The ledger as its users see it: writing commands and queries over one store.
+"""The front door: the ledger as its users see it, writing commands and queries over one store.
 
-The CLI, the importer and the demo talk to this facade only. Queries first bring
-the projections they read up to the log head, so an answer always reflects every
-committed event.
+It sits above both sides (ipledger.ledger, the write side; ipledger.projections, the
+read side), so every dependency points one way: cli → service → ledger, projections →
+domain. The CLI and the demo talk to this facade only. Queries first bring the
+projections they read up to the log head, so an answer always reflects every committed
+event.
+
+`open_ledger` is the one bootstrap that reads the process environment (IPLEDGER_DB,
+IPLEDGER_NOW); below it, configuration is passed in.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import os
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -28,25 +33,21 @@ if TYPE_CHECKING:
     from ipledger.projections.runner import Progress, ReadModels
 
 
-def now() -> datetime:
-    """The ledger's "now" for queries: the pinned clock (IPLEDGER_NOW) or the wall clock, UTC."""
-    pinned = os.environ.get("IPLEDGER_NOW")
-    if pinned:
-        return parse_time(pinned, "IPLEDGER_NOW")
-    return datetime.now(UTC)
-
-
-def today() -> date:
-    """The date queries default to: the ledger's now, as a date."""
-    return now().date()
+def open_ledger(db: str | None = None) -> Ledger:
+    """A ledger configured as a script or a shell configures it: the store from `db` or
+    IPLEDGER_DB, the recorded time pinned by IPLEDGER_NOW when set."""
+    return Ledger(db or os.environ.get("IPLEDGER_DB"), pinned_now=os.environ.get("IPLEDGER_NOW") or None)
 
 
 class Ledger:
     """Opens the write side (the Exchange and its projections' runner) on first need; a
     query whose read models are already at the log head needs neither, and starts fast."""
 
-    def __init__(self, db: str | None = None) -> None:
+    def __init__(self, db: str | None = None, *, pinned_now: str | None = None) -> None:
+        """`pinned_now`: the time commands are recorded at and queries are answered for,
+        instead of the wall clock (a script's pinned clock)."""
         self.url = store_url(db)
+        self.pinned_now = pinned_now
         self._exchange: Exchange | None = None
         self._read_models: ReadModels | None = None
         self._engine: Engine | None = None
@@ -57,7 +58,7 @@ class Ledger:
             from ipledger.ledger.application import Exchange
 
             with opening_store(self.url):
-                self._exchange = Exchange(self.url)
+                self._exchange = Exchange(self.url, pinned_now=self.pinned_now)
         return self._exchange
 
     @property
@@ -73,6 +74,12 @@ class Ledger:
             self._exchange.close()
         if self._engine is not None:
             self._engine.dispose()
+
+    def now(self) -> datetime:
+        """The ledger's "now" for queries: the pinned time or the wall clock, UTC."""
+        if self.pinned_now:
+            return parse_time(self.pinned_now, "IPLEDGER_NOW")
+        return datetime.now(UTC)
 
     # ------------------------------------------------------------------ writing
 
@@ -114,13 +121,13 @@ class Ledger:
     def _current(self, names: tuple[str, ...]) -> bool:
         """Cheap check (no event-sourcing imports): schema at head, and each projection's
         tables as the code defines them and at the log head."""
-        from ipledger.ledger.schema import HEAD
+        from ipledger.ledger.schema import HEAD, revision
 
         if self._engine is None:
             self._engine = make_engine(self.url)
         try:
             with self._engine.connect() as conn:
-                if conn.execute(text("select version_num from alembic_version")).scalar() != HEAD:
+                if revision(conn) != HEAD:
                     return False
                 head = conn.execute(select(events_view.c.id).order_by(events_view.c.id.desc()).limit(1)).scalar()
                 rows = {
@@ -160,17 +167,17 @@ class Ledger:
     def encumbrances(self, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         ref = canonical_ref(ref)
         with self._read("ownership", "encumbrances") as conn:
-            return queries.encumbrances(conn, ref, as_of or today(), known_at)
+            return queries.encumbrances(conn, ref, as_of or self.now().date(), known_at)
 
     def book(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
         if any("\ud800" <= ch <= "\udfff" for ch in listing_id):
             raise InvalidInput("listing: the id is not valid UTF-8")
         with self._read("listings", "book") as conn:
-            return queries.book(conn, listing_id, Actor.parse(viewer), now())
+            return queries.book(conn, listing_id, Actor.parse(viewer), self.now())
 
     def listings(self, status: str | None = None) -> dict[str, Any]:
         with self._read("listings") as conn:
-            return queries.listings(conn, now(), status)
+            return queries.listings(conn, self.now(), status)
 
     def trail(self, asset: str | None = None, member: str | None = None, viewer: str = "operator") -> dict[str, Any]:
         if (asset is None) == (member is None):

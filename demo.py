@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ipledger.domain.values import format_time
-from ipledger.ledger.service import Ledger
+from ipledger.service import Ledger
 
 PATENT = "CN/patent/ZL201810012345.6"
 PATENT_2 = "CN/patent/ZL201920054321.X"
