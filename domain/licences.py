@@ -172,6 +172,10 @@ def grant(
     (`Asset.license`); a sublicence is granted by the parent's licensee.
     `actor` is None for a grant made by settling a licence listing's trade.
     """
+    if royalty_rate is not None and not Decimal(0) <= royalty_rate <= Decimal(100):
+        raise InvalidInput(f"royalty_rate: {royalty_rate} is not a running royalty, a percentage from 0 to 100")
+    if lump_sum is not None and currency is None:
+        raise InvalidInput("currency: a lump sum needs its currency")
     licensee.require_active("licensee")
     if scope.start < asset_registered_on:
         raise InvalidInput(f"start: {scope.start} is before the asset was registered ({asset_registered_on})")
@@ -179,10 +183,6 @@ def grant(
         raise InvalidInput(
             f"end: {scope.end} is after the asset expires ({asset_expires_on}); a term lies within the asset's life"
         )
-    if lump_sum is not None and currency is None:
-        raise InvalidInput("currency: a lump sum needs a currency")
-    if royalty_rate is not None and not Decimal(0) <= royalty_rate <= Decimal(100):
-        raise InvalidInput("royalty_rate: a running royalty is a percentage between 0 and 100")
     chain: set[str] = set()
     if parent is not None:
         if parent.ref != ref:

@@ -6,10 +6,11 @@ racing bids on one English auction both write the listing and one of them loses.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ipledger.domain.assets import Asset
 from ipledger.domain.base import Aggregate, Decision
@@ -126,7 +127,9 @@ class Listing(Aggregate):
             state["supersedes"] = None
 
         def apply(self, listing: Listing) -> None:
-            superseded = self.supersedes if self.supersedes is not None else superseded_bids(listing, self.bidder)
+            superseded = self.supersedes
+            if superseded is None:  # a log written before version 2: the rule, as it stood
+                superseded = superseded_bids(listing.bids.values(), self.bidder)
             for bid_id in superseded:
                 listing.bids[bid_id] = replace(listing.bids[bid_id], state="superseded")
             listing.bids[self.bid_id] = Bid(
@@ -277,9 +280,22 @@ class Listing(Aggregate):
 # --------------------------------------------------------------------------- rules
 
 
-def superseded_bids(listing: Listing, bidder: str) -> list[str]:
+class BidState(Protocol):
+    """What the rule needs of a bid: the aggregate's `Bid`, or a read model's row."""
+
+    @property
+    def bid_id(self) -> str: ...
+
+    @property
+    def bidder(self) -> str: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+def superseded_bids(bids: Iterable[BidState], bidder: str) -> list[str]:
     """A bidder has one live bid: its new bid supersedes its earlier live ones."""
-    return [b.bid_id for b in listing.bids.values() if b.bidder == bidder and b.live]
+    return [b.bid_id for b in bids if b.bidder == bidder and b.state == "live"]
 
 
 def _end_live_bids(listing: Listing, won: str | None = None) -> None:
@@ -384,7 +400,7 @@ def place_bid(
         bid_id=bid_id,
         bidder=bidder.member_id,
         amount=amount,
-        supersedes=superseded_bids(listing, bidder.member_id),
+        supersedes=superseded_bids(listing.bids.values(), bidder.member_id),
     )
     extend = listing.extend_minutes
     if listing.is_english and extend and at >= listing.closes_at - timedelta(minutes=extend):

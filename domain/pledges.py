@@ -173,13 +173,15 @@ def register(
     end: date | None,
     at: datetime,
 ) -> Decision:
+    if amount is not None and currency is None:
+        raise InvalidInput("currency: a secured amount needs its currency")
     pledgee.require_active("pledgee")
     if not pledgee.is_financial_institution:
         raise NotEligible(f"pledgee: {pledgee.member_id} is a {pledgee.kind}; only financial institutions take pledges")
     if pledgee.member_id in pledgors:
         raise NotEligible(f"pledgee: {pledgee.member_id} owns the asset and cannot take a pledge on it")
-    if (amount is None) != (currency is None):
-        raise InvalidInput("amount: a secured amount and its currency go together")
+    if currency is not None and amount is None:
+        raise InvalidInput("amount: a secured amount and its currency go together; give the amount too")
     if start > at.date():
         raise InvalidInput(f"start: {start} is after the recorded date {at.date()}")
     if end is not None and end <= start:

@@ -139,6 +139,24 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: ClassVar[str]
     _named: ClassVar[dict[str, type[Command]]] = {}
+    #: Fields parsed into values here that were kept as typed before they were (money and
+    #: rates): the request digest keeps them as typed, so a command id recorded before
+    #: still names the same request (see `digest_args`).
+    AS_TYPED: ClassVar[tuple[str, ...]] = ()
+    _typed: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_as_typed(cls, data: Any, handler: Any) -> Any:
+        command = handler(data)
+        if isinstance(data, dict):
+            command._typed = {f: data[f] for f in cls.AS_TYPED if f in data}
+        return command
+
+    def digest_args(self) -> dict[str, Any]:
+        """The arguments a request digest is taken over: parsed and canonical, but money
+        and rates as the issuer typed them (how every recorded digest took them)."""
+        return {**self.model_dump(mode="json"), **self._typed}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -223,6 +241,7 @@ class _Scoped(BaseModel):
 
 class OpenListing(Command, _Scoped):
     name = "listing.open"
+    AS_TYPED = ("ask", "reserve", "increment")
     ref: Ref
     type: Annotated[ListingType, _field(_enum(ListingType), "type")]
     mechanism: Annotated[Mechanism, _field(_enum(Mechanism), "mechanism")]
@@ -279,6 +298,7 @@ class CloseListing(Command):
 
 class PlaceBid(Command):
     name = "bid.place"
+    AS_TYPED = ("amount",)
     listing: Annotated[str, _field(parse_id, "listing")]
     trade_id: OptTradeId = None
     bidder: Annotated[str, _field(parse_member_id, "bidder")]
@@ -322,6 +342,7 @@ class ConsentAsCoOwner(Command):
 
 class GrantLicence(Command, _Scoped):
     name = "licence.grant"
+    AS_TYPED = ("royalty_rate", "lump_sum")
     ref: Ref
     licensee: Annotated[str, _field(parse_member_id, "licensee")]
     type: str
@@ -367,6 +388,7 @@ class SurrenderLicence(Command):
 
 class RegisterPledge(Command):
     name = "pledge.register"
+    AS_TYPED = ("amount",)
     ref: Ref
     pledgee: Annotated[str, _field(parse_member_id, "pledgee")]
     currency: Annotated[str | None, _field(parse_currency, "currency", optional=True)] = None

@@ -5,7 +5,6 @@ Kept free of the event-sourcing machinery so a query can open the store cheaply.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +21,7 @@ def store_url(db: str | None = None) -> str:
     an in-memory SQLite store would acknowledge writes that vanish when the command ends."""
     from ipledger.domain.errors import InvalidInput
 
-    url = db or os.environ.get("IPLEDGER_DB") or DEFAULT_DB
+    url = db or DEFAULT_DB  # the environment is read by the bootstrap (ipledger.service.open_ledger)
     if not url.isprintable():
         raise InvalidInput("db: a store URL has no control characters")
     if url.startswith("postgresql://"):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from eventsourcing.persistence import IntegrityError as RecordConflict
 
 from ipledger.domain.errors import ConcurrentWrite, InvalidInput, LedgerError
@@ -72,13 +73,40 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return doc
 
 
+MAX_DEPTH = 16  # an import line is four levels deep at most
+
+
+def _too_deep(text: bytes) -> bool:
+    """Nesting measured without recursing: orjson parses in C with a depth limit, and the
+    nesting of what it parsed is walked with a stack. Deep lines never reach the Python
+    parser, whose recursion (a thousand frames) leaves no stack for a finalizer that the
+    garbage collector happens to run meanwhile. Invalid JSON is left to json.loads, whose
+    message names the fault."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        return "depth limit" in str(e)
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
 def parse_line(number: int, raw: bytes) -> Line | None:
     text = raw.strip()
     if not text:
         return None
+    if _too_deep(text):
+        raise InvalidInput("json: nested too deeply to be an import line")
     try:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
-    except RecursionError:
+    except RecursionError:  # pragma: no cover - _too_deep refuses such lines first
         raise InvalidInput("json: nested too deeply to be an import line") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         if isinstance(e, DuplicateKey):

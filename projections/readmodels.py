@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from ipledger.domain.assets import Asset
 from ipledger.domain.licences import Licence
-from ipledger.domain.listings import Listing
+from ipledger.domain.listings import Listing, superseded_bids
 from ipledger.domain.pledges import Pledge
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import minor
@@ -194,14 +194,16 @@ class BookProjection(Projection):
                 select(currencies_table.c.currency).where(currencies_table.c.listing_aggregate == listing)
             ).scalar_one()
         # The bids this one superseded are named by the event (version 2). A log written
-        # before says nothing: there the bidder's live bid is the one, as the rule stood.
-        if e.supersedes is None:
+        # before says nothing: the domain's rule picks them from the listing's bids.
+        superseded = e.supersedes
+        if superseded is None:
             self.flush(conn)
-            where = {"listing_aggregate": listing, "bidder": e.bidder, "state": "live"}
-            self.update(conn, bids_table, where, state="superseded")
-        elif e.supersedes:
+            b = bids_table.c
+            rows = conn.execute(select(b.bid_id, b.bidder, b.state).where(b.listing_aggregate == listing)).all()
+            superseded = superseded_bids(rows, e.bidder)
+        if superseded:
             self.flush(conn)
-            for bid_id in e.supersedes:
+            for bid_id in superseded:
                 self.update(conn, bids_table, {"bid_id": bid_id}, state="superseded")
         self.add(
             bids_table,

@@ -553,9 +553,11 @@ def test_suspended_financial_institution_cannot_take_a_pledge() -> None:
         pledge(pledgee=suspended("icbc-sh"))
 
 
-@pytest.mark.parametrize(("amount", "currency"), [("10000000.00", None), (None, "CNY")])
-def test_secured_amount_and_currency_go_together(amount: str | None, currency: str | None) -> None:
-    with rejected(InvalidInput, "amount"):
+@pytest.mark.parametrize(
+    ("amount", "currency", "missing"), [("10000000.00", None, "currency"), (None, "CNY", "amount")]
+)
+def test_secured_amount_and_currency_go_together(amount: str | None, currency: str | None, missing: str) -> None:
+    with rejected(InvalidInput, missing):
         pledge(amount=amount, currency=currency)
 
 

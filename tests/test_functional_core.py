@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import sqlite3
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from ipledger.domain.base import Aggregate
 from ipledger.domain.errors import DuplicateId, InvalidInput
 from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Mechanism
+from ipledger.ledger.chain import request_digest
 from ipledger.ledger.commands import Command, OpenListing, PlaceBid
+from ipledger.ledger.config import DEFAULT_DB, store_url
 from ipledger.ledger.handlers import HANDLERS
-from ipledger.service import Ledger
+from ipledger.service import Ledger, open_ledger
 from tests.builders import CAS, HUAWEI, ICBC, T0, ZTE, admit, bid, co_owned, consented, open_listing, pledge, register
 from tests.conftest import PATENT, Market
 
@@ -262,3 +265,75 @@ def test_a_version_1_bid_still_supersedes_the_bidders_earlier_bid_on_replay_and_
         assert [b["id"] for b in reopened.book("L-1")["bids"]] == ["B-2"]
     finally:
         reopened.close()
+
+
+# --------------------------------------------------------------------------- requests recorded before
+
+
+#: Digests version c4cdcde (before commands parsed money) recorded for these requests.
+RECORDED_BEFORE = [
+    (
+        "listing.open",
+        {
+            "ref": "CN/patent/ZL201810012345.6", "type": "assignment", "mechanism": "english", "currency": "CNY",
+            "closes": "2026-12-31T12:00:00Z", "ask": "180000", "increment": "5000.00", "id": "L-1",
+        },
+        "operator",
+        "47d11e99dbc44ce3248a66dd68c6fe3ceed7b63be2764478c002dab7e3270952",
+    ),
+    (
+        "licence.grant",
+        {
+            "ref": "CN/patent/ZL201810012345.6", "licensee": "byd", "type": "non_exclusive", "territory": ["CN"],
+            "field": ["ALL"], "start": "2026-04-01", "end": "2027-04-01", "royalty_rate": "3.5", "lump_sum": "500",
+            "currency": "CNY", "id": "LIC-1",
+        },
+        "fudan-univ",
+        "8a5af80c9bf94ba74f93bb26bfa5fd626d28c2be064a47da81d4d7658fd62f9c",
+    ),
+    (
+        "pledge.register",
+        {"ref": PATENT, "pledgee": "icbc-sh", "amount": "5000000", "currency": "CNY", "id": "P-1"},
+        "operator",
+        "fd0361af9a2b5e7a608e9b87991b03bb9c552c2df5dfeaa7aaef0b5bf916f695",
+    ),
+    (
+        "bid.place",
+        {"listing": "L-1", "bidder": "huawei", "amount": "180000"},
+        "huawei",
+        "b94718aeb064da8cf1c26f883dd871b13cca8a53b54c4242162f953801a0a900",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "args", "actor", "digest"), RECORDED_BEFORE, ids=[r[0] for r in RECORDED_BEFORE])
+def test_a_request_keeps_the_digest_recorded_before_its_money_was_parsed(
+    name: str, args: dict[str, Any], actor: str, digest: str
+) -> None:
+    """A command id recorded before still names the same request, so its retry is answered,
+    not refused as IdempotencyConflict: the digest takes money as the issuer typed it."""
+    command = Command.named(name).parse(args)
+
+    assert request_digest(name, command.digest_args(), actor) == digest
+
+
+def test_a_secured_amount_without_its_currency_is_refused_before_the_pledgee_is_judged() -> None:
+    with pytest.raises(InvalidInput, match=r"^currency: a secured amount needs its currency"):
+        pledges.register(
+            pledge_id="P-1", ref=PATENT, pledgors=["fudan-univ"], pledgee=admit("huawei"),
+            amount=Decimal("5000000"), currency=None, start=date(2026, 3, 1), end=None, at=T0,
+        )  # fmt: skip
+
+
+def test_the_core_reads_no_environment_only_the_bootstrap_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("IPLEDGER_DB", f"sqlite:///{tmp_path}/from-env.db")
+    monkeypatch.setenv("IPLEDGER_NOW", "2026-03-02T09:00:00Z")
+
+    assert store_url(None) == DEFAULT_DB
+    ledger = open_ledger()
+    try:
+        assert (ledger.url, ledger.pinned_now) == (f"sqlite:///{tmp_path}/from-env.db", "2026-03-02T09:00:00Z")
+    finally:
+        ledger.close()
