@@ -146,6 +146,14 @@ ASCII_INT = AsciiIntType()
 # --------------------------------------------------------------------------- group
 
 
+class _NeverRaised(click.UsageError):
+    """Stands in for NoArgsIsHelpError on click 8.1, which printed the help and exited 0 itself."""
+
+
+#: Click ≥ 8.2 raises this for a group given no command.
+NO_ARGS_IS_HELP: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", _NeverRaised)
+
+
 class LedgerGroup(click.Group):
     """The one place that maps every failure to `error: Name: message` and an exit code."""
 
@@ -163,6 +171,9 @@ class LedgerGroup(click.Group):
             code = 0
         except click.exceptions.Exit as e:
             code = e.exit_code
+        except NO_ARGS_IS_HELP as e:  # a bare `ipledger` or `ipledger member`: help, not an error
+            click.echo(e.ctx.get_help() if e.ctx is not None else e.format_message())
+            code = 0
         except click.exceptions.Abort:
             code = _fail("Aborted", "interrupted", 1, "--json" in argv)
         except Exception as e:  # noqa: BLE001 - never a traceback for the user
@@ -178,7 +189,8 @@ class LedgerGroup(click.Group):
     envvar="IPLEDGER_DB",
     default=None,
     metavar="URL",
-    help="SQLAlchemy URL of the store (default sqlite:///ipledger.db).",
+    help="The store: a SQLite file's path, or a SQLAlchemy URL (sqlite:///…, postgresql://…); "
+    "default ipledger.db. Environment: IPLEDGER_DB.",
 )
 @click.option(
     "--actor",

@@ -24,8 +24,11 @@ def store_url(db: str | None = None) -> str:
     url = db or DEFAULT_DB  # the environment is read by the bootstrap (ipledger.service.open_ledger)
     if not url.isprintable():
         raise InvalidInput("db: a store URL has no control characters")
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if "://" not in url:  # a bare path names a SQLite file (cli.md: `--db ledger.db`)
+        url = f"sqlite:///{url}"
+    for scheme in ("postgresql://", "postgres://"):  # the spellings libpq and most hosts print
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url[len(scheme) :]
     try:
         parsed = make_url(url)
     except ArgumentError as e:
