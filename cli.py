@@ -189,8 +189,8 @@ class LedgerGroup(click.Group):
     envvar="IPLEDGER_DB",
     default=None,
     metavar="URL",
-    help="The store: a SQLite file's path, or a SQLAlchemy URL (sqlite:///…, postgresql://…); "
-    "default ipledger.db. Environment: IPLEDGER_DB.",
+    help="The store: a SQLite file's path (….db, ….sqlite, ….sqlite3) or a SQLAlchemy URL "
+    "(sqlite:///…, postgresql://…); default ipledger.db. Environment: IPLEDGER_DB.",
 )
 @click.option(
     "--actor",

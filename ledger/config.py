@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 DEFAULT_DB = "sqlite:///ipledger.db"
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def store_url(db: str | None = None) -> str:
@@ -24,7 +25,14 @@ def store_url(db: str | None = None) -> str:
     url = db or DEFAULT_DB  # the environment is read by the bootstrap (ipledger.service.open_ledger)
     if not url.isprintable():
         raise InvalidInput("db: a store URL has no control characters")
-    if "://" not in url:  # a bare path names a SQLite file (cli.md: `--db ledger.db`)
+    if "://" not in url:
+        # A bare path names a SQLite file, if it says so by its suffix: any other text
+        # (a typo, a pasted fragment) must not quietly become a new empty store.
+        if not url.lower().endswith(SQLITE_SUFFIXES):
+            raise InvalidInput(
+                f"db: {url!r} is neither a store URL (sqlite:///…, postgresql://…) nor a SQLite file's path "
+                f"(ending {', '.join(SQLITE_SUFFIXES)})"
+            )
         url = f"sqlite:///{url}"
     for scheme in ("postgresql://", "postgres://"):  # the spellings libpq and most hosts print
         if url.startswith(scheme):

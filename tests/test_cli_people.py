@@ -41,6 +41,7 @@ def test_db_takes_a_sqlite_files_path(tmp_path: Path) -> None:
     ("given", "url"),
     [
         ("ipledger.db", "sqlite:///ipledger.db"),
+        ("exchange.SQLite3", "sqlite:///exchange.SQLite3"),
         ("/var/lib/ipledger/exchange.db", "sqlite:////var/lib/ipledger/exchange.db"),
         ("postgres://app@db.example/ipledger", "postgresql+psycopg://app@db.example/ipledger"),
         ("postgresql://app@db.example/ipledger", "postgresql+psycopg://app@db.example/ipledger"),
@@ -51,6 +52,12 @@ def test_db_spellings_name_one_store(given: str, url: str) -> None:
     assert store_url(given) == url
 
 
+@pytest.mark.parametrize("given", ["exchange", "'; DROP TABLE ipledger_events; --", "ledger.json"])
+def test_a_bare_path_without_a_sqlite_suffix_is_refused_naming_the_rule(given: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^db: .* is neither a store URL .* nor a SQLite file's path \(ending \.db"):
+        store_url(given)
+
+
 def test_a_bare_memory_path_is_still_refused_as_an_in_memory_store() -> None:
     with pytest.raises(InvalidInput, match=r"^db: sqlite:///:memory: is an in-memory store"):
-        store_url(":memory:")
+        store_url("sqlite:///:memory:")
