@@ -15,7 +15,19 @@ from click.testing import CliRunner, Result
 from ipledger.cli import cli
 from ipledger.service import Ledger
 
-PG_URL = os.environ.get("IPLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BASE_PG_URL = os.environ.get("IPLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def worker_database(url: str, worker: str | None) -> str:
+    """Under pytest-xdist each worker gets its own database (`test_gw0`, `test_gw1`, ...),
+    so two workers never drop each other's tables; a single process keeps the named one."""
+    if not worker:
+        return url
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name}_{worker}"
+
+
+PG_URL = worker_database(BASE_PG_URL, os.environ.get("PYTEST_XDIST_WORKER"))
 
 T0 = "2026-03-02T09:00:00Z"
 
@@ -35,12 +47,26 @@ PATENT_2 = "CN/patent/ZL201920054321.X"
 CO_OWNED = "CN/patent/ZL202010098765.4"
 
 
-def pg_available() -> bool:
-    try:
-        import psycopg
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg", "postgresql")
 
-        with psycopg.connect(PG_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+
+def pg_available() -> bool:
+    """Reachable, creating this worker's database on first use."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_libpq(PG_URL), connect_timeout=3):
             return True
+    except psycopg.OperationalError:
+        if PG_URL == BASE_PG_URL:
+            return False
+    try:
+        with psycopg.connect(_libpq(BASE_PG_URL), connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'create database "{PG_URL.rpartition("/")[2]}"')
+        return True
+    except psycopg.errors.DuplicateDatabase:
+        return True
     except Exception:
         return False
 

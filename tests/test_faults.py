@@ -126,6 +126,7 @@ def test_full_disk_is_reported_and_leaves_a_verifiable_ledger(tiny_disk: Path, t
     assert Cli(f"sqlite:///{copy}/ledger.db")("audit", "verify").exit_code == 0
 
 
+@pytest.mark.serial  # it restarts the shared server: never beside another worker's tests
 def test_database_restart_between_commands_costs_only_a_reconnect(pg_url: str) -> None:
     market = Market(Ledger(pg_url))
     cluster = subprocess.run(["bash", "-c", "ls /etc/postgresql | head -n1"], capture_output=True, text=True)
