@@ -63,7 +63,12 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
         (
             "demo-asset-4",
             "asset.register",
-            {"ref": CO_OWNED, "title": "Catalyst for CO2 hydrogenation", "owner": ["fudan-univ=1/2", "cas-sippr=1/2"]},
+            {
+                "ref": CO_OWNED,
+                "title": "Catalyst for CO2 hydrogenation",
+                "owner": ["fudan-univ=1/2", "cas-sippr=1/2"],
+                "expires_on": "2040-02-10",
+            },
             t(1),
         ),
         # An English auction with an increment, a reserve and anti-sniping.
@@ -174,7 +179,14 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
         (
             "demo-pledge-1",
             "pledge.register",
-            {"ref": CO_OWNED, "pledgee": "icbc-sh", "amount": "5000000.00", "currency": "CNY", "id": "P-ICBC-1"},
+            {
+                "ref": CO_OWNED,
+                "pledgee": "icbc-sh",
+                "amount": "5000000.00",
+                "currency": "CNY",
+                "end": "2031-03-31",  # a CN pledge states its term, within the patent's (rules CN)
+                "id": "P-ICBC-1",
+            },
             t(15),
         ),
         ("demo-consent-1", "pledge.consent", {"pledge": "P-ICBC-1", "act": "licence", "id": "C-ICBC-1"}, t(16)),

@@ -21,6 +21,10 @@ import orjson
 TERRITORIES = ["CN", "US", "DE", "JP", "KR", "FR", "GB", "IN"]
 FIELDS = ["batteries", "telecom", "automotive", "medical", "consumer electronics"]
 KINDS = ["patent", "patent", "patent", "utility_model", "design", "trademark", "software_copyright"]
+JURISDICTIONS = ["CN", "CN", "US", "EP", "JP"]
+#: CN patent rights (rules CN): one pledge in force at a time, with a term within the patent's.
+CN_PATENTS = frozenset({"patent", "utility_model", "design"})
+EXPIRES = "2045-12-31"
 
 
 @dataclass
@@ -28,7 +32,7 @@ class AssetState:
     ref: str
     owner: str
     registered: str
-    pledges: list[str] = field(default_factory=list)
+    pledges: list[str] = field(default_factory=list)  # in force, oldest first
     licences: list[tuple[str, str]] = field(default_factory=list)  # (type, territory)
 
 
@@ -71,8 +75,8 @@ class Market:
 
     def register(self) -> Iterator[bytes]:
         kind = self.rng.choice(KINDS)
-        number = f"ZL{2010 + self.rng.randint(0, 14)}{len(self.assets) + 1:08d}.{self.rng.randint(0, 9)}"
-        ref = f"{self.rng.choice(['CN', 'CN', 'US', 'EP', 'JP'])}/{kind}/{number}"
+        jurisdiction = self.rng.choice(JURISDICTIONS)
+        ref = f"{jurisdiction}/{kind}/{self.number(jurisdiction, kind, len(self.assets) + 1)}"
         owner = self.rng.choice(self.universities + self.enterprises)
         registered = (self.at.date() - timedelta(days=self.rng.randint(0, 900))).isoformat()
         self.assets.append(AssetState(ref, owner, registered))
@@ -83,8 +87,16 @@ class Market:
             title=f"Invention {len(self.assets)}",
             owner=[owner],
             effective=registered,
-            expires_on="2045-12-31",
+            expires_on=EXPIRES,
         )
+
+    def number(self, jurisdiction: str, kind: str, n: int) -> str:
+        """Each office's own numbers, in their canonical spelling (rules CN, rules US)."""
+        if jurisdiction == "US":
+            return {"patent": f"{7000000 + n}", "design": f"D{700000 + n}"}.get(kind, f"US{n:07d}")
+        if jurisdiction == "CN" and kind in CN_PATENTS:
+            return f"ZL{2010 + self.rng.randint(0, 14)}{n:08d}.{self.rng.randint(0, 9)}"
+        return f"{jurisdiction}{n:07d}"
 
     def consents(self, a: AssetState, act: str) -> Iterator[tuple[bytes, str]]:
         for pledge_id in a.pledges:
@@ -104,11 +116,23 @@ class Market:
         a.owner = to
 
     def pledge(self) -> Iterator[bytes]:
+        """CN patents take one pledge at a time, for a term within the patent's; elsewhere
+        security interests stack (ranked) and, as in US records, often state no term."""
         a = self.rng.choice(self.assets)
+        jurisdiction, kind, _ = a.ref.split("/", 2)
+        cn_patent = jurisdiction == "CN" and kind in CN_PATENTS
+        if cn_patent and a.pledges:
+            return
         bank = self.rng.choice(self.banks)
         pledge_id = f"P-{self.n + 1}"
         amount = f"{self.rng.randint(100, 90000) * 1000}.00"
-        yield self.line("pledge.register", 2, ref=a.ref, pledgee=bank, amount=amount, currency="CNY", id=pledge_id)
+        currency = "USD" if jurisdiction == "US" else "CNY"
+        end = None
+        if cn_patent or self.rng.random() < 0.3:
+            end = (self.at.date() + timedelta(days=self.rng.randint(365, 5 * 365))).isoformat()
+        yield self.line(
+            "pledge.register", 2, ref=a.ref, pledgee=bank, amount=amount, currency=currency, end=end, id=pledge_id
+        )
         a.pledges.append(pledge_id)
 
     def release(self) -> Iterator[bytes]:

@@ -24,6 +24,7 @@ from ipledger.domain.errors import (
     NotAuthorised,
     NotOwner,
 )
+from ipledger.domain.rulepacks import PledgeFacts, check_pledge
 from ipledger.domain.terms import pledge_ranks
 from ipledger.domain.values import Actor, ConveyanceKind
 
@@ -255,8 +256,8 @@ class Asset(Aggregate):
         """Record a grant on the asset: bumps its version so racing grants collide."""
         self.record(license(self, licence_id=licence_id, exclusive=exclusive, actor=actor, at=at))
 
-    def pledge(self, *, pledge_id: str, actor: Actor, at: datetime, start: date | None = None) -> None:
-        self.record(pledge(self, pledge_id=pledge_id, actor=actor, at=at, start=start))
+    def pledge(self, *, pledge_id: str, start: date, end: date | None, actor: Actor, at: datetime) -> None:
+        self.record(pledge(self, pledge_id=pledge_id, start=start, end=end, actor=actor, at=at))
 
     def discharge_pledge(self, *, pledge_id: str, at: datetime) -> None:
         self.record(discharge_pledge(self, pledge_id=pledge_id, at=at))
@@ -448,11 +449,14 @@ def license(asset: Asset, *, licence_id: str, exclusive: bool, actor: Actor | No
     return decision.then(Asset.LicenceAttached, licence_id=licence_id)
 
 
-def pledge(asset: Asset, *, pledge_id: str, actor: Actor, at: datetime, start: date | None = None) -> Decision:
-    if start is not None and start < asset.registered_on:
+def pledge(asset: Asset, *, pledge_id: str, start: date, end: date | None, actor: Actor, at: datetime) -> Decision:
+    """The common rules, then the asset's jurisdiction's (`rulepacks`), then consent."""
+    if start < asset.registered_on:
         raise InvalidInput(f"start: {start} is before {asset.ref} was registered ({asset.registered_on})")
     _require_not_expired(asset, at, "pledged")
     _require_free(asset, at, "pledged")
+    jurisdiction, kind, _ = asset.ref.split("/", 2)
+    check_pledge(PledgeFacts(asset.ref, jurisdiction, kind, asset.expires_on, tuple(asset.pledge_ids), start, end))
     return authorise(asset, actor, "pledge", at).then(Asset.PledgeAttached, pledge_id=pledge_id)
 
 

@@ -52,6 +52,15 @@ class AssetPledged(LedgerError):
     """A pledged asset needs the pledgee's consent for this act."""
 
 
+class NotPledgeable(LedgerError):
+    """The law of the asset's jurisdiction does not let this kind of right be pledged
+    (a CN patent application: only granted patents)."""
+
+
+class PledgeBeyondExpiry(LedgerError):
+    """The pledge's term runs past the right's expiry, which that jurisdiction refuses (CN)."""
+
+
 class AssetReserved(LedgerError):
     """A pending trade or an open assignment listing holds the asset."""
 

@@ -153,7 +153,7 @@ class AssetRef:
         text = value.strip() if isinstance(value, str) else ""
         parts = text.split("/", 2)
         if len(parts) == 3:
-            text = f"{parts[0]}/{parts[1]}/{parts[2].strip()}"
+            text = f"{parts[0]}/{parts[1]}/{_pack_number(parts[0], parts[1], parts[2].strip(), field)}"
         m = ASSET_REF.fullmatch(text) if len(text) <= 100 else None
         if not m or len(m.group(3)) > 64:
             raise InvalidInput(
@@ -171,6 +171,21 @@ class AssetRef:
 
     def __str__(self) -> str:
         return f"{self.jurisdiction}/{self.kind.value}/{self.number}"
+
+
+def _pack_number(jurisdiction: str, kind: str, number: str, field: str) -> str:
+    """The number as the jurisdiction's rule pack spells it (`7,545,760` → `7545760`), when
+    the jurisdiction and kind are well formed; anything else is left for the checks after."""
+    jurisdiction, kind = jurisdiction.upper(), kind.lower()
+    known = jurisdiction in COUNTRIES or jurisdiction in REGIONAL_OFFICES
+    if len(number) > 100 or kind not in ASSET_KINDS or not known:
+        return number
+    from ipledger.domain.rulepacks import canonical_number  # the packs use these values
+
+    return canonical_number(jurisdiction, kind, number, field)
+
+
+ASSET_KINDS = frozenset(k.value for k in AssetKind)
 
 
 def canonical_ref(value: str, field: str = "ref") -> str:

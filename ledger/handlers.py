@@ -295,7 +295,7 @@ def register_pledge(cmd: c.RegisterPledge, uow: UnitOfWork, ctx: Context) -> Res
         end=cmd.end,
         at=ctx.at,
     )
-    asset.pledge(pledge_id=pledge_id, start=pledge.start, actor=ctx.actor, at=ctx.at)
+    asset.pledge(pledge_id=pledge_id, start=pledge.start, end=pledge.end, actor=ctx.actor, at=ctx.at)
     rank = asset.pledge_rank(pledge_id)
     return {"id": pledge_id, "asset": asset.ref, "pledgee": cmd.pledgee, "rank": rank}, [pledge, asset]
 

@@ -42,7 +42,9 @@ def test_another_writers_assignment_is_seen_by_the_next_command(market: Market, 
 
 
 def test_a_rejected_command_leaves_no_change_in_the_cache(market: Market) -> None:
-    pledge = market.do("pledge.register", ref=PATENT, pledgee="icbc-sh", amount="5000000.00", currency="CNY")["id"]
+    pledge = market.do(
+        "pledge.register", ref=PATENT, pledgee="icbc-sh", amount="5000000.00", currency="CNY", end="2030-12-31"
+    )["id"]
     with pytest.raises(AssetPledged):  # the assignment was decided, then refused for want of consent
         market.do("asset.assign", ref=PATENT, to=["huawei"])
     consent = market.do("pledge.consent", pledge=pledge, act="assignment", actor="icbc-sh")["id"]

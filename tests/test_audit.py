@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from ipledger.domain.errors import LedgerError
 from ipledger.service import Ledger
+from tests.builders import US_PATENT
 from tests.conftest import CO_OWNED, MEMBERS, PATENT, PATENT_2, Cli, Market, admit_members
 
 PROJECTIONS = ["ownership", "listings", "book", "encumbrances", "trail"]
@@ -118,7 +119,10 @@ def build_history(run: Cli) -> None:
         *f"licence grant {PATENT_2} --licensee byd --type non_exclusive --territory CN --field batteries".split(),
         *"--start 2026-03-02 --end 2030-03-02 --id LIC-1".split(),
     )
-    run.ok(*f"pledge register {PATENT_2} --pledgee icbc-sh --amount 5000000.00 --currency CNY --id P-1".split())
+    run.ok(
+        *f"pledge register {PATENT_2} --pledgee icbc-sh --amount 5000000.00 --currency CNY".split(),
+        *"--end 2030-03-02 --id P-1".split(),
+    )
     advance(run, "2026-03-02T10:00:00Z")
     run.ok(
         *f"listing open {PATENT} --type assignment --mechanism english --currency CNY --closes {CLOSES}".split(),
@@ -585,7 +589,7 @@ def test_title_reflects_an_encumbrance_recorded_since_the_last_query(history: Cl
     # Queries bring the projections they read to the log head: `title` also reports
     # encumbrance events, so a pledge registered just before must be in its answer.
     advance(history, "2026-03-12T09:00:00Z")
-    history.ok("pledge", "register", PATENT, "--pledgee", "boc-bj", "--id", "P-2")
+    history.ok("pledge", "register", PATENT, "--pledgee", "boc-bj", "--end", "2030-12-31", "--id", "P-2")
     events = doc(history("--json", "title", PATENT))["encumbrance_events"]
     assert [e["id"] for e in events] == ["P-2"]
 
@@ -793,6 +797,8 @@ MEMBER_IDS = [m[0] for m in MEMBERS]
 AMOUNTS = ["90000.00", "100000.00", "120000.00", "150000.00", "200000.00"]
 DAYS = st.dates(min_value=date(2019, 1, 1), max_value=date(2026, 2, 28))
 CHECK_DAYS = [date(2020, 1, 1), date(2024, 6, 30), date(2026, 3, 1), date(2026, 6, 1), date(2027, 1, 1)]
+# The CN patents carry one pledge at a time, each with its end; the US patent several at once, ends left open.
+ASSETS = [PATENT, PATENT_2, CO_OWNED, US_PATENT]
 # Market acts weighted towards trading, so histories reach closes, trades and settlements.
 KINDS = (
     ["open"] * 3
@@ -807,7 +813,7 @@ ops = st.fixed_dictionaries(
     {
         "kind": st.sampled_from(KINDS),
         "gap_hours": st.sampled_from([0, 1, 2, 3, 5, 8, 13, 24, 48]),
-        "asset": st.sampled_from([PATENT, PATENT_2, CO_OWNED]),
+        "asset": st.sampled_from(ASSETS),
         "member": st.sampled_from(MEMBER_IDS),
         "recent": st.integers(min_value=0, max_value=4),
         "amount": st.sampled_from(AMOUNTS),
@@ -864,6 +870,9 @@ class Generated:
             title="Catalyst for CO2 hydrogenation",
             owner=["fudan-univ=1/2", "cas-sippr=1/2"],
             effective=third.isoformat(),
+        )
+        self.do(
+            "asset.register", ref=US_PATENT, title="Solid-state electrolyte", owner=["huawei"], effective="2019-05-10"
         )
 
     @staticmethod
@@ -923,13 +932,16 @@ class Generated:
         elif kind == "terminate" and licence:
             self.do("licence.terminate", licence=licence, reason="royalties unpaid", **effective)
         elif kind == "pledge":
+            start = op["day"]
+            end = {} if op["asset"] == US_PATENT else {"end": (start + timedelta(days=op["term_days"])).isoformat()}
             out = self.do(
                 "pledge.register",
                 ref=op["asset"],
                 pledgee=op["pledgee"],
                 amount="5000000.00",
                 currency="CNY",
-                start=op["day"].isoformat(),
+                start=start.isoformat(),
+                **end,
             )
             self.pledges += [out["id"]] if out else []
         elif kind == "release" and pledge:
@@ -980,7 +992,7 @@ def every_answer(ledger: Ledger, g: Generated) -> dict[tuple[Any, ...], Any]:
     """Every question the ledger answers about the generated history."""
     out: dict[tuple[Any, ...], Any] = {}
     known = [None, *g.known_at]
-    for ref in (PATENT, PATENT_2, CO_OWNED):
+    for ref in ASSETS:
         out[("title", ref)] = answer(lambda ref=ref: ledger.title(ref))
         out[("trail", ref)] = answer(lambda ref=ref: ledger.trail(asset=ref))
         out[("owner", ref)] = answer(lambda ref=ref: ledger.owner(ref))

@@ -20,6 +20,7 @@ from tests.conftest import CO_OWNED, PATENT, Cli
 US_PATENT = "US/patent/7654321"
 CLOSES = "2026-03-10T00:00:00Z"
 TERM = ("2026-04-01", "2031-04-01")
+END = "2030-12-31"  # a pledge's end: a CN patent's pledge states one (jurisdictions.md)
 IN_TERM = "2026-06-01"
 
 LICENCE_KEYS = {"id", "licensee", "type", "territories", "fields", "start", "end"}
@@ -558,7 +559,7 @@ def test_licence_listing_conflicting_with_a_granted_licence_is_refused(run: Cli)
 
 
 def test_pledge_register_prints_id_asset_pledgee_and_rank(run: Cli) -> None:
-    out = pledge(run, "icbc-sh", "--amount", "10000000.00", "--currency", "CNY")
+    out = pledge(run, "icbc-sh", "--amount", "10000000.00", "--currency", "CNY", "--end", END)
     assert out == {"id": "P-ICBC", "asset": PATENT, "pledgee": "icbc-sh", "rank": 1}
 
 
@@ -581,38 +582,48 @@ def test_security_interest_without_amount_or_end_is_recorded(run: Cli) -> None:
     assert (p["id"], p["amount"], p["currency"]) == ("P-US", None, None)
 
 
-def test_pledges_rank_by_registration_order(pledged: Cli) -> None:
-    second = pledge(pledged, "boc-bj", "--amount", "3000000.00", "--currency", "CNY", pledge_id="P-BOC")
+# Ranks need several pledges on one asset at once: US law allows that (a CN patent carries one at a time).
+
+
+def test_pledges_rank_by_registration_order(run: Cli) -> None:
+    register_us_patent(run)
+    first = pledge(run, "icbc-sh", "--amount", "10000000.00", "--currency", "USD", ref=US_PATENT)
+    assert first["rank"] == 1
+    second = pledge(run, "boc-bj", "--amount", "3000000.00", "--currency", "USD", ref=US_PATENT, pledge_id="P-BOC")
     assert second["rank"] == 2
-    assert [(p["id"], p["rank"]) for p in encumbrances(pledged)["pledges"]] == [("P-ICBC", 1), ("P-BOC", 2)]
+    ranks = [(p["id"], p["rank"]) for p in encumbrances(run, ref=US_PATENT)["pledges"]]
+    assert ranks == [("P-ICBC", 1), ("P-BOC", 2)]
 
 
-def test_second_pledge_moves_to_rank_one_when_the_first_is_released(pledged: Cli) -> None:
-    pledge(pledged, "boc-bj", pledge_id="P-BOC")
-    pledged.ok("pledge", "release", "P-ICBC", actor="icbc-sh")
-    assert [(p["id"], p["rank"]) for p in encumbrances(pledged)["pledges"]] == [("P-BOC", 1)]
+def test_second_pledge_moves_to_rank_one_when_the_first_is_released(run: Cli) -> None:
+    register_us_patent(run)
+    pledge(run, "icbc-sh", ref=US_PATENT)
+    pledge(run, "boc-bj", ref=US_PATENT, pledge_id="P-BOC")
+    run.ok("pledge", "release", "P-ICBC", actor="icbc-sh")
+    assert [(p["id"], p["rank"]) for p in encumbrances(run, ref=US_PATENT)["pledges"]] == [("P-BOC", 1)]
 
 
 @pytest.mark.parametrize("pledgee", ["huawei", "sjtu"])
 def test_pledge_to_a_member_that_is_not_a_financial_institution_is_refused(run: Cli, pledgee: str) -> None:
     before = run.export()
-    result = run("pledge", "register", PATENT, "--pledgee", pledgee, actor="fudan-univ")
+    result = run("pledge", "register", PATENT, "--pledgee", pledgee, "--end", END, actor="fudan-univ")
     assert_rejected(run, before, result, 1, "NotEligible")
 
 
 @pytest.mark.parametrize(
     "extra",
     [
-        pytest.param(("--amount", "10000000.00"), id="amount without currency"),
-        pytest.param(("--amount", "1e7", "--currency", "CNY"), id="amount in exponent notation"),
-        pytest.param(("--amount", "10000000.001", "--currency", "CNY"), id="more decimals than CNY has"),
-        pytest.param(("--amount", "10000000.00", "--currency", "RMB"), id="unknown currency"),
-        pytest.param(("--start", "2026-03-03"), id="start after the recorded date"),
+        pytest.param(("--amount", "10000000.00", "--end", END), id="amount without currency"),
+        pytest.param(("--amount", "1e7", "--currency", "CNY", "--end", END), id="amount in exponent notation"),
+        pytest.param(("--amount", "10000000.001", "--currency", "CNY", "--end", END), id="more decimals than CNY has"),
+        pytest.param(("--amount", "10000000.00", "--currency", "RMB", "--end", END), id="unknown currency"),
+        pytest.param(("--start", "2026-03-03", "--end", END), id="start after the recorded date"),
         pytest.param(("--start", "2026-03-01", "--end", "2026-03-01"), id="end not after start"),
         pytest.param(("--end", "01/03/2029"), id="bad date"),
     ],
 )
 def test_pledge_register_rejects_invalid_values_as_bad_input(run: Cli, extra: tuple[str, ...]) -> None:
+    """Each case states an end (a CN pledge must), so the value under test is what is refused."""
     before = run.export()
     result = run("pledge", "register", PATENT, "--pledgee", "icbc-sh", *extra, actor="fudan-univ")
     assert_rejected(run, before, result, 2, "InvalidInput")
@@ -621,7 +632,11 @@ def test_pledge_register_rejects_invalid_values_as_bad_input(run: Cli, extra: tu
 def test_member_cannot_pledge_an_asset_it_does_not_own(run: Cli) -> None:
     before = run.export()
     assert_rejected(
-        run, before, run("pledge", "register", PATENT, "--pledgee", "icbc-sh", actor="huawei"), 1, "NotOwner"
+        run,
+        before,
+        run("pledge", "register", PATENT, "--pledgee", "icbc-sh", "--end", END, actor="huawei"),
+        1,
+        "NotOwner",
     )
 
 
@@ -662,7 +677,7 @@ def test_asset_in_an_open_assignment_listing_cannot_be_pledged(run: Cli) -> None
         actor="fudan-univ",
     )
     before = run.export()
-    result = run("pledge", "register", PATENT, "--pledgee", "icbc-sh", actor="fudan-univ")
+    result = run("pledge", "register", PATENT, "--pledgee", "icbc-sh", "--end", END, actor="fudan-univ")
     assert_rejected(run, before, result, 1, "AssetReserved")
 
 
@@ -882,7 +897,18 @@ def test_pledge_financing_story(run: Cli, wall_clock: Callable[[str], None]) -> 
     assert encumbrances(run)["pledges"] == []
 
     advance(run, "2026-07-01T09:00:00Z")
-    pledge(run, "boc-bj", "--amount", "6000000.00", "--currency", "CNY", pledge_id="P-BOC", actor="huawei")
+    pledge(
+        run,
+        "boc-bj",
+        "--amount",
+        "6000000.00",
+        "--currency",
+        "CNY",
+        "--end",
+        "2029-07-01",
+        pledge_id="P-BOC",
+        actor="huawei",
+    )
     assert [(p["id"], p["pledgee"], p["rank"]) for p in encumbrances(run)["pledges"]] == [("P-BOC", "boc-bj", 1)]
 
     advance(run, "2027-01-15T09:00:00Z")
@@ -901,7 +927,7 @@ def test_pledge_financing_story(run: Cli, wall_clock: Callable[[str], None]) -> 
 
 CO_OWNER_ACTS = {
     "assignment": ("asset", "assign", CO_OWNED, "--to", "huawei"),
-    "pledge": ("pledge", "register", CO_OWNED, "--pledgee", "icbc-sh"),
+    "pledge": ("pledge", "register", CO_OWNED, "--pledgee", "icbc-sh", "--end", END),
     "exclusive_licence": (
         "licence",
         "grant",

@@ -571,18 +571,25 @@ def test_pledge_term_must_end_after_it_starts() -> None:
         pledge(start=date(2026, 3, 1), end=date(2026, 3, 1))
 
 
+# A pledge's term on the asset, as the builders' `pledge` records it (a CN patent's pledge states its end).
+START, END = date(2026, 3, 1), date(2029, 3, 1)
+
+
+# Ranks need several pledges on one asset at once: US law allows that (a CN patent carries one at a time).
+
+
 def test_pledges_rank_by_registration_order() -> None:
-    asset = register()
-    asset.pledge(pledge_id="P-ICBC", actor=FUDAN, at=T0)
-    asset.pledge(pledge_id="P-BOC", actor=FUDAN, at=T0)
+    asset = register(US_PATENT)
+    asset.pledge(pledge_id="P-ICBC", start=START, end=END, actor=FUDAN, at=T0)
+    asset.pledge(pledge_id="P-BOC", start=START, end=None, actor=FUDAN, at=T0)
     assert names(asset) == ["Asset.PledgeAttached", "Asset.PledgeAttached"]
     assert asset.pledge_ids == ["P-ICBC", "P-BOC"]
 
 
 def test_second_pledge_moves_up_to_first_rank_when_the_first_is_released() -> None:
-    asset = register()
-    asset.pledge(pledge_id="P-ICBC", actor=FUDAN, at=T0)
-    asset.pledge(pledge_id="P-BOC", actor=FUDAN, at=T0)
+    asset = register(US_PATENT)
+    asset.pledge(pledge_id="P-ICBC", start=START, end=END, actor=FUDAN, at=T0)
+    asset.pledge(pledge_id="P-BOC", start=START, end=None, actor=FUDAN, at=T0)
     asset.discharge_pledge(pledge_id="P-ICBC", at=T0)
     assert asset.pledge_ids == ["P-BOC"]
 
@@ -590,13 +597,13 @@ def test_second_pledge_moves_up_to_first_rank_when_the_first_is_released() -> No
 def test_member_cannot_pledge_an_asset_it_does_not_own() -> None:
     asset = register()
     with rejected(NotOwner, "actor", asset):
-        asset.pledge(pledge_id="P-1", actor=HUAWEI, at=T0)
+        asset.pledge(pledge_id="P-1", start=START, end=END, actor=HUAWEI, at=T0)
 
 
 def test_expired_asset_cannot_be_pledged() -> None:
     asset = register(expires_on=date(2026, 1, 1))
     with rejected(AssetExpired, "ref", asset):
-        asset.pledge(pledge_id="P-1", actor=FUDAN, at=T0)
+        asset.pledge(pledge_id="P-1", start=START, end=END, actor=FUDAN, at=T0)
 
 
 def test_asset_in_an_open_assignment_listing_cannot_be_pledged() -> None:
@@ -604,7 +611,7 @@ def test_asset_in_an_open_assignment_listing_cannot_be_pledged() -> None:
     asset.offer_for_assignment(listing_id="L-1", actor=FUDAN, at=T0)
     asset.collect_events()
     with rejected(AssetReserved, "ref", asset):
-        asset.pledge(pledge_id="P-1", actor=FUDAN, at=T0)
+        asset.pledge(pledge_id="P-1", start=START, end=END, actor=FUDAN, at=T0)
 
 
 # --------------------------------------------------------------------------- pledgee consents
@@ -721,7 +728,7 @@ def test_released_pledge_cannot_be_enforced() -> None:
 
 def test_enforcement_conveys_title_to_the_pledgee() -> None:
     asset = register()
-    asset.pledge(pledge_id="P-1", actor=FUDAN, at=T0)
+    asset.pledge(pledge_id="P-1", start=START, end=END, actor=FUDAN, at=T0)
     asset.collect_events()
     p = pledge()
     effective = p.enforce(effective=None, actor=ICBC, at=T0)
@@ -735,10 +742,10 @@ def test_enforcement_conveys_title_to_the_pledgee() -> None:
 
 
 def test_enforcement_keeps_other_pledges_and_licences_attached() -> None:
-    asset = register()
+    asset = register(US_PATENT)  # two pledges at once: US law allows it
     asset.license(licence_id="LIC-1", exclusive=False, actor=FUDAN, at=T0)
-    asset.pledge(pledge_id="P-1", actor=FUDAN, at=T0)
-    asset.pledge(pledge_id="P-2", actor=FUDAN, at=T0)
+    asset.pledge(pledge_id="P-1", start=START, end=END, actor=FUDAN, at=T0)
+    asset.pledge(pledge_id="P-2", start=START, end=None, actor=FUDAN, at=T0)
     asset.convey_on_enforcement(pledge_id="P-1", pledgee="icbc-sh", effective=T0.date(), at=T0)
     assert asset.licence_ids == ["LIC-1"]
     assert asset.pledge_ids == ["P-2"]

@@ -96,7 +96,7 @@ from tests.builders import (
         ("EM/trademark/018123456", "EM", AssetKind.trademark, "018123456"),
         ("WO/patent_application/PCT/CN2019/123456", "WO", AssetKind.patent_application, "PCT/CN2019/123456"),
         ("CN/software_copyright/2019SR0123456", "CN", AssetKind.software_copyright, "2019SR0123456"),
-        ("US/patent_application/16-123456", "US", AssetKind.patent_application, "16-123456"),
+        ("US/patent_application/16123456", "US", AssetKind.patent_application, "16123456"),
     ],
 )
 def test_asset_ref_accepts_country_codes_and_regional_offices(
@@ -111,6 +111,24 @@ def test_asset_ref_trims_surrounding_space_of_number() -> None:
     assert str(AssetRef.parse("  CN/patent/ ZL201810012345.6  ")) == PATENT
 
 
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("CN/patent/ZL2018 10012345.6", PATENT),
+        ("CN/patent/201810012345.6", PATENT),
+        ("CN/patent/2018100123456", PATENT),
+        ("CN/utility_model/ZL99201234.5", "CN/utility_model/ZL99201234.5"),
+        ("US/patent/07654321", US_PATENT),
+        ("US/patent/7,654,321", US_PATENT),
+        ("US/patent_application/16-123456", "US/patent_application/16123456"),
+    ],
+)
+def test_asset_ref_spells_a_registry_number_as_its_jurisdiction_does(text: str, canonical: str) -> None:
+    """jurisdictions.md: a CN patent number is ZL + digits + '.' + check character however typed;
+    a US patent drops commas and leading zeros, a US application is 8 digits."""
+    assert str(AssetRef.parse(text)) == canonical
+
+
 @pytest.mark.parametrize("jurisdiction", ["UK", "XX", "EU", "QQ"])
 def test_asset_ref_rejects_jurisdiction_that_is_neither_country_nor_regional_office(jurisdiction: str) -> None:
     with pytest.raises(InvalidInput, match=rf"^ref: jurisdiction '{jurisdiction}'"):
@@ -122,21 +140,40 @@ def test_asset_ref_rejects_jurisdiction_that_is_neither_country_nor_regional_off
     [
         "CN/patent",
         "CN-patent-ZL201810012345.6",
-        "CN/patent/ZL201810012345.6/",
-        "CN/patent/ZL201810012345.6.",
-        "CN/patent/A1-",
-        "CN/patent/A1//",
-        "CN/patent/A1//2",
+        "CN/trademark/12345678/",
+        "CN/trademark/12345678.",
+        "CN/trademark/A1-",
+        "CN/trademark/A1//",
+        "CN/trademark/A1//2",
         "CN//patent/ZL201810012345.6",
-        "CN/patent/ZL2018 10012345.6",
-        "CN/patent/ZL2018_10012345",
-        "CN/patent/",
+        "CN/trademark/1234 5678",
+        "CN/trademark/1234_5678",
+        "CN/trademark/",
         "",
         "CHN/patent/ZL201810012345.6",
     ],
 )
 def test_asset_ref_rejects_bad_syntax(text: str) -> None:
+    """The general syntax, on a kind whose number the CN pack leaves as typed (trademark)."""
     with pytest.raises(InvalidInput, match=r"^ref: .* is not an asset ref JURISDICTION/KIND/NUMBER"):
+        AssetRef.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CN/patent/ZL201810012345.6/",
+        "CN/patent/ZL201810012345.6.",
+        "CN/patent/A1-",
+        "CN/patent/A1//2",
+        "CN/patent/ZL2018_10012345",
+        "CN/patent/ZL201810012345",
+        "CN/patent/",
+        "CN/patent_application/A1",
+    ],
+)
+def test_asset_ref_rejects_a_cn_patent_number_not_spelt_zl_digits_check_character(text: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^ref: .* is not a CN patent number: "):
         AssetRef.parse(text)
 
 

@@ -87,7 +87,7 @@ def fuzz(examples: int) -> Callable[[Any], Any]:
 
 T0_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TODAY = T0_AT.date()
-REGISTERED = date(2019, 5, 10)  # PATENT's registration (conftest)
+REGISTERED = date(2019, 5, 10)  # PATENT's registration (conftest), and A_US's
 CLOSES = "2026-04-01T00:00:00Z"
 CLOSES_AT = datetime(2026, 4, 1, tzinfo=UTC)
 SHORT_CLOSES = "2026-03-02T10:00:00Z"
@@ -100,6 +100,7 @@ A_SHORT = "CN/patent/ZL202110000004.4"  # sjtu: listing L-SHORT closing an hour 
 A_PLEDGED = "CN/patent/ZL202110000005.5"  # zte: pledged to icbc-sh (P-1)
 A_CO = "CN/patent/ZL202110000006.6"  # fudan-univ 1/2 + sjtu 1/2
 A_JPY = "CN/patent/ZL202110000007.7"  # sjtu: sealed JPY listing L-JPY
+A_US = "US/patent/7654321"  # fudan-univ: the pledge fuzz's asset (US law: several pledges at once, end optional)
 
 WORLD_SETUP: list[tuple[str, ...]] = [
     ("member", "add", "tju", "--name", "Tianjin University", "--kind", "university", "--country", "CN"),
@@ -111,6 +112,7 @@ WORLD_SETUP: list[tuple[str, ...]] = [
     ("asset", "register", A_PLEDGED, "--title", "Pledged", "--owner", "zte", "--effective", "2021-01-04"),
     ("asset", "register", A_CO, "--title", "Co-owned", "--owner", "fudan-univ=1/2", "--owner", "sjtu=1/2"),
     ("asset", "register", A_JPY, "--title", "Yen", "--owner", "sjtu", "--effective", "2021-01-04"),
+    ("asset", "register", A_US, "--title", "US", "--owner", "fudan-univ", "--effective", "2019-05-10"),
     ("listing", "open", A_SEALED, "--type", "assignment", "--mechanism", "sealed", "--currency", "CNY",
      "--closes", CLOSES, "--id", "L-SEALED"),
     ("bid", "place", "L-SEALED", "--bidder", "zte", "--amount", "100.00", "--id", "B-ZTE"),
@@ -125,7 +127,7 @@ WORLD_SETUP: list[tuple[str, ...]] = [
     ("listing", "open", A_JPY, "--type", "assignment", "--mechanism", "sealed", "--currency", "JPY",
      "--closes", CLOSES, "--id", "L-JPY"),
     ("pledge", "register", A_PLEDGED, "--pledgee", "icbc-sh", "--amount", "5000000.00", "--currency", "CNY",
-     "--id", "P-1"),
+     "--end", "2030-12-31", "--id", "P-1"),
     ("licence", "grant", PATENT, "--licensee", "sjtu", "--type", "non_exclusive", "--territory", "CN",
      "--field", "ALL", "--start", "2026-03-02", "--end", "2030-01-01", "--id", "LIC-1"),
 ]  # fmt: skip
@@ -133,7 +135,7 @@ WORLD_SETUP: list[tuple[str, ...]] = [
 EXISTING_MEMBERS = frozenset({mid for mid, _, _ in MEMBERS} | {"tju"})
 WORLD_IDS: dict[str, set[str]] = {
     "member": set(EXISTING_MEMBERS),
-    "asset": {PATENT, A_SEALED, A_NEG, A_FIX, A_SHORT, A_PLEDGED, A_CO, A_JPY},
+    "asset": {PATENT, A_SEALED, A_NEG, A_FIX, A_SHORT, A_PLEDGED, A_CO, A_JPY, A_US},
     "listing": {"L-SEALED", "L-NEG", "L-FIX", "L-SHORT", "L-JPY"},
     "bid": {"B-ZTE", "B-NEG", "B-FIX"},
     "trade": {"T-1"},
@@ -179,6 +181,14 @@ class Ctx:
             self.serial += 1
             candidate = f"{prefix}{self.serial}"
             if not self.is_taken(kind, candidate):
+                return candidate
+
+    def fresh_cn_patent(self) -> str:
+        """A CN patent ref no case has used, spelt canonically (ZL + 12 digits + '.' + check character)."""
+        while True:
+            self.serial += 1
+            candidate = f"CN/patent/ZL{cn_number(self.serial)}.1"
+            if not self.is_taken("asset", candidate):
                 return candidate
 
     def is_taken(self, kind: str, key: str) -> bool:
@@ -447,35 +457,56 @@ TIME_STRATEGY = st.one_of(
     ),
 )
 
+
+def cn_number(serial: int) -> str:
+    """The 12 digits of a CN patent number made from a case's serial, unlike any the world holds."""
+    return f"2098{serial:08d}"
+
+
+def fill(template: str, serial: int) -> str:
+    """A ref template for one case: `{n}` a number made from the case's serial (from 1: a US number has no
+    leading 0), `{zl}` a CN patent number's 12 digits."""
+    return template.replace("{n}", str(serial + 1)).replace("{zl}", cn_number(serial + 1))
+
+
+# CN patents, utility models, designs and applications are `ZL` + 8 or 12 digits + '.' + check character
+# (jurisdictions.md); the general syntax is tried on kinds the CN pack leaves as typed (trademark).
 REF_TEMPLATES: tuple[tuple[str, str | None], ...] = (
     ("EP/patent/EP{n}", "EP/patent/EP{n}"),
-    ("CN/patent/ ZL{n}.X ", "CN/patent/ZL{n}.X"),
+    ("CN/patent/ ZL{zl}.X ", "CN/patent/ZL{zl}.X"),
+    ("CN/patent/{zl}7", "CN/patent/ZL{zl}.7"),  # jurisdictions.md: one CN number however typed
+    ("CN/utility_model/zl{zl} 3", "CN/utility_model/ZL{zl}.3"),
     ("  US/design/D{n}  ", "US/design/D{n}"),
+    ("US/patent/0{n}", "US/patent/{n}"),  # jurisdictions.md: US patents drop leading zeros
     ("WO/patent/PCT/CN{n}/1", "WO/patent/PCT/CN{n}/1"),
     ("CN/know_how/KH-{n}", "CN/know_how/KH-{n}"),
-    ("CN/patent_application/{n}.5", "CN/patent_application/{n}.5"),
-    ("CN/patent/{n}\n", "CN/patent/{n}"),
-    ("cn/patent/{n}", "CN/patent/{n}"),  # cli.md: case is canonicalised, one right is one ref
-    ("CN/Patent/{n}", "CN/patent/{n}"),
-    ("CN/patent/{n}.", None),  # trailing punctuation and empty segments are refused
-    ("CN/patent/{n}/", None),
-    ("CN/patent/{n}//1", None),
+    ("CN/patent_application/{zl}.5", "CN/patent_application/ZL{zl}.5"),
+    ("CN/patent/ZL{zl}.1\n", "CN/patent/ZL{zl}.1"),
+    ("cn/patent/zl{zl}.x", "CN/patent/ZL{zl}.X"),  # cli.md: case is canonicalised, one right is one ref
+    ("CN/Patent/ZL{zl}.2", "CN/patent/ZL{zl}.2"),
+    ("cn/trademark/tm{n}", "CN/trademark/TM{n}"),
+    ("CN/trademark/{n}.", None),  # trailing punctuation and empty segments are refused
+    ("CN/trademark/{n}/", None),
+    ("CN/trademark/{n}//1", None),
     ("CN/patents/{n}", None),
     ("XX/patent/{n}", None),
-    ("CN/patent/", None),
+    ("CN/trademark/", None),
     ("CN//{n}", None),
     ("/patent/{n}", None),
-    ("CN/patent/{n} 1", None),
-    ("CN/patent/\uff11\uff12\uff13{n}", None),
-    ("CN/patent/{n}\x00", None),
+    ("CN/trademark/{n} 1", None),
+    ("CN/trademark/\uff11\uff12\uff13{n}", None),
+    ("CN/trademark/{n}\x00", None),
     ("CN/patent/ZL{n}" + "9" * 10_000, None),
+    ("CN/patent/{n}", None),  # not a CN patent number
+    ("CN/patent/ZL{zl}", None),  # no check character
+    ("CN/patent/ZL\uff11{zl}.1", None),
     (SQL, None),
     (HUGE, None),
     ("", None),
-    ("CN/patent/{n};DROP", None),
-    ("CN/patent/{n}\u202e", None),
+    ("CN/trademark/{n};DROP", None),
+    ("CN/trademark/{n}\u202e", None),
     ("CN\\patent\\{n}", None),
-    ("CN/patent/{n}\U0001f4a5", None),
+    ("CN/trademark/{n}\U0001f4a5", None),
 )
 
 
@@ -604,15 +635,14 @@ OWNER_SPECS: tuple[tuple[tuple[str, ...], Expect], ...] = (
 
 
 def asset_register(ctx: Ctx, slot: str, value: Any) -> Case:
-    ref = ctx.fresh("asset", "CN/patent/FZ")
+    ref = ctx.fresh_cn_patent()
     opts = {"--title": "Fuzzed title", "--effective": "2019-05-10"}
     owners: tuple[str, ...] = ("fudan-univ",)
     stored = None
     if slot == "ref":
         template, canonical = value
-        n = str(ctx.serial)
-        ref = template.replace("{n}", n)
-        canonical = canonical and canonical.replace("{n}", n)
+        ref = fill(template, ctx.serial)
+        canonical = canonical and fill(canonical, ctx.serial)
         expect: Expect = INVALID if canonical is None else ACCEPTED
         if ref == PATENT:
             canonical, expect = PATENT, refused("DuplicateId")
@@ -888,7 +918,9 @@ def licence_grant(ctx: Ctx, slot: str, value: Any) -> Case:
     return Case(options(["licence", "grant"], opts, [PATENT]), expect, on_accept=ctx.take("licence", lic))
 
 
-# pledge register PATENT --pledgee icbc-sh ...
+# pledge register A_US --pledgee icbc-sh ...: a US patent, since US law lets one carry several pledges at
+# once and leaves the end optional, so every value the contract accepts can be recorded (the CN pack's
+# one-pledge-at-a-time and stated-end rules are tested in test_rulepacks.py)
 
 
 def pledge_register(ctx: Ctx, slot: str, value: str) -> Case:
@@ -921,7 +953,7 @@ def pledge_register(ctx: Ctx, slot: str, value: str) -> Case:
             INVALID if not is_clean_id(value) else refused("DuplicateId") if ctx.is_taken("pledge", value) else ACCEPTED
         )
     opts["--id"] = pid
-    return Case(options(["pledge", "register"], opts, [PATENT]), expect, on_accept=ctx.take("pledge", pid))
+    return Case(options(["pledge", "register"], opts, [A_US]), expect, on_accept=ctx.take("pledge", pid))
 
 
 # references to things that do not exist, in every writing command that names one
@@ -950,7 +982,7 @@ def reference(ctx: Ctx, slot: str, value: str) -> Case:
         expect = INVALID if not is_member_id(value) else None if value in EXISTING_MEMBERS else NOT_FOUND
         return Case(options(slot.split(), {}, [value]), expect)
     template, canonical = value  # asset consent REF
-    ref = template.replace("{n}", str(ctx.serial))
+    ref = fill(template, ctx.serial)
     return Case(
         options(["asset", "consent"], {"--member": "fudan-univ", "--act": "assignment"}, [ref]),
         INVALID if canonical is None else NOT_FOUND,
@@ -966,7 +998,7 @@ UNTIL_VALUES = ("0", "1", "5", "9223372036854775807", "-1", "abc", "1.5", "1e3",
 def query(ctx: Ctx, slot: str, value: Any) -> Case:
     if slot in ("owner", "title", "encumbrances", "trail --asset"):
         template, canonical = value
-        ref = template.replace("{n}", str(ctx.serial))
+        ref = fill(template, ctx.serial)
         expect: Expect | None = INVALID if canonical is None else NOT_FOUND
         if ref == PATENT:
             expect = READ
@@ -1529,7 +1561,7 @@ GUARDED: dict[str, Guarded] = {
                                  "fudan-univ"),
     "licence.surrender": Guarded(("licence", "surrender", "LIC-1"), "NotAuthorised", "sjtu"),
     "pledge.register": Guarded(("pledge", "register", PATENT, "--pledgee", "icbc-sh", "--amount", "1000000.00",
-                                "--currency", "CNY"), "NotOwner", "fudan-univ"),
+                                "--currency", "CNY", "--end", "2030-12-31"), "NotOwner", "fudan-univ"),
     "pledge.consent": Guarded(("pledge", "consent", "P-1", "--act", "assignment"), "NotAuthorised", "icbc-sh"),
     "pledge.release": Guarded(("pledge", "release", "P-1"), "NotAuthorised", "icbc-sh"),
     "pledge.enforce": Guarded(("pledge", "enforce", "P-1"), "NotAuthorised", "icbc-sh"),
@@ -1574,7 +1606,7 @@ def test_a_malformed_actor_is_invalid_input(world: Cli, command: str) -> None:
     "argv",
     [
         ["member", "add", "fz-surrogate", "--name", "caf\udce9", "--kind", "enterprise", "--country", "CN"],
-        ["asset", "register", "CN/patent/SUR1", "--title", "\udcff", "--owner", "fudan-univ"],
+        ["asset", "register", "CN/patent/ZL209700000001.1", "--title", "\udcff", "--owner", "fudan-univ"],
         ["bid", "withdraw", "B\udcff"],
         ["trade", "settle", "T\udcff", "--payment-ref", "PAY-1"],
         ["book", "L\udcff"],
@@ -1614,7 +1646,7 @@ def test_an_import_line_recorded_beyond_the_utc_range_is_invalid_input(world: Cl
     [
         ["member", "add", "fz-del", "--name", "Co\x7fop", "--kind", "enterprise", "--country", "CN"],
         ["member", "add", "fz-nel", "--name", "first\x85second", "--kind", "enterprise", "--country", "CN"],
-        ["asset", "register", "CN/patent/CSI1", "--title", "\x9b2Jwiped", "--owner", "fudan-univ"],
+        ["asset", "register", "CN/patent/ZL209700000002.2", "--title", "\x9b2Jwiped", "--owner", "fudan-univ"],
         options(["licence", "grant"], {**LICENCE_GRANT, "--field": "\x00"}, [PATENT]),
         options(["licence", "grant"], {**LICENCE_GRANT, "--field": "esc\x1b[31mred"}, [PATENT]),
         options(["listing", "open"], {**LICENCE_LISTING, "--field": "bell\x07"}, [PATENT]),
@@ -1628,7 +1660,17 @@ def test_a_text_or_field_of_use_with_a_control_character_is_invalid_input(world:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["asset", "register", "CN/patent/WEEK1", "--title", "t", "--owner", "fudan-univ", "--effective", "2026-W10-1"],
+        [
+            "asset",
+            "register",
+            "CN/patent/ZL209700000003.3",
+            "--title",
+            "t",
+            "--owner",
+            "fudan-univ",
+            "--effective",
+            "2026-W10-1",
+        ],
         ["owner", PATENT, "--as-of", "2026-W09-1"],
     ],
     ids=["effective", "as-of"],
@@ -1642,7 +1684,7 @@ def test_a_date_is_yyyy_mm_dd_not_an_iso_week_date(world: Cli, argv: list[str]) 
     [
         ["bid", "place", "L-SEALED", "--bidder", "zte", "--amount", "\u0661\u0665\u0660"],
         ["bid", "place", "L-SEALED", "--bidder", "zte", "--amount", "\uff11\uff15\uff10.00"],
-        ["asset", "register", "CN/patent/DIGIT1", "--title", "t", "--owner", "fudan-univ=\uff11"],
+        ["asset", "register", "CN/patent/ZL209700000004.4", "--title", "t", "--owner", "fudan-univ=\uff11"],
         options(["listing", "open"], {**LICENCE_LISTING, "--extend-minutes": "\u0665"}, [PATENT]),
     ],
     ids=["arabic-indic-amount", "fullwidth-amount", "fullwidth-share", "arabic-indic-minutes"],

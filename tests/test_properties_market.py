@@ -40,6 +40,9 @@ MEMBER_IDS = [member for member, _, _ in MEMBERS]
 BANKS = [member for member, _, kind in MEMBERS if kind == "financial_institution"]
 DIRECT_KINDS = {"assignment", "merger", "name_change", "correction"}
 CONVEYED = "domain.assets:Asset.Conveyed"
+REGISTERED = "domain.assets:Asset.Registered"
+PLEDGE_ATTACHED = "domain.assets:Asset.PledgeAttached"
+PLEDGE_DETACHED = "domain.assets:Asset.PledgeDetached"
 SETTLED = "domain.trades:Trade.Settled"
 VOIDED = "domain.trades:Trade.Voided"
 
@@ -175,12 +178,19 @@ class MarketMachine(RuleBasedStateMachine):
             [data.draw(st.sampled_from(MEMBER_IDS), label="sole owner")],
             data.draw(owner_specs().filter(lambda o: len(o) > 1 and self.valid_shares(o)), label="co-owners"),
         ):
-            self.ref_numbers += 1
-            ref = f"CN/patent/ZL2019{self.ref_numbers:08d}.X"
+            ref = self.new_ref(data, "2019")
             effective = data.draw(st.dates(EARLIEST, self.now.date()), label="registered").isoformat()
             args = {"ref": ref, "title": "Seed invention", "owner": owners, "effective": effective}
             assert self.attempt("asset.register", args) is not None
             self.assets.append(ref)
+
+    def new_ref(self, data: st.DataObject, year: str) -> str:
+        """A new patent, CN or US: a CN patent carries one pledge at a time and states its end (jurisdictions.md),
+        a US patent several at once, ends optional."""
+        self.ref_numbers += 1
+        if data.draw(st.sampled_from(["CN", "CN", "US"]), label="jurisdiction") == "CN":
+            return f"CN/patent/ZL{year}{self.ref_numbers:08d}.X"
+        return f"US/patent/{year}{self.ref_numbers:04d}"
 
     @staticmethod
     def valid_shares(specs: list[str]) -> bool:
@@ -199,8 +209,7 @@ class MarketMachine(RuleBasedStateMachine):
         if self.assets and data.draw(st.sampled_from([False] * 6 + [True]), label="reuse ref"):
             ref = data.draw(st.sampled_from(self.assets), label="ref")
         else:
-            self.ref_numbers += 1
-            ref = f"CN/patent/ZL2020{self.ref_numbers:08d}.X"
+            ref = self.new_ref(data, "2020")
         owners = data.draw(owner_specs(), label="owners")
         expires = data.draw(
             st.sampled_from([None, None, "2045-12-31", (self.now + timedelta(days=10)).date().isoformat()]),
@@ -417,14 +426,23 @@ class MarketMachine(RuleBasedStateMachine):
         ref = data.draw(st.sampled_from(self.assets), label="ref")
         pledgee = data.draw(st.sampled_from(BANKS * 3 + MEMBER_IDS), label="pledgee")
         start = data.draw(st.one_of(st.none(), st.dates(date(2024, 1, 1), self.now.date())), label="start")
+        end = None  # mostly a term's end (a CN pledge must state one; some run past the asset's expiry)
+        if data.draw(st.sampled_from([True] * 5 + [False]), label="states an end"):
+            end = data.draw(st.dates(self.now.date() + timedelta(days=1), date(2047, 12, 31)), label="end")
         args: dict[str, Any] = {"ref": ref, "pledgee": pledgee}
         if start is not None:
             args["start"] = start.isoformat()
+        if end is not None:
+            args["end"] = end.isoformat()
         if data.draw(st.booleans(), label="secured amount"):
             args |= {"amount": "500000.00", "currency": "CNY"}
+        in_force = list(self.ledger.exchange.asset(ref).pledge_ids)
         outcome = self.attempt("pledge.register", args, actor=self.actor(data, *self.owners_of(ref)))
         if outcome is not None:
             self.pledges.append(outcome["id"])
+            if ref.startswith("CN/"):  # jurisdictions.md: one pledge at a time, with its end stated
+                assert not in_force, f"{ref} took pledge {outcome['id']} while {in_force} was in force"
+                assert end is not None, f"{ref} took pledge {outcome['id']} without an end"
 
     @precondition(lambda self: self.pledges)
     @rule(data=st.data())
@@ -466,6 +484,7 @@ class MarketMachine(RuleBasedStateMachine):
             self.check_shares_sum_to_one()
             self.check_trades_resolve_once(events)
             self.check_title_moves_only_by_settlement_or_assignment(events)
+            self.check_a_cn_patent_carries_one_pledge_at_a_time(events)
             self.ledger.verify()
         finally:
             self.ledger.close()
@@ -509,6 +528,23 @@ class MarketMachine(RuleBasedStateMachine):
                     settled[trade] = settled.get(trade, 0) + 1
         assert all(n == 1 for n in settled.values()), f"trades settled more than once: {settled}"
         assert all(n == 1 for n in resolved.values()), f"trades resolved more than once: {resolved}"
+
+    @staticmethod
+    def check_a_cn_patent_carries_one_pledge_at_a_time(events: list[dict[str, Any]]) -> None:
+        """(d) jurisdictions.md: at no position does a CN patent have two pledges attached."""
+        refs = {e["originator_id"]: e["data"]["ref"] for e in events if e["topic"] == REGISTERED}
+        attached: dict[str, set[str]] = {}
+        for event in events:
+            if event["topic"] not in (PLEDGE_ATTACHED, PLEDGE_DETACHED):
+                continue
+            ref = refs[event["originator_id"]]
+            pledges = attached.setdefault(ref, set())
+            if event["topic"] == PLEDGE_ATTACHED:
+                pledges.add(event["data"]["pledge_id"])
+            else:
+                pledges.discard(event["data"]["pledge_id"])
+            if ref.startswith("CN/"):
+                assert len(pledges) <= 1, f"{ref} carries pledges {sorted(pledges)} at position {event['position']}"
 
     def check_title_moves_only_by_settlement_or_assignment(self, events: list[dict[str, Any]]) -> None:
         """(c) Every Asset.Conveyed comes from asset.assign / pledge.enforce, or a settlement in the same command;
@@ -605,4 +641,4 @@ def test_a_settlement_effective_on_or_after_the_sellers_acquisition_leaves_the_b
 
 @pytest.mark.parametrize("start", ["2019-05-09", "2010-01-01"])
 def test_a_pledge_cannot_start_before_the_asset_was_registered(sqlite_market: Market, start: str) -> None:
-    assert_refused(sqlite_market, "pledge.register", ref=PATENT, pledgee="icbc-sh", start=start)
+    assert_refused(sqlite_market, "pledge.register", ref=PATENT, pledgee="icbc-sh", start=start, end="2030-12-31")

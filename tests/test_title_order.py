@@ -111,7 +111,7 @@ def test_same_day_assignment_through_the_ledger_moves_the_right_to_act(market: M
     with pytest.raises(NotOwner):
         m.do("asset.assign", ref=ref, to=["zte"], actor="fudan-univ")
     with pytest.raises(NotOwner):
-        m.do("pledge.register", ref=ref, pledgee="icbc-sh", actor="fudan-univ")
+        m.do("pledge.register", ref=ref, pledgee="icbc-sh", end="2030-12-31", actor="fudan-univ")
     m.do("asset.assign", ref=ref, to=["zte"], actor="huawei")
     assert m.ledger.owner(ref)["owners"] == [{"member": "zte", "share": "1"}]
     m.ledger.verify()
