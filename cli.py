@@ -792,6 +792,95 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 
+# --------------------------------------------------------------------------- rules
+
+
+class RulesGroup(click.Group):
+    """`rules CN` is `rules show CN`: a jurisdiction code where a subcommand would go."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "show", self.commands["show"], args
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=RulesGroup, invoke_without_command=True)
+@json_flag
+@click.pass_context
+def rules(ctx: click.Context) -> None:
+    """The rules in force, each with its source: the common rules and a pack per jurisdiction.
+
+    \b
+    Examples:
+      ipledger rules            every jurisdiction with a pack
+      ipledger rules CN         the rules a CN asset is judged by
+      ipledger rules check      recorded history today's packs would have refused
+    """
+    if ctx.invoked_subcommand is None:
+        from ipledger.domain.rulepacks import COMMON, packs
+
+        s = ctx.find_object(Session)
+        assert s is not None
+        found = sorted(packs().values(), key=lambda p: p.jurisdiction)
+        doc = {"common": COMMON.as_json(), "packs": [p.as_json() for p in found]}
+        s.emit(doc, lambda d: "\n\n".join([_pack_text(d["common"])] + [_pack_text(p) for p in d["packs"]]))
+
+
+@rules.command("show")
+@click.argument("jurisdiction", metavar="CC")
+@json_flag
+@pass_session
+def rules_show(s: Session, jurisdiction: str) -> None:
+    """The rules an asset of jurisdiction CC is judged by: the common rules and CC's pack."""
+    from ipledger.domain.isocodes import COUNTRIES, REGIONAL_OFFICES
+    from ipledger.domain.rulepacks import COMMON, packs
+
+    cc = jurisdiction.strip().upper()
+    if cc not in COUNTRIES and cc not in REGIONAL_OFFICES:
+        raise click.BadParameter(
+            f"{jurisdiction!r} is not an ISO 3166-1 alpha-2 code or a regional office (EP, EM, WO)",
+            param_hint="'CC'",
+        )
+    pack = packs().get(cc)
+    doc = {"jurisdiction": cc, "pack": pack.as_json() if pack else None, "common": COMMON.as_json()}
+
+    def plain(d: dict[str, Any]) -> str:
+        head = _pack_text(d["pack"]) if d["pack"] else f"{cc}: no rule pack; the common rules only"
+        return f"{head}\n\n{_pack_text(d['common'])}"
+
+    s.emit(doc, plain)
+
+
+def _pack_text(pack: dict[str, Any]) -> str:
+    title = "Common rules" if pack["jurisdiction"] == "*" else f"{pack['jurisdiction']}: {pack['name']}"
+    lines = [title, "  sources: " + "; ".join(pack["sources"])]
+    lines += [f"  numbers: {n}" for n in pack["numbers"]]
+    for rule in pack["rules"]:
+        lines.append(f"  {rule['id']}: {rule['says']}")
+        lines.append(f"      source: {rule['source']}" + (f"; refused as {rule['error']}" if rule["error"] else ""))
+    return "\n".join(lines)
+
+
+@rules.command("check")
+@json_flag
+@pass_session
+def rules_check(s: Session) -> None:
+    """Recorded history that today's rule packs would have refused, for an operator to review.
+
+    Rules judge new commands, not the past: what this lists stays valid history (exit 0).
+    """
+    doc = s.ledger.review_rules()
+
+    def plain(d: dict[str, Any]) -> str:
+        checked = f"{d['assets_checked']} asset(s) and {d['pledges_checked']} pledge(s) checked"
+        if not d["findings"]:
+            return f"{checked}: nothing today's rules would refuse"
+        rows = [f"{f['subject']}: {f['error']}: {f['message']}" for f in d["findings"]]
+        return "\n".join([f"{checked}; {len(rows)} would be refused today:", *rows])
+
+    s.emit(doc, plain)
+
+
 # --------------------------------------------------------------------------- audit
 
 

@@ -190,6 +190,21 @@ class Ledger:
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
             return queries.trail(conn, events_view, key, what, who)
 
+    def review_rules(self) -> dict[str, Any]:
+        """What today's rule packs would have refused in the recorded history (`rules check`):
+        rules judge new commands, so these stand as history, for an operator to review."""
+        from ipledger.domain.rulepacks import review_pledges, review_refs
+
+        with self._read("ownership", "encumbrances") as conn:
+            pledges = queries.recorded_pledges(conn)
+            refs = queries.asset_refs(conn)
+        findings = review_refs(refs) + review_pledges(pledges)
+        return {
+            "assets_checked": len(refs),
+            "pledges_checked": len(pledges),
+            "findings": [f.as_json() for f in findings],
+        }
+
     # ------------------------------------------------------------------ audit
 
     def export(self, until: int | None = None, viewer: str = "operator") -> Iterator[bytes]:

@@ -11,6 +11,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
+from ipledger.domain.rulepacks import PastPledge
 from ipledger.domain.status import listing_status
 from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Actor, format_time, owner_list
@@ -381,3 +382,18 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
     return {"key": key, "events": out}
+
+
+def recorded_pledges(conn: Connection) -> list[PastPledge]:
+    """Every pledge as recorded, with its asset's expiry: what `rules check` judges."""
+    p, a = pledges_table.c, assets_table.c
+    rows = conn.execute(
+        select(p.pledge_id, p.asset, a.expires_on, p.start, p.end, p.position, p.ended_position)
+        .join_from(pledges_table, assets_table, a.ref == p.asset)
+        .order_by(p.position)
+    )
+    return [PastPledge(r.pledge_id, r.asset, r.expires_on, r.start, r.end, r.position, r.ended_position) for r in rows]
+
+
+def asset_refs(conn: Connection) -> list[str]:
+    return list(conn.execute(select(assets_table.c.ref).order_by(assets_table.c.position)).scalars())

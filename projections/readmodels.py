@@ -318,6 +318,7 @@ class EncumbrancesProjection(Projection):
             status=e.how,
             ended_on=e.effective,
             ended_recorded=r.at,
+            ended_position=r.position,
         )
 
 

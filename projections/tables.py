@@ -157,6 +157,7 @@ pledges_table = Table(
     Column("status", String(16), nullable=False),
     Column("ended_on", Date),
     Column("ended_recorded", DateTime),
+    Column("ended_position", POSITION),  # orders an end against a later pledge recorded in the same second
 )
 
 
