@@ -829,14 +829,11 @@ def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | N
     )
 
 
-def _trail_plain(doc: dict[str, Any]) -> str:
-    lines = [f"trail of {doc['key']}"]
-    for e in doc["events"]:
-        lines.append(
-            f"  #{e['position']:<7} {e['recorded']}  {e['type']:<28} by {e['actor']:<14} "
-            + json.dumps(e["data"], ensure_ascii=False, separators=(",", ":"))
-        )
-    return "\n".join(lines)
+def _trail_plain(doc: dict[str, Any], names: dict[str, Any]) -> str:
+    """Aligned columns (position, time to the second, actor) and each event in words."""
+    from ipledger.describe import trail_rows
+
+    return f"trail of {doc['key']}\n" + render.table_text(trail_rows(doc, names), render.TRAIL, terminal=_tty())
 
 
 @cli.command()
@@ -846,7 +843,8 @@ def _trail_plain(doc: dict[str, Any]) -> str:
 @pass_session
 def trail(s: Session, asset: str | None, member: str | None) -> None:
     """Every event touching an asset or a member, in log order."""
-    s.emit(s.ledger.trail(asset, member, s.actor), _trail_plain)
+    doc = s.ledger.trail(asset, member, s.actor)
+    s.emit(doc, lambda d: _trail_plain(d, s.ledger.trail_names(d)))
 
 
 # --------------------------------------------------------------------------- lists for people

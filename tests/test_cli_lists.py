@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -348,6 +349,8 @@ def test_trade_show_gives_listing_parties_price_status_and_deadline(market: Cli)
         ["listings", "--member", "huawei", "--format", "text"],
         ["trades"],
         ["asset", "show", TRADEMARK],
+        ["trail", "--member", "huawei"],
+        ["trail", "--asset", TRADEMARK],
     ],
 )
 def test_a_member_never_sees_another_members_sealed_bid(market: Cli, argv: list[str]) -> None:
@@ -370,6 +373,69 @@ def test_a_member_sees_its_own_sealed_bid(market: Cli) -> None:
     assert "L-S" not in ids(market, "listings", "listing", "listings", "--member", "huawei", actor="zte")
 
 
+# --------------------------------------------------------------------------- the trail in words
+
+
+def trail_lines(market: Cli, *argv: str) -> list[str]:
+    result = market("trail", *argv)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_trail_text_is_aligned_columns_with_times_to_the_second(market: Cli) -> None:
+    lines = trail_lines(market, "--asset", PATENT_2)
+    assert lines[0] == f"trail of asset:{PATENT_2}"
+    assert lines[1].split() == ["position", "recorded", "actor", "what"]
+    at = lines[1].index("recorded")
+    assert {len(line[at:].split()[0]) for line in lines[2:]} == {len("2026-03-02T09:00:00Z")}
+    assert len({line.index("  ", at) for line in lines[2:]}) == 1
+
+
+def test_trail_text_tells_each_event_in_words(market: Cli) -> None:
+    asset = "\n".join(trail_lines(market, "--asset", PATENT_2))
+    assert "pledge P-1 released by icbc-sh, effective 2026-03-10" in asset
+    assert "consent C-1 under pledge P-1 used for licence LIC-2 to zte" in asset
+    assert f"pledge P-2 registered: {PATENT_2} pledged by sjtu to boc-bj from 2026-03-02" in asset
+    auction = "\n".join(trail_lines(market, "--asset", PATENT))
+    assert "bid B-1 placed on L-1 by huawei: 120000.00 CNY" in auction
+    assert "listing L-1 sold to huawei at 120000.00 CNY (bid B-1, trade T-1)" in auction
+    assert "trade T-1 settled (payment PAY-1)" in auction
+    member = "\n".join(trail_lines(market, "--member", "boc-bj"))
+    assert "boc-bj admitted: Bank of China Beijing, a financial institution in CN" in member
+    assert "boc-bj suspended: fee unpaid" in member
+    enterprise = "\n".join(trail_lines(market, "--member", "zte"))
+    assert "zte admitted: ZTE Corporation, an enterprise in CN" in enterprise
+
+
+def test_trail_json_is_unchanged_by_the_words(market: Cli) -> None:
+    events = doc(market("--json", "trail", "--asset", PATENT_2))["events"]
+    used = next(e for e in events if e["type"] == "Pledge.ConsentUsed")
+    assert set(used) == {"position", "type", "aggregate", "version", "recorded", "actor", "command_id", "data"}
+    assert used["data"] == {"consent_id": "C-1", "used_for": used["command_id"]}
+
+
+def test_a_consent_used_by_a_command_outside_the_trail_names_the_command(market: Cli) -> None:
+    from ipledger.describe import Describer
+
+    event: dict[str, Any] = {
+        "type": "Pledge.ConsentUsed",
+        "aggregate": "a",
+        "actor": "operator",
+        "command_id": "9f2c",
+        "data": {"consent_id": "C-9", "used_for": "9f2c"},
+    }
+    names = {"aggregates": {"a": {"id": "P-9"}}, "commands": {"9f2c": {"command": "listing.open", "position": 7}}}
+    assert Describer([event], names)(event) == (
+        "consent C-9 under pledge P-9 used for a listing.open command (recorded at #7)"
+    )
+    assert "9f2c" not in Describer([event], {})(event)
+
+
+def test_error_messages_use_the_right_article(market: Cli) -> None:
+    line = refused(market("pledge", "register", PATENT, "--pledgee", "zte"), 1, "NotEligible")
+    assert "zte is an enterprise;" in line
+
+
 def test_json_output_of_every_list_is_one_document(market: Cli) -> None:
     for argv, key, _ in LISTS:
         assert list(json.loads(market("--json", *argv).stdout)) in ([key], ["as_of", key])
@@ -389,6 +455,7 @@ def test_lists_shows_and_the_trail_in_words_work_on_postgresql(pg_url: str) -> N
     assert ids(cli, "trades", "trade", "trades", "--status", "lapsed") == ["T-2"]
     assert ids(cli, "listings", "listing", "listings", "--member", "huawei", actor="zte") == ["L-1", "L-F"]
     assert doc(cli("--json", "member", "show", "huawei", actor="zte"))["bids"] == []
+    assert "pledge P-1 released by icbc-sh" in cli.ok("trail", "--asset", PATENT_2).stdout
     refused(cli("trade", "show", "T-404"), 1, "NotFound", "trade: no trade T-404")
 
 
