@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from ipledger import render
+
 
 def _lazy_module(name: str) -> ModuleType:
     """A module that is imported on first attribute access (importlib's LazyLoader)."""
@@ -79,6 +81,26 @@ class Session:
         else:
             click.echo(plain(doc))
 
+    def emit_list(self, doc: dict[str, Any], key: str, columns: tuple[render.Column, ...], fmt: str | None) -> None:
+        """A list in the format asked for: `--format`, else `--json`, else a text table."""
+        if fmt is not None and self.as_json and fmt != "json":
+            raise click.UsageError(f"--json and --format {fmt} disagree; give one of them")
+        fmt = fmt or ("json" if self.as_json else "text")
+        if fmt == "json":
+            click.echo(json.dumps(doc, ensure_ascii=False))
+        elif fmt == "csv":
+            click.echo(render.csv_text(doc[key], columns), nl=False)
+        elif doc[key]:
+            click.echo(render.table_text(doc[key], columns, terminal=_tty()))
+        else:
+            click.echo(f"(no {key})")
+
+
+def _tty() -> bool:
+    """Whether stdout is a terminal: tables fit the window and may use colour; otherwise
+    (a pipe, a file) they are laid out wide, plain and the same on every run."""
+    return sys.stdout.isatty()
+
 
 def _drop_unset(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v is not None and v != () and v is not False}
@@ -131,16 +153,91 @@ class AsciiIntType(click.ParamType):
 
     name = "N"
 
+    def __init__(self, minimum: int | None = None) -> None:
+        self.minimum = minimum
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
         if not (text.isascii() and text.lstrip("-").isdigit() and len(text) <= 9):
             self.fail(f"{value!r} is not a whole number", param, ctx)
+        if self.minimum is not None and int(text) < self.minimum:
+            self.fail(f"{value!r} is less than {self.minimum}", param, ctx)
         return int(text)
+
+
+class Parsed(click.ParamType):
+    """A value the domain's parser checks and canonicalises while the options are read, so
+    a bad filter is a usage error naming its option (exit 2)."""
+
+    def __init__(self, name: str, parse: Callable[[str], Any]) -> None:
+        self.name, self.parse = name, parse
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ipledger.domain.errors import InvalidInput
+
+        try:
+            return self.parse(value)
+        except InvalidInput as e:
+            self.fail(e.message.partition(": ")[2] or e.message, param, ctx)
+
+
+# The parsers load the domain's values on first use, not for `--help` (cold start).
+
+
+def _ref(value: str) -> str:
+    from ipledger.domain.values import canonical_ref
+
+    return canonical_ref(value)
+
+
+def _member_id(value: str) -> str:
+    from ipledger.domain.values import parse_member_id
+
+    return parse_member_id(value)
+
+
+def _jurisdiction(value: str) -> str:
+    from ipledger.domain.values import parse_jurisdiction
+
+    return parse_jurisdiction(value)
+
+
+def _member_kind(value: str) -> str:
+    from ipledger.domain.values import MemberKind, parse_enum
+
+    return str(parse_enum(MemberKind, value, "kind").value)
+
+
+def _asset_kind(value: str) -> str:
+    from ipledger.domain.values import AssetKind, parse_enum
+
+    return str(parse_enum(AssetKind, value.lower(), "kind").value)
 
 
 DATE = DateType()
 TIME = TimeType()
 ASCII_INT = AsciiIntType()
+REF = Parsed("REF", _ref)
+MEMBER = Parsed("MEMBER", _member_id)
+JURISDICTION = Parsed("CC", _jurisdiction)
+MEMBER_KIND = Parsed("KIND", _member_kind)
+ASSET_KIND = Parsed("KIND", _asset_kind)
+
+
+def list_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """What every list takes: `--format text|json|csv` (`--json` is `--format json`) and `--limit`."""
+    func = click.option("--limit", type=AsciiIntType(minimum=1), metavar="N", help="At most N items (default: all).")(
+        func
+    )
+    func = click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "csv"]),
+        default=None,
+        help="text: an aligned table with a header (default); json: one document; csv: a header row, then one "
+        "row per item, lists joined with ';'.",
+    )(func)
+    return json_flag(func)
 
 
 # --------------------------------------------------------------------------- group
@@ -703,22 +800,19 @@ def book(s: Session, listing: str) -> None:
 
 
 @cli.command()
-@click.option("--status", type=click.Choice(["open", "closed", "withdrawn", "unsold", "sold", "lapsed"]))
-@json_flag
+@click.option(
+    "--status", type=click.Choice(["open", "closed", "withdrawn", "unsold", "sold", "lapsed"]), help="Only this status."
+)
+@click.option("--asset", type=REF, metavar="REF", help="Only listings of this asset.")
+@click.option("--member", type=MEMBER, metavar="MEMBER", help="Only listings it sells or bids on.")
+@list_options
 @pass_session
-def listings(s: Session, status: str | None) -> None:
-    """Listings, optionally by status."""
-    s.emit(
-        s.ledger.listings(status),
-        lambda d: (
-            "\n".join(
-                f"{x['listing']:<14} {x['status']:<9} {x['mechanism']:<10} {x['type']:<10} {x['asset']}"
-                f"  closes {x['closes']}"
-                for x in d["listings"]
-            )
-            or "(no listings)"
-        ),
-    )
+def listings(
+    s: Session, status: str | None, asset: str | None, member: str | None, limit: int | None, fmt: str
+) -> None:
+    """Listings in opening order, optionally by status, asset or member."""
+    doc = s.ledger.listings(status, asset, member, viewer=s.actor, limit=limit)
+    s.emit_list(doc, "listings", render.LISTINGS, fmt)
 
 
 @cli.command()
@@ -735,14 +829,11 @@ def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | N
     )
 
 
-def _trail_plain(doc: dict[str, Any]) -> str:
-    lines = [f"trail of {doc['key']}"]
-    for e in doc["events"]:
-        lines.append(
-            f"  #{e['position']:<7} {e['recorded']}  {e['type']:<28} by {e['actor']:<14} "
-            + json.dumps(e["data"], ensure_ascii=False, separators=(",", ":"))
-        )
-    return "\n".join(lines)
+def _trail_plain(doc: dict[str, Any], names: dict[str, Any]) -> str:
+    """Aligned columns (position, time to the second, actor) and each event in words."""
+    from ipledger.describe import trail_rows
+
+    return f"trail of {doc['key']}\n" + render.table_text(trail_rows(doc, names), render.TRAIL, terminal=_tty())
 
 
 @cli.command()
@@ -752,7 +843,174 @@ def _trail_plain(doc: dict[str, Any]) -> str:
 @pass_session
 def trail(s: Session, asset: str | None, member: str | None) -> None:
     """Every event touching an asset or a member, in log order."""
-    s.emit(s.ledger.trail(asset, member, s.actor), _trail_plain)
+    doc = s.ledger.trail(asset, member, s.actor)
+    s.emit(doc, lambda d: _trail_plain(d, s.ledger.trail_names(d)))
+
+
+# --------------------------------------------------------------------------- lists for people
+# cli.md "Lists for people": every list takes --format text|json|csv and --limit; each
+# `show` gives everything a person needs about one thing. Sealed bids as `book` shows them.
+
+
+@cli.command()
+@click.option("--kind", type=MEMBER_KIND, help="Only members of this kind (university, enterprise, …).")
+@click.option("--status", type=click.Choice(["active", "suspended"]), help="Only members with this status.")
+@list_options
+@pass_session
+def members(s: Session, kind: str | None, status: str | None, limit: int | None, fmt: str | None) -> None:
+    """Members by id: name, kind, country, status."""
+    s.emit_list(s.ledger.members(kind, status, limit), "members", render.MEMBERS, fmt)
+
+
+@member.command("show")
+@click.argument("id", type=MEMBER)
+@json_flag
+@pass_session
+def member_show(s: Session, id: str) -> None:
+    """Everything about a member: holdings, pledges and licences it holds, listings, live bids, trades."""
+    s.emit(s.ledger.member(id, s.actor), _member_plain)
+
+
+def _member_plain(d: dict[str, Any]) -> str:
+    status = d["status"] + (f" ({d['suspension_reason']})" if d["suspension_reason"] else "")
+    head = [("name", d["name"]), ("kind", d["kind"]), ("country", d["country"]), ("status", status)]
+    return _show(
+        f"member {d['member']}",
+        head + [("admitted", d["admitted"])],
+        [
+            ("holdings", d["holdings"], render.HOLDINGS),
+            ("pledges it holds as pledgee", d["pledges"], render.without(render.PLEDGES, "pledgee")),
+            ("licences it holds as licensee", d["licences"], render.without(render.LICENCES, "licensee")),
+            ("open listings it sells", d["listings"], render.without(render.LISTINGS, "sellers")),
+            ("live bids", d["bids"], render.BIDS),
+            ("trades", d["trades"], render.TRADES),
+        ],
+    )
+
+
+def _show(title: str, head: list[tuple[str, Any]], sections: list[tuple[str, list[Any], Any]]) -> str:
+    """A show as people read it: the title, aligned facts, then each list as a table."""
+    parts = [title, _indent(render.fields_text(head, terminal=_tty()))]
+    for name, items, columns in sections:
+        parts.append(f"{name}:")
+        parts.append(_indent(render.table_text(items, columns, terminal=_tty()) if items else "(none)"))
+    return "\n".join(parts)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+@cli.command()
+@click.option("--owner", type=MEMBER, metavar="MEMBER", help="Only assets this member owns (now).")
+@click.option("--jurisdiction", type=JURISDICTION, metavar="CC", help="Only refs of this jurisdiction (CN, EP, …).")
+@click.option("--kind", type=ASSET_KIND, help="Only refs of this kind (patent, trademark, …).")
+@list_options
+@pass_session
+def assets(
+    s: Session, owner: str | None, jurisdiction: str | None, kind: str | None, limit: int | None, fmt: str | None
+) -> None:
+    """Assets by ref with their owners now (owners as MEMBER=SHARE)."""
+    s.emit_list(s.ledger.assets(owner, jurisdiction, kind, limit), "assets", render.ASSETS, fmt)
+
+
+@asset.command("show")
+@click.argument("ref", type=REF)
+@json_flag
+@pass_session
+def asset_show(s: Session, ref: str) -> None:
+    """Everything about an asset: title, owners, dates, encumbrances in force, open listings, trades."""
+    s.emit(s.ledger.asset(ref), _asset_plain)
+
+
+def _asset_plain(d: dict[str, Any]) -> str:
+    owners = ", ".join(f"{o['member']} {o['share']}" for o in d["owners"]) or "(none)"
+    expires = (d["expires_on"] or "-") + (" (expired)" if d["expired"] else "")
+    enc = d["encumbrances"]
+    return _show(
+        f"asset {d['asset']}",
+        [("title", d["title"]), ("owners", owners), ("registered", d["registered_on"]), ("expires", expires)],
+        [
+            (f"licences in force on {enc['as_of']}", enc["licences"], render.without(render.LICENCES, "asset")),
+            (f"pledges in force on {enc['as_of']}", enc["pledges"], render.without(render.PLEDGES, "asset")),
+            ("open listings", d["listings"], render.without(render.LISTINGS, "asset")),
+            ("trades", d["trades"], render.without(render.TRADES, "asset")),
+        ],
+    )
+
+
+@cli.command()
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "settled", "void", "lapsed"]),
+    help="Only this status (lapsed: pending past its settlement deadline).",
+)
+@click.option("--member", type=MEMBER, metavar="MEMBER", help="Only trades it buys or sells in.")
+@list_options
+@pass_session
+def trades(s: Session, status: str | None, member: str | None, limit: int | None, fmt: str | None) -> None:
+    """Trades in the order they were struck, with their status now."""
+    s.emit_list(s.ledger.trades(status, member, limit), "trades", render.TRADES, fmt)
+
+
+@trade.command("show")
+@click.argument("trade")
+@json_flag
+@pass_session
+def trade_show(s: Session, trade: str) -> None:
+    """Everything about a trade: listing, parties, price, status (lapsed past its deadline), deadline."""
+    s.emit(s.ledger.trade(trade), _trade_plain)
+
+
+def _trade_plain(d: dict[str, Any]) -> str:
+    status = d["status"]
+    if d["status"] == "lapsed":
+        status += f" (unsettled at its deadline {d['deadline']})"
+    facts = [
+        ("listing", d["listing"]),
+        ("asset", d["asset"]),
+        ("type", d["type"]),
+        ("sellers", ", ".join(d["sellers"])),
+        ("buyer", d["buyer"]),
+        ("price", f"{d['price']} {d['currency']}"),
+        ("winning bid", d["bid"]),
+        ("status", status),
+        ("struck", d["struck"]),
+        ("deadline", d["deadline"]),
+    ]
+    if d["payment_ref"]:
+        facts += [("payment", d["payment_ref"]), ("effective", d["effective"])]
+    if d["resolved"]:
+        facts += [("resolved", d["resolved"])]
+    if d["reason"]:
+        facts += [("reason", d["reason"])]
+    return _show(f"trade {d['trade']}", facts, [])
+
+
+@cli.command()
+@click.option("--asset", type=REF, metavar="REF", help="Only pledges of this asset.")
+@click.option("--pledgee", type=MEMBER, metavar="MEMBER", help="Only pledges to this member.")
+@click.option("--as-of", type=DATE, help="In force on this date (default: today).")
+@list_options
+@pass_session
+def pledges(
+    s: Session, asset: str | None, pledgee: str | None, as_of: date | None, limit: int | None, fmt: str | None
+) -> None:
+    """Pledges in force, by asset then rank."""
+    s.emit_list(s.ledger.pledges(asset, pledgee, as_of, limit), "pledges", render.PLEDGES, fmt)
+
+
+@cli.command()
+@click.option("--asset", type=REF, metavar="REF", help="Only licences of this asset.")
+@click.option("--licensee", type=MEMBER, metavar="MEMBER", help="Only licences to this member.")
+@click.option("--as-of", type=DATE, help="In force on this date (default: today).")
+@list_options
+@pass_session
+def licences(
+    s: Session, asset: str | None, licensee: str | None, as_of: date | None, limit: int | None, fmt: str | None
+) -> None:
+    """Licences in force, by asset then grant (territories and fields joined with ';' in CSV)."""
+    s.emit_list(s.ledger.licences(asset, licensee, as_of, limit), "licences", render.LICENCES, fmt)
 
 
 # --------------------------------------------------------------------------- projections

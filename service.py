@@ -22,15 +22,31 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ipledger.domain.errors import IntegrityError, InvalidInput, LedgerError, NotAuthorised, NotFound
-from ipledger.domain.values import Actor, canonical_ref, parse_member_id, parse_time
+from ipledger.domain.values import (
+    Actor,
+    AssetKind,
+    MemberKind,
+    canonical_ref,
+    parse_choice,
+    parse_enum,
+    parse_jurisdiction,
+    parse_member_id,
+    parse_time,
+)
 from ipledger.domain.visibility import may_export
 from ipledger.ledger.config import make_engine, opening_store, store_url
-from ipledger.projections import queries
+from ipledger.projections import lists, queries
 from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
 
 if TYPE_CHECKING:
     from ipledger.ledger.application import Exchange, Outcome
     from ipledger.projections.runner import Progress, ReadModels
+
+
+#: Statuses as people read them (cli.md): `lapsed` is a sale or trade past its deadline.
+LISTING_STATUSES = ("open", "closed", "withdrawn", "unsold", "sold", "lapsed")
+TRADE_STATUSES = ("pending", "settled", "void", "lapsed")
+MEMBER_STATUSES = ("active", "suspended")
 
 
 def open_ledger(db: str | None = None) -> Ledger:
@@ -175,9 +191,120 @@ class Ledger:
         with self._read("listings", "book") as conn:
             return queries.book(conn, listing_id, Actor.parse(viewer), self.now())
 
-    def listings(self, status: str | None = None) -> dict[str, Any]:
-        with self._read("listings") as conn:
-            return queries.listings(conn, self.now(), status)
+    def listings(
+        self,
+        status: str | None = None,
+        asset: str | None = None,
+        member: str | None = None,
+        viewer: str = "operator",
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Listings; `member`: those it sells or bids on (bids only as `viewer` may see them)."""
+        status = parse_choice(status, LISTING_STATUSES, "status")
+        asset = canonical_ref(asset, "asset") if asset is not None else None
+        member = parse_member_id(member, "member") if member is not None else None
+        who = Actor.parse(viewer)
+        with self._read("listings", "book", "ownership", "members") as conn:
+            self._require(conn, asset=asset, member=member)
+            return queries.listings(conn, self.now(), status, asset, member, who, limit)
+
+    def trail_names(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """What a trail's events name but do not say, for telling them in words: each
+        aggregate's id (a pledge's events after the first carry only its uuid) and the
+        command each used consent was used for."""
+        from ipledger.ledger.chain import commands_table
+
+        used = sorted({str(e["data"]["used_for"]) for e in doc["events"] if e["data"].get("used_for")})
+        cmd = commands_table.c
+        with self._read("members", "ownership", "listings", "trades", "encumbrances") as conn:
+            names = lists.aggregate_names(conn, (e["aggregate"] for e in doc["events"]))
+            commands = {
+                r.command_id: {"command": r.command, "position": r.position}
+                for r in conn.execute(select(cmd.command_id, cmd.command, cmd.position).where(cmd.command_id.in_(used)))
+            }
+        return {"aggregates": names, "commands": commands}
+
+    # ------------------------------------------------------------------ lists for people
+
+    @staticmethod
+    def _require(conn: Any, **named: str | None) -> None:
+        """A filter naming an unknown asset or member is NotFound, not an empty list (a typo
+        would otherwise read as "none")."""
+        for field, value in named.items():
+            if value is None:
+                continue
+            if field in ("asset", "ref"):
+                queries.require_asset(conn, value, field)
+            else:
+                lists.require_member(conn, value, field)
+
+    def members(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        kind = parse_enum(MemberKind, kind, "kind").value if kind is not None else None
+        status = parse_choice(status, MEMBER_STATUSES, "status")
+        with self._read("members") as conn:
+            return lists.members(conn, kind, status, limit)
+
+    def member(self, member_id: str, viewer: str = "operator") -> dict[str, Any]:
+        member_id = parse_member_id(member_id, "member")
+        who = Actor.parse(viewer)
+        with self._read("members", "ownership", "encumbrances", "listings", "book", "trades") as conn:
+            return lists.member_show(conn, member_id, who, self.now())
+
+    def assets(
+        self,
+        owner: str | None = None,
+        jurisdiction: str | None = None,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        owner = parse_member_id(owner, "owner") if owner is not None else None
+        jurisdiction = parse_jurisdiction(jurisdiction, "jurisdiction") if jurisdiction is not None else None
+        kind = parse_enum(AssetKind, kind.lower(), "kind").value if kind is not None else None
+        with self._read("ownership", "members") as conn:
+            self._require(conn, owner=owner)
+            return lists.assets(conn, owner, jurisdiction, kind, limit)
+
+    def asset(self, ref: str) -> dict[str, Any]:
+        ref = canonical_ref(ref)
+        with self._read("ownership", "encumbrances", "listings", "trades") as conn:
+            return lists.asset_show(conn, ref, self.now())
+
+    def trades(self, status: str | None = None, member: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        status = parse_choice(status, TRADE_STATUSES, "status")
+        member = parse_member_id(member, "member") if member is not None else None
+        with self._read("trades", "members") as conn:
+            self._require(conn, member=member)
+            return lists.trades(conn, self.now(), status, member, limit=limit)
+
+    def trade(self, trade_id: str) -> dict[str, Any]:
+        with self._read("trades") as conn:
+            return lists.trade_show(conn, trade_id, self.now())
+
+    def pledges(
+        self,
+        asset: str | None = None,
+        pledgee: str | None = None,
+        as_of: date | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        asset = canonical_ref(asset, "asset") if asset is not None else None
+        pledgee = parse_member_id(pledgee, "pledgee") if pledgee is not None else None
+        with self._read("encumbrances", "ownership", "members") as conn:
+            self._require(conn, asset=asset, pledgee=pledgee)
+            return lists.pledges(conn, as_of or self.now().date(), asset, pledgee, limit)
+
+    def licences(
+        self,
+        asset: str | None = None,
+        licensee: str | None = None,
+        as_of: date | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        asset = canonical_ref(asset, "asset") if asset is not None else None
+        licensee = parse_member_id(licensee, "licensee") if licensee is not None else None
+        with self._read("encumbrances", "ownership", "members") as conn:
+            self._require(conn, asset=asset, licensee=licensee)
+            return lists.licences(conn, as_of or self.now().date(), asset, licensee, limit)
 
     def trail(self, asset: str | None = None, member: str | None = None, viewer: str = "operator") -> dict[str, Any]:
         if (asset is None) == (member is None):

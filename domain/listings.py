@@ -28,7 +28,15 @@ from ipledger.domain.errors import (
 )
 from ipledger.domain.members import Member
 from ipledger.domain.scopes import Scope
-from ipledger.domain.values import Actor, LicenceType, ListingType, Mechanism, format_time, parse_amount
+from ipledger.domain.values import (
+    Actor,
+    LicenceType,
+    ListingType,
+    Mechanism,
+    format_time,
+    parse_amount,
+    with_article,
+)
 
 
 @dataclass(frozen=True)
@@ -447,7 +455,8 @@ def accept_bid(listing: Listing, *, bid_id: str, trade_id: str, actor: Actor, at
     _require_seller_acts(listing, actor, "accept bids")
     if listing.mechanism != Mechanism.negotiated.value:
         raise InvalidState(
-            f"bid: {listing.listing_id} is a {listing.mechanism} listing; only negotiated listings accept bids"
+            f"bid: {listing.listing_id} is {with_article(listing.mechanism)} listing; "
+            "only negotiated listings accept bids"
         )
     _require_open_at(listing, at, "accept a bid")
     if not bid.live:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ipledger.domain.base import Aggregate, Decision
 from ipledger.domain.errors import AssetPledged, DuplicateId, InvalidInput, InvalidState, NotAuthorised, NotEligible
 from ipledger.domain.members import Member
-from ipledger.domain.values import Actor
+from ipledger.domain.values import Actor, with_article
 
 #: Acts a pledgee consents to, each with how a person names it.
 ACT_NAMES = {"assignment": "assignment", "licence": "licensing", "listing": "listing for assignment"}
@@ -177,7 +177,9 @@ def register(
         raise InvalidInput("currency: a secured amount needs its currency")
     pledgee.require_active("pledgee")
     if not pledgee.is_financial_institution:
-        raise NotEligible(f"pledgee: {pledgee.member_id} is a {pledgee.kind}; only financial institutions take pledges")
+        raise NotEligible(
+            f"pledgee: {pledgee.member_id} is {with_article(pledgee.kind)}; only financial institutions take pledges"
+        )
     if pledgee.member_id in pledgors:
         raise NotEligible(f"pledgee: {pledgee.member_id} owns the asset and cannot take a pledge on it")
     if currency is not None and amount is None:

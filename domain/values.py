@@ -79,6 +79,13 @@ def parse_enum(enum: type[Enum], value: str, field: str) -> Any:
         raise InvalidInput(f"{field}: {value!r} is not one of {allowed}") from None
 
 
+def parse_choice(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
+    """An optional filter value that must be one of `allowed` (None: no filter)."""
+    if value is not None and value not in allowed:
+        raise InvalidInput(f"{field}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 # --------------------------------------------------------------------------- parties
 
 MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
@@ -186,6 +193,14 @@ def _pack_number(jurisdiction: str, kind: str, number: str, field: str) -> str:
 
 
 ASSET_KINDS = frozenset(k.value for k in AssetKind)
+
+
+def parse_jurisdiction(value: str, field: str = "jurisdiction") -> str:
+    """A ref's first segment, in any case: an ISO 3166-1 alpha-2 code or a regional office."""
+    code = value.strip().upper() if isinstance(value, str) else ""
+    if code not in COUNTRIES and code not in REGIONAL_OFFICES:
+        raise InvalidInput(f"{field}: {value!r} is not an ISO 3166-1 alpha-2 code or a regional office (EP, EM, WO)")
+    return code
 
 
 def canonical_ref(value: str, field: str = "ref") -> str:
@@ -344,6 +359,14 @@ def parse_time(value: Any, field: str) -> datetime:
 def owner_list(owners: dict[str, str]) -> list[dict[str, str]]:
     """Owners as people read them, in one order everywhere: [{member, share}] by member."""
     return [{"member": m, "share": s} for m, s in sorted(owners.items())]
+
+
+def with_article(noun: str) -> str:
+    """`a university`, `an enterprise`, `an english`: the article as the noun sounds
+    (the few vowels said as consonants, `uni…`, `eu…`, `one…`, `use…`, take `a`)."""
+    low = noun.lower()
+    vowel = low[:1] in ("a", "e", "i", "o", "u") and not low.startswith(("uni", "use", "eu", "one"))
+    return f"{'an' if vowel else 'a'} {noun}"
 
 
 def format_time(value: datetime) -> str:

@@ -13,6 +13,12 @@ def bid_visible(*, mechanism: str, listing_open: bool, bidder: str, viewer: Acto
     operator, auditors and the bidder itself; every other bid is public."""
     if mechanism != Mechanism.sealed.value or not listing_open:
         return True
+    return sees_sealed_bids_of(viewer, bidder)
+
+
+def sees_sealed_bids_of(viewer: Actor, bidder: str) -> bool:
+    """Whether `viewer` sees `bidder`'s bids on a sealed listing that is still open (a
+    query that selects listings by bidder in SQL asks this once, not per bid)."""
     return viewer.sees_everything() or viewer.member_id == bidder
 
 

@@ -7,15 +7,15 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import and_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
 from ipledger.domain.rulepacks import PastPledge
 from ipledger.domain.status import listing_status
 from ipledger.domain.terms import licence_end, pledge_ranks
-from ipledger.domain.values import Actor, format_time, owner_list
-from ipledger.domain.visibility import bid_visible
+from ipledger.domain.values import Actor, Mechanism, format_time, owner_list
+from ipledger.domain.visibility import bid_visible, sees_sealed_bids_of
 from ipledger.projections.tables import (
     assets_table,
     bids_table,
@@ -33,9 +33,9 @@ def _time(value: datetime) -> str:
     return format_time(value.replace(tzinfo=None)) if value.tzinfo else value.isoformat() + "Z"
 
 
-def _require_asset(conn: Connection, ref: str) -> None:
+def require_asset(conn: Connection, ref: str, field: str = "ref") -> None:
     if conn.execute(select(assets_table.c.ref).where(assets_table.c.ref == ref)).first() is None:
-        raise NotFound(f"ref: no asset {ref}")
+        raise NotFound(f"{field}: no asset {ref}")
 
 
 def _in_force(as_of: date | None, known_at: datetime | None) -> Any:
@@ -61,7 +61,7 @@ def owners_of(conn: Connection, ref: str, as_of: date | None, known_at: datetime
 
 
 def owner(conn: Connection, ref: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
-    _require_asset(conn, ref)
+    require_asset(conn, ref)
     return {
         "asset": ref,
         "as_of": as_of.isoformat() if as_of else None,
@@ -71,7 +71,7 @@ def owner(conn: Connection, ref: str, as_of: date | None = None, known_at: datet
 
 
 def title(conn: Connection, ref: str) -> dict[str, Any]:
-    _require_asset(conn, ref)
+    require_asset(conn, ref)
     c = conveyances_table.c
     rows = conn.execute(
         select(c.position, c.kind, c.effective, c.recorded, c.from_owners, c.to_owners, c.trade)
@@ -179,16 +179,40 @@ def book(conn: Connection, listing_id: str, viewer: Actor, now: datetime) -> dic
     return {**listing, "sealed_hidden": hidden, "bids": bids}
 
 
-def listings(conn: Connection, now: datetime, status: str | None = None, asset: str | None = None) -> dict[str, Any]:
-    """Listings in opening order; `status` as people read it (a sale whose trade lapsed is `lapsed`)."""
-    q = select(listings_table).order_by(listings_table.c.opens_at, listings_table.c.listing_id)
+def listings(
+    conn: Connection,
+    now: datetime,
+    status: str | None = None,
+    asset: str | None = None,
+    member: str | None = None,
+    viewer: Actor | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Listings in opening order; `status` as people read it (a sale whose trade lapsed is `lapsed`).
+
+    `member`: the listings it sells or bids on, counting only the bids `viewer` may see
+    (a sealed listing's bids stay hidden while it is open: its listing would say who bid)."""
+    lt = listings_table.c
+    q = select(listings_table).order_by(lt.opens_at, lt.listing_id)
     if status:
         # `lapsed` and `sold` are both stored as sold; the clock tells them apart.
-        q = q.where(listings_table.c.status == ("sold" if status == "lapsed" else status))
+        q = q.where(lt.status == ("sold" if status == "lapsed" else status))
     if asset:
-        q = q.where(listings_table.c.asset == asset)
-    rows = [_listing_json(r, now) for r in conn.execute(q)]
-    return {"listings": [r for r in rows if status is None or r["status"] == status]}
+        q = q.where(lt.asset == asset)
+    if member:
+        b = bids_table.c
+        bid_on: Any = exists().where(b.listing_aggregate == lt.aggregate_id, b.bidder == member)
+        if viewer is not None and not sees_sealed_bids_of(viewer, member):
+            bid_on = and_(bid_on, or_(lt.mechanism != Mechanism.sealed.value, lt.status != "open"))
+        q = q.where(or_(lt.sellers.contains(f'"{member}"', autoescape=True), bid_on))
+    out: list[dict[str, Any]] = []
+    for r in conn.execute(q):
+        row = _listing_json(r, now)
+        if status is None or row["status"] == status:
+            out.append(row)
+            if limit is not None and len(out) >= limit:
+                break
+    return {"listings": out}
 
 
 def _known(recorded: datetime | None, known_at: datetime | None) -> bool:
@@ -201,7 +225,20 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
     A right starting on D is in force on D; one ending on D (term end, termination,
     surrender, release, enforcement) is not. A sublicence ends when its parent does.
     """
-    _require_asset(conn, ref)
+    require_asset(conn, ref)
+    return {
+        "asset": ref,
+        "as_of": as_of.isoformat(),
+        "known_at": format_time(known_at) if known_at else None,
+        "licences": licences_in_force(conn, ref, as_of, known_at),
+        "pledges": pledges_in_force(conn, ref, as_of, known_at),
+    }
+
+
+def licences_in_force(
+    conn: Connection, ref: str, as_of: date, known_at: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The `licences` of `encumbrances`: one asset's licences in force on `as_of`."""
     lic = licences_table.c
     rows = {
         r.licence_id: r
@@ -215,7 +252,7 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
         return licence_end(r.end, ended_on, end_of(r.parent) if r.parent in rows else None)
 
     owners = sorted(owners_of(conn, ref, as_of, known_at))
-    licences = [
+    return [
         {
             "id": r.licence_id,
             "licensee": r.licensee,
@@ -234,6 +271,10 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
         for r in rows.values()
         if r.start <= as_of < end_of(r.licence_id)
     ]
+
+
+def pledges_in_force(conn: Connection, ref: str, as_of: date, known_at: datetime | None = None) -> list[dict[str, Any]]:
+    """The `pledges` of `encumbrances`: one asset's pledges in force on `as_of`, with rank."""
     pl = pledges_table.c
     in_force = []
     for r in conn.execute(select(pledges_table).where(pl.asset == ref).order_by(pl.position)):
@@ -245,7 +286,7 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
             continue
         in_force.append(r)
     ranks = pledge_ranks([r.pledge_id for r in in_force])
-    pledges = [
+    return [
         {
             "id": r.pledge_id,
             "pledgee": r.pledgee,
@@ -257,13 +298,6 @@ def encumbrances(conn: Connection, ref: str, as_of: date, known_at: datetime | N
         }
         for r in in_force
     ]
-    return {
-        "asset": ref,
-        "as_of": as_of.isoformat(),
-        "known_at": format_time(known_at) if known_at else None,
-        "licences": licences,
-        "pledges": pledges,
-    }
 
 
 def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from ipledger.domain.assets import Asset
 from ipledger.domain.licences import Licence
 from ipledger.domain.listings import Listing, superseded_bids
+from ipledger.domain.members import Member
 from ipledger.domain.pledges import Pledge
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import minor
@@ -24,7 +25,9 @@ from ipledger.projections.tables import (
     currencies_table,
     licences_table,
     listings_table,
+    members_table,
     pledges_table,
+    trades_table,
     trail_aggregates_table,
     trail_table,
 )
@@ -322,6 +325,82 @@ class EncumbrancesProjection(Projection):
         )
 
 
+# --------------------------------------------------------------------------- members and trades
+
+
+class MembersProjection(Projection):
+    """Every member with its kind, country and status: `members` and `member show`."""
+
+    name = "members"
+    tables = PROJECTION_TABLES["members"]
+
+    @handles(Member.Admitted)
+    def admitted(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        self.add(
+            members_table,
+            member_id=e.member_id,
+            aggregate_id=str(e.originator_id),
+            name=e.name,
+            kind=e.kind,
+            country=e.country,
+            status="active",
+            admitted=r.at,
+            position=r.position,
+        )
+
+    @handles(Member.Suspended)
+    def suspended(self, conn: Connection, r: Recorded) -> None:
+        where = {"aggregate_id": str(r.event.originator_id)}
+        self.update(conn, members_table, where, status="suspended", reason=r.event.reason or None)
+
+    @handles(Member.Reinstated)
+    def reinstated(self, conn: Connection, r: Recorded) -> None:
+        where = {"aggregate_id": str(r.event.originator_id)}
+        self.update(conn, members_table, where, status="active", reason=None)
+
+
+class TradesProjection(Projection):
+    """Every trade with its parties, price, deadline and resolution: `trades`, `trade show`."""
+
+    name = "trades"
+    tables = PROJECTION_TABLES["trades"]
+
+    @handles(Trade.Struck)
+    def struck(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        self.add(
+            trades_table,
+            trade_id=e.trade_id,
+            aggregate_id=str(e.originator_id),
+            listing_id=e.listing_id,
+            asset=e.ref,
+            type=e.type,
+            sellers=orjson.dumps(sorted(e.sellers)).decode(),
+            buyer=e.buyer,
+            bid_id=e.bid_id,
+            price=str(e.price),
+            currency=e.currency,
+            struck=r.at,
+            deadline=naive_utc(e.deadline),
+            state="pending",
+            position=r.position,
+        )
+
+    @handles(Trade.Settled)
+    def settled(self, conn: Connection, r: Recorded) -> None:
+        e = r.event
+        where = {"aggregate_id": str(e.originator_id)}
+        self.update(
+            conn, trades_table, where, state="settled", payment_ref=e.payment_ref, effective=e.effective, resolved=r.at
+        )
+
+    @handles(Trade.Voided)
+    def voided(self, conn: Connection, r: Recorded) -> None:
+        where = {"aggregate_id": str(r.event.originator_id)}
+        self.update(conn, trades_table, where, state="void", reason=r.event.reason or None, resolved=r.at)
+
+
 # --------------------------------------------------------------------------- audit trail
 
 
@@ -397,4 +476,6 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     BookProjection,
     EncumbrancesProjection,
     TrailProjection,
+    MembersProjection,
+    TradesProjection,
 )

@@ -161,6 +161,47 @@ pledges_table = Table(
 )
 
 
+# Members as admitted, with their current status: `members`, `member show`.
+members_table = Table(
+    "rm_members",
+    metadata,
+    Column("member_id", String(32), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(32), nullable=False, index=True),
+    Column("country", String(2), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("admitted", DateTime, nullable=False),
+    Column("position", POSITION, nullable=False),
+)
+
+
+# Trades as struck and resolved (a lapse has no event: the deadline and the clock tell it).
+trades_table = Table(
+    "rm_trades",
+    metadata,
+    Column("trade_id", String(64), primary_key=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("listing_id", String(64), nullable=False),
+    Column("asset", String(100), nullable=False, index=True),
+    Column("type", String(16), nullable=False),
+    Column("sellers", Text, nullable=False),
+    Column("buyer", String(32), nullable=False, index=True),
+    Column("bid_id", String(64), nullable=False),
+    Column("price", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("struck", DateTime, nullable=False),
+    Column("deadline", DateTime, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("payment_ref", Text),
+    Column("effective", Date),
+    Column("reason", Text),
+    Column("resolved", DateTime),
+    Column("position", POSITION, nullable=False),
+)
+
+
 trail_table = Table(
     "rm_trail",
     metadata,
@@ -184,6 +225,8 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "book": (bids_table, currencies_table),
     "encumbrances": (licences_table, pledges_table),
     "trail": (trail_table, trail_aggregates_table),
+    "members": (members_table,),
+    "trades": (trades_table,),
 }
 
 #: The event store's table as the read side sees it (raw column values, no UUID type).

@@ -236,7 +236,11 @@ class Cli:
 @pytest.fixture
 def run(sqlite_url: str) -> Cli:
     """A CLI on a fresh SQLite file with the demo members admitted."""
-    c = Cli(sqlite_url)
+    return admitted(Cli(sqlite_url))
+
+
+def admitted(c: Cli) -> Cli:
+    """The `run` fixture's market on any store: the members admitted, PATENT owned by fudan-univ."""
     for mid, name, kind in MEMBERS:
         c.ok("member", "add", mid, "--name", name, "--kind", kind, "--country", "CN")
     c.ok(

@@ -27,7 +27,7 @@ from ipledger.service import Ledger
 from tests.builders import US_PATENT
 from tests.conftest import CO_OWNED, MEMBERS, PATENT, PATENT_2, Cli, Market, admit_members
 
-PROJECTIONS = ["ownership", "listings", "book", "encumbrances", "trail"]
+PROJECTIONS = ["ownership", "listings", "book", "encumbrances", "trail", "members", "trades"]
 CLOSES = "2026-03-10T00:00:00Z"
 AFTER_CLOSE = "2026-03-10T12:00:00Z"
 GENESIS = "0" * 64
@@ -372,6 +372,8 @@ CORRUPTIONS = {
     "book": "DELETE FROM rm_bids WHERE bid_id = 'B-huawei'",
     "encumbrances": "UPDATE rm_pledges SET pledgee = 'boc-bj' WHERE pledge_id = 'P-1'",
     "trail": "DELETE FROM rm_trail WHERE key = 'member:huawei'",
+    "members": "UPDATE rm_members SET status = 'suspended' WHERE member_id = 'zte'",
+    "trades": "UPDATE rm_trades SET state = 'void' WHERE trade_id = 'T-1'",
 }
 
 
@@ -1015,6 +1017,19 @@ def every_answer(ledger: Ledger, g: Generated) -> dict[tuple[Any, ...], Any]:
             out[("book", listing, viewer)] = answer(lambda listing=listing, viewer=viewer: ledger.book(listing, viewer))
     for status in (None, "open", "sold", "unsold", "withdrawn", "closed"):
         out[("listings", status)] = answer(lambda status=status: ledger.listings(status))
+    # The lists and shows for people (issue 15) read the members and trades read models too.
+    out[("members",)] = answer(ledger.members)
+    out[("assets",)] = answer(ledger.assets)
+    out[("trades",)] = answer(ledger.trades)
+    for day in CHECK_DAYS:
+        out[("pledges", day)] = answer(lambda day=day: ledger.pledges(as_of=day))
+        out[("licences", day)] = answer(lambda day=day: ledger.licences(as_of=day))
+    for ref in (PATENT, PATENT_2, CO_OWNED):
+        out[("asset show", ref)] = answer(lambda ref=ref: ledger.asset(ref))
+    for member in MEMBER_IDS:
+        out[("member show", member)] = answer(lambda member=member: ledger.member(member, "huawei"))
+    for trade in g.trades:
+        out[("trade show", trade)] = answer(lambda trade=trade: ledger.trade(trade))
     return out
 
 

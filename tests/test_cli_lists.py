@@ -1,0 +1,468 @@
+"""The CLI for people (issue 15): lists and shows of cli.md in text, JSON and CSV, their
+filters, sealed-bid visibility in each, `lapsed` trades, and the trail in words.
+
+One market is built once for the module (every test here only reads it): a settled
+English auction, a fixed-price sale left to lapse, a sealed auction still open with a
+bid by huawei, licences and pledges, a suspended member.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from tests.cli_helpers import advance, doc
+from tests.conftest import PATENT, PATENT_2, Cli, admitted
+
+TRADEMARK = "CN/trademark/12345678"
+EP_PATENT = "EP/patent/EP3000001"
+FORMULA_TITLE = "=HYPERLINK('http://x.example')"
+NOW = "2026-03-10T12:00:00Z"
+
+
+def build(cli: Cli) -> Cli:
+    admitted(cli)
+    cli.ok("asset", "register", PATENT_2, "--title", "锂离子电池隔膜", "--owner", "sjtu", "--effective", "2020-01-15")
+    cli.ok("asset", "register", TRADEMARK, "--title", "BLADECELL (class 9)", "--owner", "byd")
+    cli.ok("asset", "register", EP_PATENT, "--title", FORMULA_TITLE, "--owner", "zte", "--expires-on", "2026-03-05")
+    cli.ok(
+        *f"licence grant {PATENT_2} --licensee byd --type non_exclusive --territory CN --territory HK".split(),
+        *"--field batteries --start 2026-03-02 --end 2030-03-02 --id LIC-1".split(),
+    )
+    cli.ok(*f"pledge register {PATENT_2} --pledgee icbc-sh --amount 5000000.00 --currency CNY --id P-1".split())
+    cli.ok(*f"pledge register {PATENT_2} --pledgee boc-bj --id P-2".split())
+    cli.ok("pledge", "consent", "P-1", "--act", "licence", "--id", "C-1", actor="icbc-sh")
+    cli.ok("pledge", "consent", "P-2", "--act", "licence", "--id", "C-2", actor="boc-bj")
+    cli.ok(
+        *f"licence grant {PATENT_2} --licensee zte --type non_exclusive --territory CN --field ALL".split(),
+        *"--start 2026-03-02 --end 2027-03-02 --consent C-1 --consent C-2 --id LIC-2".split(),
+    )
+    cli.ok("member", "suspend", "boc-bj", "--reason", "fee unpaid")
+    advance(cli, "2026-03-02T10:00:00Z")
+    cli.ok(
+        *f"listing open {PATENT} --type assignment --mechanism english --currency CNY".split(),
+        *"--closes 2026-03-10T00:00:00Z --ask 100000.00 --increment 5000.00 --id L-1".split(),
+        actor="fudan-univ",
+    )
+    cli.ok(
+        *f"listing open {TRADEMARK} --type assignment --mechanism sealed --currency CNY".split(),
+        *"--closes 2026-06-30T00:00:00Z --id L-S".split(),
+        actor="byd",
+    )
+    cli.ok(
+        *f"listing open {EP_PATENT} --type assignment --mechanism fixed --currency EUR".split(),
+        *"--closes 2026-03-09T00:00:00Z --ask 90000.00 --settlement-days 1 --id L-F".split(),
+        actor="zte",
+    )
+    advance(cli, "2026-03-03T10:00:00Z")
+    cli.ok("bid", "place", "L-1", "--bidder", "huawei", "--amount", "120000.00", "--id", "B-1", actor="huawei")
+    cli.ok("bid", "place", "L-S", "--bidder", "huawei", "--amount", "50000.00", "--id", "B-S", actor="huawei")
+    cli.ok("bid", "place", "L-F", "--bidder", "huawei", "--amount", "90000.00", "--trade-id", "T-2", actor="huawei")
+    advance(cli, NOW)
+    cli.ok("listing", "close", "L-1", "--trade-id", "T-1")
+    cli.ok("trade", "settle", "T-1", "--payment-ref", "PAY-1")
+    cli.ok("pledge", "release", "P-1", actor="icbc-sh")
+    return cli
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    return build(Cli(f"sqlite:///{tmp_path_factory.mktemp('lists')}/ledger.db"))
+
+
+def rows_of(result: Result) -> list[dict[str, str]]:
+    assert result.exit_code == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def header(result: Result) -> list[str]:
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()[0].split()
+
+
+def refused(result: Result, code: int, name: str, *words: str) -> str:
+    """Exit `code`, nothing on stdout, one `error: Name: …` line naming `words`."""
+    assert (result.exit_code, result.stdout) == (code, ""), (result.exit_code, result.stdout, result.stderr)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {name}: "), line
+    assert all(w in line for w in words), line
+    return line
+
+
+# --------------------------------------------------------------------------- every list, every format
+
+LISTS: list[tuple[list[str], str, list[str]]] = [
+    (["members"], "members", ["member", "name", "kind", "country", "status"]),
+    (["assets"], "assets", ["asset", "title", "owners", "registered_on", "expires_on"]),
+    (["trades"], "trades", ["trade", "listing", "asset", "type", "sellers", "buyer", "price", "currency", "status"]),
+    (["pledges", "--as-of", "2026-03-05"], "pledges", ["id", "asset", "pledgee", "rank", "amount", "currency"]),
+    (["licences"], "licences", ["id", "asset", "licensee", "licensors", "type", "territories", "fields"]),
+    (["listings"], "listings", ["listing", "status", "mechanism", "type", "asset", "sellers", "currency"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "key", "columns"), LISTS, ids=[x[1] for x in LISTS])
+def test_each_list_prints_a_table_json_and_csv_with_one_shape(
+    market: Cli, argv: list[str], key: str, columns: list[str]
+) -> None:
+    as_json = doc(market("--json", *argv))
+    items = as_json[key]
+    assert items and all(set(columns) <= set(i) for i in items)
+    assert doc(market(*argv, "--json")) == as_json == doc(market(*argv, "--format", "json"))
+
+    text = market(*argv)
+    assert header(text)[: len(columns)] == columns
+    assert len(text.stdout.splitlines()) == 1 + len(items)
+    assert "\x1b[" not in text.stdout  # not a terminal: no colour codes
+
+    table = market(*argv, "--format", "csv")
+    assert table.stdout.splitlines()[0].split(",")[: len(columns)] == columns
+    assert len(rows_of(table)) == len(items)
+
+
+def test_text_columns_line_up_whatever_the_width_of_a_cell(market: Cli) -> None:
+    import re
+
+    from rich.cells import cell_len
+
+    lines = market("assets").stdout.splitlines()
+    at = cell_len(lines[0][: lines[0].index("owners")])
+    # Each row's owners start in the same terminal cell, after the CJK title too (2 cells a character).
+    for line in lines[1:]:
+        owners = re.search(r"  ([a-z0-9-]+=[0-9/]+)", line)
+        assert owners is not None and cell_len(line[: owners.start(1)]) == at, line
+
+
+def test_assets_json_carries_owners_as_the_owner_query_does(market: Cli) -> None:
+    items = {a["asset"]: a for a in doc(market("--json", "assets"))["assets"]}
+    assert items[PATENT] == {
+        "asset": PATENT,
+        "title": "Method for lithium-ion electrode coating",
+        "owners": [{"member": "huawei", "share": "1"}],
+        "registered_on": "2019-05-10",
+        "expires_on": None,
+    }
+    assert items[PATENT]["owners"] == doc(market("--json", "owner", PATENT))["owners"]
+
+
+def test_csv_joins_lists_with_semicolons_and_defuses_formulas(market: Cli) -> None:
+    licences = {r["id"]: r for r in rows_of(market("licences", "--format", "csv"))}
+    assert licences["LIC-1"]["territories"] == "CN;HK"
+    assert licences["LIC-1"]["licensors"] == "sjtu"
+    assert licences["LIC-1"]["sublicensable"] == "false"
+    assets = {r["asset"]: r for r in rows_of(market("assets", "--format", "csv"))}
+    assert assets[EP_PATENT]["title"] == "'" + FORMULA_TITLE
+    assert assets[PATENT]["expires_on"] == ""
+
+
+def test_an_empty_list_says_so_in_text_and_keeps_its_shape_in_json_and_csv(market: Cli) -> None:
+    argv = ["members", "--kind", "individual"]
+    assert market(*argv).stdout == "(no members)\n"
+    assert doc(market("--json", *argv)) == {"members": []}
+    assert market(*argv, "--format", "csv").stdout == "member,name,kind,country,status\n"
+
+
+def test_json_and_another_format_together_are_a_usage_error(market: Cli) -> None:
+    result = market("--json", "members", "--format", "csv")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert json.loads(result.stderr) == {
+        "error": "InvalidInput",
+        "message": "--json and --format csv disagree; give one of them",
+    }
+    late = market("members", "--format", "text", "--json")
+    assert (late.exit_code, late.stdout) == (2, "") and "--json and --format text disagree" in late.stderr
+
+
+def test_limit_keeps_the_first_n(market: Cli) -> None:
+    assert [m["member"] for m in doc(market("--json", "members", "--limit", "2"))["members"]] == ["boc-bj", "byd"]
+    assert len(doc(market("--json", "listings", "--limit", "1"))["listings"]) == 1
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def ids(market: Cli, key: str, field: str, *argv: str, actor: str | None = None) -> list[str]:
+    return [x[field] for x in doc(market("--json", *argv, actor=actor))[key]]
+
+
+def test_members_filter_by_kind_and_status(market: Cli) -> None:
+    assert ids(market, "members", "member", "members", "--kind", "financial_institution") == ["boc-bj", "icbc-sh"]
+    assert ids(market, "members", "member", "members", "--status", "suspended") == ["boc-bj"]
+    assert "boc-bj" not in ids(market, "members", "member", "members", "--status", "active")
+
+
+def test_assets_filter_by_owner_jurisdiction_and_kind(market: Cli) -> None:
+    assert ids(market, "assets", "asset", "assets", "--owner", "huawei") == [PATENT]
+    assert ids(market, "assets", "asset", "assets", "--owner", "fudan-univ") == []  # owned once, not now
+    assert ids(market, "assets", "asset", "assets", "--jurisdiction", "ep") == [EP_PATENT]
+    assert ids(market, "assets", "asset", "assets", "--kind", "trademark") == [TRADEMARK]
+    assert ids(market, "assets", "asset", "assets", "--jurisdiction", "CN", "--kind", "patent") == [PATENT, PATENT_2]
+
+
+def test_trades_filter_by_status_and_member_and_a_lapsed_trade_reads_lapsed(market: Cli) -> None:
+    assert ids(market, "trades", "trade", "trades") == ["T-2", "T-1"]
+    assert ids(market, "trades", "trade", "trades", "--status", "lapsed") == ["T-2"]
+    assert ids(market, "trades", "trade", "trades", "--status", "settled") == ["T-1"]
+    assert ids(market, "trades", "trade", "trades", "--status", "pending") == []
+    assert ids(market, "trades", "trade", "trades", "--member", "zte") == ["T-2"]
+    assert ids(market, "trades", "trade", "trades", "--member", "sjtu") == []
+    # Asked before its deadline (a query may be pinned to any time), the same trade is pending.
+    early = doc(market("--json", "trades", "--status", "pending", now="2026-03-04T09:59:59Z"))["trades"]
+    assert [(t["trade"], t["status"]) for t in early] == [("T-2", "pending")]
+    assert doc(market("--json", "trade", "show", "T-2"))["status"] == "lapsed"
+    assert "lapsed" in rows_of(market("trades", "--format", "csv"))[0]["status"]
+    assert ids(market, "listings", "listing", "listings", "--status", "lapsed") == ["L-F"]
+
+
+def test_pledges_filter_by_asset_pledgee_and_date_with_ranks(market: Cli) -> None:
+    before = doc(market("--json", "pledges", "--as-of", "2026-03-05"))
+    assert before["as_of"] == "2026-03-05"
+    assert [(p["id"], p["rank"]) for p in before["pledges"]] == [("P-1", 1), ("P-2", 2)]
+    assert [(p["id"], p["rank"]) for p in doc(market("--json", "pledges"))["pledges"]] == [("P-2", 1)]
+    assert ids(market, "pledges", "id", "pledges", "--pledgee", "icbc-sh", "--as-of", "2026-03-05") == ["P-1"]
+    assert ids(market, "pledges", "id", "pledges", "--asset", PATENT) == []
+    assert ids(market, "pledges", "id", "pledges", "--asset", PATENT_2.lower()) == ["P-2"]
+
+
+def test_licences_filter_by_asset_licensee_and_date(market: Cli) -> None:
+    assert ids(market, "licences", "id", "licences") == ["LIC-1", "LIC-2"]
+    assert ids(market, "licences", "id", "licences", "--licensee", "zte") == ["LIC-2"]
+    assert ids(market, "licences", "id", "licences", "--as-of", "2028-01-01") == ["LIC-1"]
+    assert ids(market, "licences", "id", "licences", "--asset", PATENT) == []
+
+
+def test_listings_filter_by_asset_and_member(market: Cli) -> None:
+    assert ids(market, "listings", "listing", "listings", "--asset", EP_PATENT) == ["L-F"]
+    assert ids(market, "listings", "listing", "listings", "--member", "byd") == ["L-S"]
+    assert ids(market, "listings", "listing", "listings", "--member", "huawei") == ["L-1", "L-F", "L-S"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["members", "--kind", "bank"], "--kind"),
+        (["members", "--status", "gone"], "--status"),
+        (["assets", "--owner", "Not An Id"], "--owner"),
+        (["assets", "--jurisdiction", "XX"], "--jurisdiction"),
+        (["assets", "--kind", "recipe"], "--kind"),
+        (["trades", "--status", "sold"], "--status"),
+        (["trades", "--member", "operator"], "--member"),
+        (["pledges", "--asset", "CN//patent/1"], "--asset"),
+        (["pledges", "--as-of", "2026-13-01"], "--as-of"),
+        (["licences", "--licensee", "-x"], "--licensee"),
+        (["listings", "--limit", "0"], "--limit"),
+        (["listings", "--format", "xml"], "--format"),
+        (["member", "show", "UPPER"], "ID"),
+        (["asset", "show", "nonsense"], "REF"),
+    ],
+)
+def test_a_bad_filter_value_is_exit_2_naming_the_option(market: Cli, argv: list[str], option: str) -> None:
+    refused(market(*argv), 2, "InvalidInput", option)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["assets", "--owner", "nobody"], "owner: no member nobody"),
+        (["trades", "--member", "nobody"], "member: no member nobody"),
+        (["pledges", "--pledgee", "nobody"], "pledgee: no member nobody"),
+        (["licences", "--asset", "CN/patent/ZL1"], "asset: no asset CN/patent/ZL1"),
+        (["member", "show", "nobody"], "member: no member nobody"),
+        (["asset", "show", "CN/patent/ZL1"], "ref: no asset CN/patent/ZL1"),
+        (["trade", "show", "T-404"], "trade: no trade T-404"),
+    ],
+)
+def test_unknown_ids_are_not_found_exit_1_in_one_line(market: Cli, argv: list[str], named: str) -> None:
+    refused(market(*argv), 1, "NotFound", named)
+
+
+# --------------------------------------------------------------------------- shows
+
+
+def test_member_show_gives_everything_about_a_member(market: Cli) -> None:
+    huawei = doc(market("--json", "member", "show", "huawei"))
+    assert {k: huawei[k] for k in ("member", "name", "kind", "country", "status")} == {
+        "member": "huawei",
+        "name": "Huawei Technologies",
+        "kind": "enterprise",
+        "country": "CN",
+        "status": "active",
+    }
+    assert huawei["holdings"] == [{"asset": PATENT, "share": "1"}]
+    assert [b["id"] for b in huawei["bids"]] == ["B-S"]
+    assert [(t["trade"], t["status"]) for t in huawei["trades"]] == [("T-2", "lapsed"), ("T-1", "settled")]
+    boc = doc(market("--json", "member", "show", "boc-bj"))
+    assert (boc["status"], boc["suspension_reason"]) == ("suspended", "fee unpaid")
+    assert [p["id"] for p in boc["pledges"]] == ["P-2"]
+    text = market("member", "show", "zte").stdout
+    assert text.startswith("member zte\n  name      ZTE Corporation\n")
+    assert "licences it holds as licensee:\n  id     asset " in text
+    assert "T-2" in text and "lapsed" in text
+
+
+def test_asset_show_gives_owners_dates_encumbrances_and_listings(market: Cli) -> None:
+    shown = doc(market("--json", "asset", "show", PATENT_2.lower()))
+    assert shown["asset"] == PATENT_2
+    assert shown["owners"] == [{"member": "sjtu", "share": "1"}]
+    assert (shown["registered_on"], shown["expires_on"], shown["expired"]) == ("2020-01-15", None, False)
+    enc = doc(market("--json", "encumbrances", PATENT_2))
+    assert shown["encumbrances"] == {"as_of": enc["as_of"], "licences": enc["licences"], "pledges": enc["pledges"]}
+    trademark = doc(market("--json", "asset", "show", TRADEMARK))
+    assert [x["listing"] for x in trademark["listings"]] == ["L-S"]
+    ep = doc(market("--json", "asset", "show", EP_PATENT))
+    assert ep["expired"] is True and [t["status"] for t in ep["trades"]] == ["lapsed"]
+    text = market("asset", "show", EP_PATENT).stdout
+    assert "  expires     2026-03-05 (expired)\n" in text
+
+
+def test_trade_show_gives_listing_parties_price_status_and_deadline(market: Cli) -> None:
+    shown = doc(market("--json", "trade", "show", "T-2"))
+    assert {k: shown[k] for k in ("trade", "listing", "asset", "sellers", "buyer", "price", "currency")} == {
+        "trade": "T-2",
+        "listing": "L-F",
+        "asset": EP_PATENT,
+        "sellers": ["zte"],
+        "buyer": "huawei",
+        "price": "90000.00",
+        "currency": "EUR",
+    }
+    assert shown["status"] == "lapsed" and shown["deadline"] == "2026-03-04T10:00:00Z"
+    text = market("trade", "show", "T-1").stdout
+    assert "  status       settled\n" in text and "  payment      PAY-1\n" in text
+    assert "lapsed (unsettled at its deadline 2026-03-04T10:00:00Z)" in market("trade", "show", "T-2").stdout
+
+
+# --------------------------------------------------------------------------- sealed bids
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["member", "show", "huawei"],
+        ["listings", "--member", "huawei"],
+        ["listings", "--member", "huawei", "--format", "csv"],
+        ["listings", "--member", "huawei", "--format", "text"],
+        ["trades"],
+        ["asset", "show", TRADEMARK],
+        ["trail", "--member", "huawei"],
+        ["trail", "--asset", TRADEMARK],
+    ],
+)
+def test_a_member_never_sees_another_members_sealed_bid(market: Cli, argv: list[str]) -> None:
+    for actor in ("zte", "byd"):
+        both = [market(*argv, actor=actor)] + ([] if "--format" in argv else [market("--json", *argv, actor=actor)])
+        for out in both:
+            assert out.exit_code == 0, out.stderr
+            assert "B-S" not in out.stdout and "50000.00" not in out.stdout
+            if argv[0] == "listings":
+                assert "L-S" not in out.stdout  # listing it by huawei's bid would say who bid
+    if argv[0] in ("member", "trail"):
+        for actor in ("huawei", "operator", "auditor"):
+            assert "B-S" in market("--json", *argv, actor=actor).stdout, actor
+
+
+def test_a_member_sees_its_own_sealed_bid(market: Cli) -> None:
+    assert [b["id"] for b in doc(market("--json", "member", "show", "huawei", actor="huawei"))["bids"]] == ["B-S"]
+    assert [b["id"] for b in doc(market("--json", "member", "show", "huawei", actor="zte"))["bids"]] == []
+    assert "L-S" in ids(market, "listings", "listing", "listings", "--member", "huawei", actor="huawei")
+    assert "L-S" not in ids(market, "listings", "listing", "listings", "--member", "huawei", actor="zte")
+
+
+# --------------------------------------------------------------------------- the trail in words
+
+
+def trail_lines(market: Cli, *argv: str) -> list[str]:
+    result = market("trail", *argv)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_trail_text_is_aligned_columns_with_times_to_the_second(market: Cli) -> None:
+    lines = trail_lines(market, "--asset", PATENT_2)
+    assert lines[0] == f"trail of asset:{PATENT_2}"
+    assert lines[1].split() == ["position", "recorded", "actor", "what"]
+    at = lines[1].index("recorded")
+    assert {len(line[at:].split()[0]) for line in lines[2:]} == {len("2026-03-02T09:00:00Z")}
+    assert len({line.index("  ", at) for line in lines[2:]}) == 1
+
+
+def test_trail_text_tells_each_event_in_words(market: Cli) -> None:
+    asset = "\n".join(trail_lines(market, "--asset", PATENT_2))
+    assert "pledge P-1 released by icbc-sh, effective 2026-03-10" in asset
+    assert "consent C-1 under pledge P-1 used for licence LIC-2 to zte" in asset
+    assert f"pledge P-2 registered: {PATENT_2} pledged by sjtu to boc-bj from 2026-03-02" in asset
+    auction = "\n".join(trail_lines(market, "--asset", PATENT))
+    assert "bid B-1 placed on L-1 by huawei: 120000.00 CNY" in auction
+    assert "listing L-1 sold to huawei at 120000.00 CNY (bid B-1, trade T-1)" in auction
+    assert "trade T-1 settled (payment PAY-1)" in auction
+    member = "\n".join(trail_lines(market, "--member", "boc-bj"))
+    assert "boc-bj admitted: Bank of China Beijing, a financial institution in CN" in member
+    assert "boc-bj suspended: fee unpaid" in member
+    enterprise = "\n".join(trail_lines(market, "--member", "zte"))
+    assert "zte admitted: ZTE Corporation, an enterprise in CN" in enterprise
+
+
+def test_trail_json_is_unchanged_by_the_words(market: Cli) -> None:
+    events = doc(market("--json", "trail", "--asset", PATENT_2))["events"]
+    used = next(e for e in events if e["type"] == "Pledge.ConsentUsed")
+    assert set(used) == {"position", "type", "aggregate", "version", "recorded", "actor", "command_id", "data"}
+    assert used["data"] == {"consent_id": "C-1", "used_for": used["command_id"]}
+
+
+def test_a_consent_used_by_a_command_outside_the_trail_names_the_command(market: Cli) -> None:
+    from ipledger.describe import Describer
+
+    event: dict[str, Any] = {
+        "type": "Pledge.ConsentUsed",
+        "aggregate": "a",
+        "actor": "operator",
+        "command_id": "9f2c",
+        "data": {"consent_id": "C-9", "used_for": "9f2c"},
+    }
+    names = {"aggregates": {"a": {"id": "P-9"}}, "commands": {"9f2c": {"command": "listing.open", "position": 7}}}
+    assert Describer([event], names)(event) == (
+        "consent C-9 under pledge P-9 used for a listing.open command (recorded at #7)"
+    )
+    assert "9f2c" not in Describer([event], {})(event)
+
+
+def test_error_messages_use_the_right_article(market: Cli) -> None:
+    line = refused(market("pledge", "register", PATENT, "--pledgee", "zte"), 1, "NotEligible")
+    assert "zte is an enterprise;" in line
+
+
+def test_json_output_of_every_list_is_one_document(market: Cli) -> None:
+    for argv, key, _ in LISTS:
+        assert list(json.loads(market("--json", *argv).stdout)) in ([key], ["as_of", key])
+
+
+@pytest.mark.postgres
+def test_lists_shows_and_the_trail_in_words_work_on_postgresql(pg_url: str) -> None:
+    """The same market on the PostgreSQL server: the window query, LIKE escapes and
+    lapsed-by-clock filters are SQL that both stores must run alike."""
+    cli = build(Cli(pg_url))
+    for argv, key, columns in LISTS:
+        assert doc(cli("--json", *argv))[key]
+        assert rows_of(cli(*argv, "--format", "csv"))
+        assert header(cli(*argv))[: len(columns)] == columns
+    assert ids(cli, "assets", "asset", "assets", "--jurisdiction", "CN", "--kind", "patent") == [PATENT, PATENT_2]
+    assert ids(cli, "assets", "asset", "assets", "--owner", "huawei") == [PATENT]
+    assert ids(cli, "trades", "trade", "trades", "--status", "lapsed") == ["T-2"]
+    assert ids(cli, "listings", "listing", "listings", "--member", "huawei", actor="zte") == ["L-1", "L-F"]
+    assert doc(cli("--json", "member", "show", "huawei", actor="zte"))["bids"] == []
+    assert "pledge P-1 released by icbc-sh" in cli.ok("trail", "--asset", PATENT_2).stdout
+    refused(cli("trade", "show", "T-404"), 1, "NotFound", "trade: no trade T-404")
+
+
+def test_on_a_terminal_the_header_is_bold_and_off_it_nothing_but_text() -> None:
+    from ipledger import render
+
+    items = [{"member": "huawei", "name": "Huawei", "kind": "enterprise", "country": "CN", "status": "active"}]
+    assert "\x1b[1m" in render.table_text(items, render.MEMBERS, terminal=True)
+    plain = render.table_text(items, render.MEMBERS)
+    assert plain == "member  name    kind        country  status\nhuawei  Huawei  enterprise  CN       active"
