@@ -17,9 +17,11 @@ import pytest
 from click.testing import Result
 
 from tests.cli_helpers import advance, doc
-from tests.conftest import PATENT, PATENT_2, Cli, admitted
+from tests.conftest import PATENT, Cli, admitted
 
 TRADEMARK = "CN/trademark/12345678"
+#: Two banks' security interests at once: US law allows it (a CN patent takes one pledge at a time).
+SECURED = "US/patent/7654322"
 EP_PATENT = "EP/patent/EP3000001"
 FORMULA_TITLE = "=HYPERLINK('http://x.example')"
 NOW = "2026-03-10T12:00:00Z"
@@ -27,19 +29,19 @@ NOW = "2026-03-10T12:00:00Z"
 
 def build(cli: Cli) -> Cli:
     admitted(cli)
-    cli.ok("asset", "register", PATENT_2, "--title", "锂离子电池隔膜", "--owner", "sjtu", "--effective", "2020-01-15")
+    cli.ok("asset", "register", SECURED, "--title", "锂离子电池隔膜", "--owner", "sjtu", "--effective", "2020-01-15")
     cli.ok("asset", "register", TRADEMARK, "--title", "BLADECELL (class 9)", "--owner", "byd")
     cli.ok("asset", "register", EP_PATENT, "--title", FORMULA_TITLE, "--owner", "zte", "--expires-on", "2026-03-05")
     cli.ok(
-        *f"licence grant {PATENT_2} --licensee byd --type non_exclusive --territory CN --territory HK".split(),
+        *f"licence grant {SECURED} --licensee byd --type non_exclusive --territory CN --territory HK".split(),
         *"--field batteries --start 2026-03-02 --end 2030-03-02 --id LIC-1".split(),
     )
-    cli.ok(*f"pledge register {PATENT_2} --pledgee icbc-sh --amount 5000000.00 --currency CNY --id P-1".split())
-    cli.ok(*f"pledge register {PATENT_2} --pledgee boc-bj --id P-2".split())
+    cli.ok(*f"pledge register {SECURED} --pledgee icbc-sh --amount 5000000.00 --currency CNY --id P-1".split())
+    cli.ok(*f"pledge register {SECURED} --pledgee boc-bj --id P-2".split())
     cli.ok("pledge", "consent", "P-1", "--act", "licence", "--id", "C-1", actor="icbc-sh")
     cli.ok("pledge", "consent", "P-2", "--act", "licence", "--id", "C-2", actor="boc-bj")
     cli.ok(
-        *f"licence grant {PATENT_2} --licensee zte --type non_exclusive --territory CN --field ALL".split(),
+        *f"licence grant {SECURED} --licensee zte --type non_exclusive --territory CN --field ALL".split(),
         *"--start 2026-03-02 --end 2027-03-02 --consent C-1 --consent C-2 --id LIC-2".split(),
     )
     cli.ok("member", "suspend", "boc-bj", "--reason", "fee unpaid")
@@ -201,7 +203,7 @@ def test_assets_filter_by_owner_jurisdiction_and_kind(market: Cli) -> None:
     assert ids(market, "assets", "asset", "assets", "--owner", "fudan-univ") == []  # owned once, not now
     assert ids(market, "assets", "asset", "assets", "--jurisdiction", "ep") == [EP_PATENT]
     assert ids(market, "assets", "asset", "assets", "--kind", "trademark") == [TRADEMARK]
-    assert ids(market, "assets", "asset", "assets", "--jurisdiction", "CN", "--kind", "patent") == [PATENT, PATENT_2]
+    assert ids(market, "assets", "asset", "assets", "--jurisdiction", "CN", "--kind", "patent") == [PATENT]
 
 
 def test_trades_filter_by_status_and_member_and_a_lapsed_trade_reads_lapsed(market: Cli) -> None:
@@ -226,7 +228,7 @@ def test_pledges_filter_by_asset_pledgee_and_date_with_ranks(market: Cli) -> Non
     assert [(p["id"], p["rank"]) for p in doc(market("--json", "pledges"))["pledges"]] == [("P-2", 1)]
     assert ids(market, "pledges", "id", "pledges", "--pledgee", "icbc-sh", "--as-of", "2026-03-05") == ["P-1"]
     assert ids(market, "pledges", "id", "pledges", "--asset", PATENT) == []
-    assert ids(market, "pledges", "id", "pledges", "--asset", PATENT_2.lower()) == ["P-2"]
+    assert ids(market, "pledges", "id", "pledges", "--asset", SECURED.lower()) == ["P-2"]
 
 
 def test_licences_filter_by_asset_licensee_and_date(market: Cli) -> None:
@@ -271,9 +273,9 @@ def test_a_bad_filter_value_is_exit_2_naming_the_option(market: Cli, argv: list[
         (["assets", "--owner", "nobody"], "owner: no member nobody"),
         (["trades", "--member", "nobody"], "member: no member nobody"),
         (["pledges", "--pledgee", "nobody"], "pledgee: no member nobody"),
-        (["licences", "--asset", "CN/patent/ZL1"], "asset: no asset CN/patent/ZL1"),
+        (["licences", "--asset", "CN/patent/ZL209900000001.1"], "asset: no asset CN/patent/ZL209900000001.1"),
         (["member", "show", "nobody"], "member: no member nobody"),
-        (["asset", "show", "CN/patent/ZL1"], "ref: no asset CN/patent/ZL1"),
+        (["asset", "show", "CN/patent/ZL209900000001.1"], "ref: no asset CN/patent/ZL209900000001.1"),
         (["trade", "show", "T-404"], "trade: no trade T-404"),
     ],
 )
@@ -306,11 +308,11 @@ def test_member_show_gives_everything_about_a_member(market: Cli) -> None:
 
 
 def test_asset_show_gives_owners_dates_encumbrances_and_listings(market: Cli) -> None:
-    shown = doc(market("--json", "asset", "show", PATENT_2.lower()))
-    assert shown["asset"] == PATENT_2
+    shown = doc(market("--json", "asset", "show", SECURED.lower()))
+    assert shown["asset"] == SECURED
     assert shown["owners"] == [{"member": "sjtu", "share": "1"}]
     assert (shown["registered_on"], shown["expires_on"], shown["expired"]) == ("2020-01-15", None, False)
-    enc = doc(market("--json", "encumbrances", PATENT_2))
+    enc = doc(market("--json", "encumbrances", SECURED))
     assert shown["encumbrances"] == {"as_of": enc["as_of"], "licences": enc["licences"], "pledges": enc["pledges"]}
     trademark = doc(market("--json", "asset", "show", TRADEMARK))
     assert [x["listing"] for x in trademark["listings"]] == ["L-S"]
@@ -383,8 +385,8 @@ def trail_lines(market: Cli, *argv: str) -> list[str]:
 
 
 def test_trail_text_is_aligned_columns_with_times_to_the_second(market: Cli) -> None:
-    lines = trail_lines(market, "--asset", PATENT_2)
-    assert lines[0] == f"trail of asset:{PATENT_2}"
+    lines = trail_lines(market, "--asset", SECURED)
+    assert lines[0] == f"trail of asset:{SECURED}"
     assert lines[1].split() == ["position", "recorded", "actor", "what"]
     at = lines[1].index("recorded")
     assert {len(line[at:].split()[0]) for line in lines[2:]} == {len("2026-03-02T09:00:00Z")}
@@ -392,10 +394,10 @@ def test_trail_text_is_aligned_columns_with_times_to_the_second(market: Cli) -> 
 
 
 def test_trail_text_tells_each_event_in_words(market: Cli) -> None:
-    asset = "\n".join(trail_lines(market, "--asset", PATENT_2))
+    asset = "\n".join(trail_lines(market, "--asset", SECURED))
     assert "pledge P-1 released by icbc-sh, effective 2026-03-10" in asset
     assert "consent C-1 under pledge P-1 used for licence LIC-2 to zte" in asset
-    assert f"pledge P-2 registered: {PATENT_2} pledged by sjtu to boc-bj from 2026-03-02" in asset
+    assert f"pledge P-2 registered: {SECURED} pledged by sjtu to boc-bj from 2026-03-02" in asset
     auction = "\n".join(trail_lines(market, "--asset", PATENT))
     assert "bid B-1 placed on L-1 by huawei: 120000.00 CNY" in auction
     assert "listing L-1 sold to huawei at 120000.00 CNY (bid B-1, trade T-1)" in auction
@@ -408,7 +410,7 @@ def test_trail_text_tells_each_event_in_words(market: Cli) -> None:
 
 
 def test_trail_json_is_unchanged_by_the_words(market: Cli) -> None:
-    events = doc(market("--json", "trail", "--asset", PATENT_2))["events"]
+    events = doc(market("--json", "trail", "--asset", SECURED))["events"]
     used = next(e for e in events if e["type"] == "Pledge.ConsentUsed")
     assert set(used) == {"position", "type", "aggregate", "version", "recorded", "actor", "command_id", "data"}
     assert used["data"] == {"consent_id": "C-1", "used_for": used["command_id"]}
@@ -450,12 +452,12 @@ def test_lists_shows_and_the_trail_in_words_work_on_postgresql(pg_url: str) -> N
         assert doc(cli("--json", *argv))[key]
         assert rows_of(cli(*argv, "--format", "csv"))
         assert header(cli(*argv))[: len(columns)] == columns
-    assert ids(cli, "assets", "asset", "assets", "--jurisdiction", "CN", "--kind", "patent") == [PATENT, PATENT_2]
+    assert ids(cli, "assets", "asset", "assets", "--jurisdiction", "US", "--kind", "patent") == [SECURED]
     assert ids(cli, "assets", "asset", "assets", "--owner", "huawei") == [PATENT]
     assert ids(cli, "trades", "trade", "trades", "--status", "lapsed") == ["T-2"]
     assert ids(cli, "listings", "listing", "listings", "--member", "huawei", actor="zte") == ["L-1", "L-F"]
     assert doc(cli("--json", "member", "show", "huawei", actor="zte"))["bids"] == []
-    assert "pledge P-1 released by icbc-sh" in cli.ok("trail", "--asset", PATENT_2).stdout
+    assert "pledge P-1 released by icbc-sh" in cli.ok("trail", "--asset", SECURED).stdout
     refused(cli("trade", "show", "T-404"), 1, "NotFound", "trade: no trade T-404")
 
 
