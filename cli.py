@@ -378,7 +378,7 @@ def asset() -> None:
 
 @asset.command("register")
 @click.argument("ref")
-@click.option("--title", required=True)
+@click.option("--title", required=True, help="The right's title as registered (one line).")
 @click.option(
     "--owner",
     multiple=True,
@@ -386,7 +386,7 @@ def asset() -> None:
     metavar="MEMBER[=SHARE]",
     help="Repeat for co-owners; shares are exact fractions (1/3) or decimals (0.25).",
 )
-@click.option("--expires-on", metavar="DATE")
+@click.option("--expires-on", metavar="DATE", help="Last day the right is in force (CN pledges may not run past it).")
 @click.option("--effective", metavar="DATE", help="When it took effect (default: today).")
 @json_flag
 @pass_session
@@ -403,7 +403,7 @@ def asset_register(
 @asset.command("assign")
 @click.argument("ref")
 @click.option("--to", multiple=True, required=True, metavar="MEMBER[=SHARE]", help="The new owner set.")
-@click.option("--effective", metavar="DATE")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @click.option(
     "--conveyance", default=None, metavar="KIND", help="assignment (default), merger, name_change, correction."
 )
@@ -424,7 +424,7 @@ def asset_assign(
 @click.argument("ref")
 @click.option("--member", required=True, metavar="MEMBER", help="The co-owner giving consent.")
 @click.option("--act", required=True, metavar="ACT", help="assignment, listing, exclusive_licence or pledge.")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def asset_consent(s: Session, ref: str, member: str, act: str, id_: str | None) -> None:
@@ -442,26 +442,35 @@ def listing() -> None:
 
 @listing.command("open")
 @click.argument("ref")
-@click.option("--type", "type_", required=True, metavar="assignment|licence")
-@click.option("--mechanism", required=True, metavar="fixed|english|sealed|negotiated")
-@click.option("--currency", required=True, metavar="CUR")
-@click.option("--closes", required=True, metavar="TIME")
-@click.option("--opens", metavar="TIME")
+@click.option(
+    "--type", "type_", required=True, metavar="assignment|licence", help="Sell the asset, or a licence under it."
+)
+@click.option(
+    "--mechanism",
+    required=True,
+    metavar="fixed|english|sealed|negotiated",
+    help="fixed price, open ascending auction, sealed bids, or the seller accepts a bid.",
+)
+@click.option("--currency", required=True, metavar="CUR", help="ISO 4217 code; bids are in it.")
+@click.option("--closes", required=True, metavar="TIME", help="When bidding ends (ISO 8601, UTC if no offset).")
+@click.option("--opens", metavar="TIME", help="When bidding starts (default: now).")
 @click.option("--ask", metavar="AMT", help="Asking price (fixed) or opening price (english).")
-@click.option("--reserve", metavar="AMT")
+@click.option("--reserve", metavar="AMT", help="Lowest price the seller accepts; hidden from bidders.")
 @click.option("--increment", metavar="AMT", help="Minimum raise over the best bid (english).")
 @click.option(
     "--extend-minutes", type=ASCII_INT, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close."
 )
 @click.option("--settlement-days", type=ASCII_INT, metavar="N", help="Days a pending trade has to settle (default 7).")
-@click.option("--licence-type", metavar="T")
-@click.option("--territory", multiple=True, metavar="CC")
-@click.option("--field", multiple=True, metavar="F")
-@click.option("--term-start", metavar="DATE")
-@click.option("--term-end", metavar="DATE")
-@click.option("--sublicensable", is_flag=True)
-@click.option("--consent", multiple=True, metavar="CONSENT_ID")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--licence-type", metavar="T", help="Licence listings: exclusive, sole or non_exclusive.")
+@click.option("--territory", multiple=True, metavar="CC", help="Licence listings: ISO country code or WORLD; repeat.")
+@click.option("--field", multiple=True, metavar="F", help="Licence listings: field of use or ALL; repeat.")
+@click.option("--term-start", metavar="DATE", help="Licence listings: first day of the licence.")
+@click.option("--term-end", metavar="DATE", help="Licence listings: the licence ends before this day.")
+@click.option("--sublicensable", is_flag=True, help="The licensee may grant sublicences.")
+@click.option(
+    "--consent", multiple=True, metavar="CONSENT_ID", help="Pledgee or co-owner consents for this act; repeat."
+)
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def listing_open(s: Session, ref: str, type_: str, **opts: Any) -> None:
@@ -506,10 +515,10 @@ def bid() -> None:
 
 @bid.command("place")
 @click.argument("listing")
-@click.option("--bidder", required=True, metavar="MEMBER")
-@click.option("--amount", required=True, metavar="AMT")
+@click.option("--bidder", required=True, metavar="MEMBER", help="The member bidding (a member actor bids for itself).")
+@click.option("--amount", required=True, metavar="AMT", help="Decimal in the listing's currency, e.g. 180000.00.")
 @click.option("--trade-id", metavar="ID", help="Id for the trade if this bid wins at once (fixed price).")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def bid_place(s: Session, listing: str, bidder: str, amount: str, trade_id: str | None, id_: str | None) -> None:
@@ -532,7 +541,7 @@ def bid_withdraw(s: Session, bid: str) -> None:
 
 @bid.command("accept")
 @click.argument("bid")
-@click.option("--trade-id", metavar="ID")
+@click.option("--trade-id", metavar="ID", help="Id for the pending trade this creates (default: generated).")
 @json_flag
 @pass_session
 def bid_accept(s: Session, bid: str, trade_id: str | None) -> None:
@@ -550,8 +559,8 @@ def trade() -> None:
 
 @trade.command("settle")
 @click.argument("trade")
-@click.option("--payment-ref", required=True, metavar="TEXT")
-@click.option("--effective", metavar="DATE")
+@click.option("--payment-ref", required=True, metavar="TEXT", help="The payment's reference, e.g. a CNAPS number.")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @json_flag
 @pass_session
 def trade_settle(s: Session, trade: str, payment_ref: str, effective: str | None) -> None:
@@ -561,7 +570,7 @@ def trade_settle(s: Session, trade: str, payment_ref: str, effective: str | None
 
 @trade.command("void")
 @click.argument("trade")
-@click.option("--reason", metavar="TEXT")
+@click.option("--reason", metavar="TEXT", help="Why (recorded in the event).")
 @json_flag
 @pass_session
 def trade_void(s: Session, trade: str, reason: str | None) -> None:
@@ -579,19 +588,25 @@ def licence() -> None:
 
 @licence.command("grant")
 @click.argument("ref")
-@click.option("--licensee", required=True, metavar="MEMBER")
-@click.option("--type", "type_", required=True, metavar="exclusive|sole|non_exclusive")
+@click.option("--licensee", required=True, metavar="MEMBER", help="The member receiving the licence.")
+@click.option(
+    "--type",
+    "type_",
+    required=True,
+    metavar="exclusive|sole|non_exclusive",
+    help="exclusive (not even the owner), sole (owner and licensee), non_exclusive.",
+)
 @click.option("--territory", multiple=True, required=True, metavar="CC", help="ISO country code or WORLD; repeat.")
 @click.option("--field", multiple=True, required=True, metavar="F", help="Field of use or ALL; repeat.")
-@click.option("--start", required=True, metavar="DATE")
+@click.option("--start", required=True, metavar="DATE", help="First day of the term.")
 @click.option("--end", required=True, metavar="DATE", help="Term is [start, end).")
-@click.option("--sublicensable", is_flag=True)
-@click.option("--royalty-rate", metavar="PCT")
-@click.option("--lump-sum", metavar="AMT")
-@click.option("--currency", metavar="CUR")
+@click.option("--sublicensable", is_flag=True, help="The licensee may grant sublicences.")
+@click.option("--royalty-rate", metavar="PCT", help="Royalty, percent of sales (0-100).")
+@click.option("--lump-sum", metavar="AMT", help="One-off fee; give --currency with it.")
+@click.option("--currency", metavar="CUR", help="ISO 4217 code of the amount.")
 @click.option("--parent", metavar="LICENCE", help="Grant a sublicence under this licence.")
 @click.option("--consent", multiple=True, metavar="CONSENT_ID", help="Pledgee consents for licensing.")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def licence_grant(
@@ -621,8 +636,8 @@ def licence_grant(
 
 @licence.command("terminate")
 @click.argument("licence")
-@click.option("--reason", required=True, metavar="TEXT")
-@click.option("--effective", metavar="DATE")
+@click.option("--reason", required=True, metavar="TEXT", help="Why (recorded in the event).")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @json_flag
 @pass_session
 def licence_terminate(s: Session, licence: str, reason: str, effective: str | None) -> None:
@@ -632,7 +647,7 @@ def licence_terminate(s: Session, licence: str, reason: str, effective: str | No
 
 @licence.command("surrender")
 @click.argument("licence")
-@click.option("--effective", metavar="DATE")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @json_flag
 @pass_session
 def licence_surrender(s: Session, licence: str, effective: str | None) -> None:
@@ -650,12 +665,12 @@ def pledge() -> None:
 
 @pledge.command("register")
 @click.argument("ref")
-@click.option("--pledgee", required=True, metavar="MEMBER")
-@click.option("--amount", metavar="AMT")
-@click.option("--currency", metavar="CUR")
+@click.option("--pledgee", required=True, metavar="MEMBER", help="The lending financial institution.")
+@click.option("--amount", metavar="AMT", help="Secured amount (optional; give --currency with it).")
+@click.option("--currency", metavar="CUR", help="ISO 4217 code of the amount.")
 @click.option("--start", metavar="DATE", help="Effective date (default: the recorded date).")
-@click.option("--end", metavar="DATE")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--end", metavar="DATE", help="The secured debt's term end (required for CN patents: ipledger rules CN).")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def pledge_register(s: Session, ref: str, pledgee: str, id_: str | None, **opts: Any) -> None:
@@ -667,8 +682,8 @@ def pledge_register(s: Session, ref: str, pledgee: str, id_: str | None, **opts:
 
 @pledge.command("consent")
 @click.argument("pledge")
-@click.option("--act", required=True, metavar="assignment|licence|listing")
-@click.option("--id", "id_", metavar="ID")
+@click.option("--act", required=True, metavar="assignment|licence|listing", help="The one act consented to.")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique); default: generated and printed.")
 @json_flag
 @pass_session
 def pledge_consent(s: Session, pledge: str, act: str, id_: str | None) -> None:
@@ -678,7 +693,7 @@ def pledge_consent(s: Session, pledge: str, act: str, id_: str | None) -> None:
 
 @pledge.command("release")
 @click.argument("pledge")
-@click.option("--effective", metavar="DATE")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @json_flag
 @pass_session
 def pledge_release(s: Session, pledge: str, effective: str | None) -> None:
@@ -688,7 +703,7 @@ def pledge_release(s: Session, pledge: str, effective: str | None) -> None:
 
 @pledge.command("enforce")
 @click.argument("pledge")
-@click.option("--effective", metavar="DATE")
+@click.option("--effective", metavar="DATE", help="When it took legal effect (default: the recorded date).")
 @json_flag
 @pass_session
 def pledge_enforce(s: Session, pledge: str, effective: str | None) -> None:
@@ -817,8 +832,8 @@ def listings(
 
 @cli.command()
 @click.argument("member")
-@click.option("--as-of", type=DATE)
-@click.option("--known-at", type=TIME)
+@click.option("--as-of", type=DATE, help="On this effective date (default: today).")
+@click.option("--known-at", type=TIME, help="As the ledger knew it at this time (what was recorded by then).")
 @json_flag
 @pass_session
 def holdings(s: Session, member: str, as_of: date | None, known_at: datetime | None) -> None:
@@ -837,8 +852,8 @@ def _trail_plain(doc: dict[str, Any], names: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.option("--asset", metavar="REF")
-@click.option("--member", metavar="ID")
+@click.option("--asset", metavar="REF", help="The asset's trail (give this or --member).")
+@click.option("--member", metavar="ID", help="The member's trail (give this or --asset).")
 @json_flag
 @pass_session
 def trail(s: Session, asset: str | None, member: str | None) -> None:
@@ -1040,7 +1055,13 @@ def projections_status(s: Session) -> None:
 @json_flag
 @pass_session
 def projections_rebuild(s: Session, name: str | None) -> None:
-    """Drop read models and rebuild them from the log."""
+    """Drop read models and rebuild them from the log (all, or NAME).
+
+    \b
+    NAME: ownership, listings, book, encumbrances, trail, members, trades.
+    The hash chain is checked as the log is read: an altered log is exit 4, and
+    the old read models stay.
+    """
     ledger = s.ledger
     names = ledger.read_models.names([name] if name else None)  # NotFound for an unknown name
     head = ledger.read_models.head()
@@ -1171,7 +1192,15 @@ def audit_verify(s: Session, expect: str | None) -> None:
 @click.option("--until", type=click.IntRange(min=0), metavar="N", help="Stop after position N.")
 @pass_session
 def export(s: Session, until: int | None) -> None:
-    """The event log as JSON Lines, in position order (format: docs/audit.md)."""
+    """The event log as JSON Lines, in position order: what an auditor recomputes.
+
+    \b
+    One line per event: {"position", "originator_id", "originator_version", "topic",
+    "state", "hash"}; state is the stored event as JSON text, hash its chain link:
+      hex(SHA-256(H_prev \\n position \\n originator_id \\n originator_version
+                  \\n topic \\n state)), H_0 = 64 zeros
+    (\\n is a newline byte). Only the operator and auditors may export (sealed bids).
+    """
     out = sys.stdout.buffer
     for line in s.ledger.export(until, s.actor):
         out.write(line + b"\n")
@@ -1183,7 +1212,18 @@ def export(s: Session, until: int | None) -> None:
 @json_flag
 @pass_session
 def import_(s: Session, file: Any) -> None:
-    """Apply JSON Lines of commands in order, many per transaction; re-runs skip done lines."""
+    """Apply JSON Lines of commands in order, many per transaction; re-runs skip done lines.
+
+    \b
+    One command per line:
+      {"command": "listing.open", "args": {...}, "command_id": "...", "actor": "...", "at": TIME}
+    command: the CLI path with dots (member.add, bid.place, pledge.register, ...);
+    args: the options with underscores, positionals by their metavar in lower case
+    (ref, listing, bid, ...); command_id: idempotency key; actor: as --actor;
+    at: the recorded time (as IPLEDGER_NOW; never backwards).
+    The first rejected line stops the import with its line number; every line before
+    it is kept, and a re-run skips lines already recorded.
+    """
     size = _size(file)
     show = sys.stderr.isatty() and not s.as_json and size is not None
     with click.progressbar(length=size or 1, label="importing", file=sys.stderr, hidden=not show) as bar:
@@ -1262,6 +1302,200 @@ def _fail(name: str, message: str, code: int, as_json: bool) -> int:
     else:
         click.echo(f"error: {name}: {message}", err=True)
     return code
+
+
+# --------------------------------------------------------------------------- completion
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script: commands, options, member ids, refs and listing ids.
+
+    \b
+    Install (bash):  ipledger completion bash > ~/.local/share/bash-completion/completions/ipledger
+    Install (zsh):   ipledger completion zsh > "${fpath[1]}/_ipledger"
+    Install (fish):  ipledger completion fish > ~/.config/fish/completions/ipledger.fish
+    Ids are read from the store the command line names (--db, IPLEDGER_DB).
+    """
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    assert complete is not None
+    click.echo(complete(cli, {}, "ipledger", "_IPLEDGER_COMPLETE").source())
+
+
+def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], list[Any]]:
+    """Complete ids from the store's read models; never fail a completion over the store."""
+
+    def complete(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        root = ctx.find_root().params
+        try:
+            from ipledger.service import open_ledger
+
+            ledger = open_ledger(root.get("db"))
+            try:
+                actor = root.get("actor") or "operator"
+                if kind == "member":
+                    items = [(m["member"], m["name"]) for m in ledger.members()["members"]]
+                elif kind == "ref":
+                    items = [(a["asset"], a["title"]) for a in ledger.assets()["assets"]]
+                else:
+                    items = [(x["listing"], x["asset"]) for x in ledger.listings(viewer=actor)["listings"]]
+            finally:
+                ledger.close()
+        except Exception:  # noqa: BLE001 - a completion offers nothing rather than a traceback
+            return []
+        if kind == "ref":  # refs are typed in any case
+            return [CompletionItem(v, help=h) for v, h in items if v.upper().startswith(incomplete.upper())]
+        return [CompletionItem(v, help=h) for v, h in items if v.startswith(incomplete)]
+
+    return complete
+
+
+#: Which parameters name what, by parameter name (and the group, where a bare ID is ambiguous).
+COMPLETES = {
+    "member": {"owner", "to", "bidder", "licensee", "pledgee", "member"},
+    "ref": {"ref", "asset"},
+    "listing": {"listing"},
+}
+
+
+def _attach_completion(command: click.Command, path: tuple[str, ...] = ()) -> None:
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _attach_completion(sub, (*path, name))
+    for param in command.params:
+        name = param.name or ""
+        if path[:1] == ("member",) and name == "id" and path[-1] != "add":
+            name = "member"
+        if path in {("asset", "register")} and name == "ref":
+            continue  # a new asset: nothing to complete
+        for kind, names in COMPLETES.items():
+            if name in names:
+                param._custom_shell_complete = _completer(kind)  # click's shell_complete=, set once here
+
+
+# --------------------------------------------------------------------------- help: examples
+
+ENVIRONMENT = """\b
+Environment:
+  IPLEDGER_DB      the store (as --db)
+  IPLEDGER_ACTOR   who issues commands (as --actor)
+  IPLEDGER_NOW     pin the ledger's clock (ISO 8601): demos, tests, backfills; never
+                   backwards, never more than 5 minutes ahead of the wall clock
+
+\b
+Exit codes:
+  0 done          1 a rule refused it, or what it names does not exist
+  2 bad input     3 lost a concurrent-write race (retry with the same --command-id)
+  4 integrity     5 the store is unavailable"""
+
+#: One example or more per command, shown under `--help` (and checked by tests/test_cli_help.py).
+EXAMPLES: dict[str, list[str]] = {
+    "init": ["ipledger --db exchange.db init"],
+    "member add": ["ipledger member add icbc-sh --name 'ICBC Shanghai' --kind financial_institution --country CN"],
+    "member suspend": ["ipledger member suspend boc-bj --reason 'fee unpaid'"],
+    "member reinstate": ["ipledger member reinstate boc-bj"],
+    "member show": ["ipledger member show fudan-univ", "ipledger --actor huawei member show huawei --json"],
+    "asset register": [
+        "ipledger asset register CN/patent/ZL201810012345.6 --title 'Electrode coating' --owner fudan-univ "
+        "--expires-on 2038-01-05",
+        "ipledger asset register US/patent/7,545,760 --title 'Flash memory' --owner huawei=1/2 --owner zte=1/2",
+    ],
+    "asset assign": [
+        "ipledger asset assign CN/patent/ZL201810012345.6 --to huawei --effective 2026-03-01",
+        "ipledger asset assign CN/patent/ZL201810012345.6 --to huawei --consent C-ICBC-1",
+    ],
+    "asset consent": [
+        "ipledger --actor cas-sippr asset consent CN/patent/ZL202010098765.4 --member fudan-univ --act pledge"
+    ],
+    "asset show": ["ipledger asset show CN/patent/ZL201810012345.6"],
+    "listing open": [
+        "ipledger --actor fudan-univ listing open CN/patent/ZL201810012345.6 --type assignment --mechanism english "
+        "--currency CNY --ask 180000.00 --increment 5000.00 --closes 2026-12-31T12:00:00Z --id L-1",
+        "ipledger listing open CN/patent/ZL201810012345.6 --type licence --mechanism fixed --currency CNY "
+        "--ask 50000.00 --closes 2026-12-31T12:00:00Z --licence-type non_exclusive --territory CN --field batteries "
+        "--term-start 2027-01-01 --term-end 2030-01-01",
+    ],
+    "listing withdraw": ["ipledger --actor fudan-univ listing withdraw L-1"],
+    "listing close": ["IPLEDGER_NOW=2026-12-31T12:00:00Z ipledger listing close L-1 --json"],
+    "bid place": ["ipledger --actor huawei bid place L-1 --bidder huawei --amount 185000.00"],
+    "bid withdraw": ["ipledger --actor huawei bid withdraw B-7"],
+    "bid accept": ["ipledger --actor byd bid accept B-9 --trade-id T-9"],
+    "trade settle": ["ipledger trade settle T-9 --payment-ref CNAPS-000117"],
+    "trade void": ["ipledger trade void T-9 --reason 'payment not received'"],
+    "trade show": ["ipledger trade show T-9"],
+    "licence grant": [
+        "ipledger licence grant CN/patent/ZL201810012345.6 --licensee byd --type non_exclusive --territory CN "
+        "--field batteries --start 2027-01-01 --end 2030-01-01 --royalty-rate 3.5"
+    ],
+    "licence terminate": ["ipledger licence terminate LIC-1 --reason 'royalties unpaid' --effective 2027-06-30"],
+    "licence surrender": ["ipledger --actor byd licence surrender LIC-1"],
+    "pledge register": [
+        "ipledger pledge register CN/patent/ZL201810012345.6 --pledgee icbc-sh --amount 5000000.00 --currency CNY "
+        "--end 2030-12-31",
+        "ipledger pledge register US/patent/7545760 --pledgee boc-bj    # US: amount and term optional",
+    ],
+    "pledge consent": ["ipledger --actor icbc-sh pledge consent P-1 --act licence --id C-ICBC-1"],
+    "pledge release": ["ipledger --actor icbc-sh pledge release P-1"],
+    "pledge enforce": ["ipledger --actor icbc-sh pledge enforce P-1 --effective 2027-01-15"],
+    "owner": [
+        "ipledger owner CN/patent/ZL201810012345.6",
+        "ipledger owner CN/patent/ZL201810012345.6 --as-of 2026-06-30 --known-at 2026-07-01T00:00:00Z --json",
+    ],
+    "title": ["ipledger title CN/patent/ZL201810012345.6"],
+    "encumbrances": ["ipledger encumbrances CN/patent/ZL201810012345.6 --as-of 2027-06-01"],
+    "book": ["ipledger book L-1", "ipledger --actor huawei book L-1 --json    # a member sees its own sealed bids"],
+    "listings": ["ipledger listings --status open", "ipledger listings --member huawei --format csv > listings.csv"],
+    "holdings": ["ipledger holdings fudan-univ --as-of 2026-06-30"],
+    "trail": ["ipledger trail --asset CN/patent/ZL201810012345.6", "ipledger trail --member icbc-sh --json"],
+    "members": ["ipledger members --kind financial_institution", "ipledger members --format csv > members.csv"],
+    "assets": ["ipledger assets --owner fudan-univ", "ipledger assets --jurisdiction US --kind patent --json"],
+    "trades": ["ipledger trades --status lapsed", "ipledger trades --member huawei --format csv"],
+    "pledges": [
+        "ipledger pledges --pledgee icbc-sh",
+        "ipledger pledges --asset CN/patent/ZL201810012345.6 --as-of 2027-01-01",
+    ],
+    "licences": [
+        "ipledger licences --licensee byd",
+        "ipledger licences --asset CN/patent/ZL201810012345.6 --format csv",
+    ],
+    "projections status": ["ipledger projections status --json"],
+    "projections rebuild": ["ipledger projections rebuild", "ipledger projections rebuild ownership"],
+    "rules": ["ipledger rules", "ipledger rules CN", "ipledger rules check --json"],
+    "rules show": ["ipledger rules show US --json"],
+    "rules check": ["ipledger rules check"],
+    "audit digest": ["ipledger audit digest > digest.txt"],
+    "audit verify": ["ipledger audit verify", 'ipledger audit verify --digest "$(cat digest.txt)"'],
+    "export": ["ipledger export > log.jsonl", "ipledger export --until 1000 | gzip > log-1000.jsonl.gz"],
+    "import": ["ipledger import history.jsonl", "zcat history.jsonl.gz | ipledger import - --json"],
+    "demo": ["ipledger --db demo.db demo"],
+    "completion": ["ipledger completion bash > ~/.local/share/bash-completion/completions/ipledger"],
+}
+
+
+def _attach_examples(command: click.Command, path: tuple[str, ...] = ()) -> None:
+    """Examples under each command's help, kept in one table so the commands stay thin."""
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _attach_examples(sub, (*path, name))
+    examples = EXAMPLES.get(" ".join(path))
+    if examples:
+        command.epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in examples)
+
+
+_attach_examples(cli)
+_attach_completion(cli)
+cli.epilog = (
+    ENVIRONMENT
+    + "\n\n\b\nExamples:\n"
+    + "\n".join(
+        f"  {line}" for line in ["ipledger --db exchange.db demo", "ipledger owner CN/patent/ZL201810012345.6 --json"]
+    )
+)
 
 
 def run() -> None:
