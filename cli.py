@@ -1065,9 +1065,8 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     ledger = s.ledger
     names = ledger.read_models.names([name] if name else None)  # NotFound for an unknown name
     head = ledger.read_models.head()
-    show = sys.stderr.isatty() and not s.as_json
-    with click.progressbar(length=max(head, 1), label="rebuilding", file=sys.stderr, hidden=not show) as bar:
-        ledger.rebuild(names, lambda position, _head: bar.update(position - bar.pos))
+    with render.Progress("rebuilding", head, shown=_progress_shown(s)) as bar:
+        ledger.rebuild(names, lambda position, _head: bar.to(position))
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 
@@ -1202,8 +1201,13 @@ def export(s: Session, until: int | None) -> None:
     (\\n is a newline byte). Only the operator and auditors may export (sealed bids).
     """
     out = sys.stdout.buffer
-    for line in s.ledger.export(until, s.actor):
-        out.write(line + b"\n")
+    ledger = s.ledger
+    head = ledger.read_models.head()
+    total = min(head, until) if until is not None else head
+    with render.Progress("exporting", total, shown=_progress_shown(s)) as bar:
+        for line in ledger.export(until, s.actor):
+            out.write(line + b"\n")
+            bar.advance(1)
     out.flush()
 
 
@@ -1224,17 +1228,33 @@ def import_(s: Session, file: Any) -> None:
     The first rejected line stops the import with its line number; every line before
     it is kept, and a re-run skips lines already recorded.
     """
+    from collections import deque
+
     size = _size(file)
-    show = sys.stderr.isatty() and not s.as_json and size is not None
-    with click.progressbar(length=size or 1, label="importing", file=sys.stderr, hidden=not show) as bar:
+    read: deque[int] = deque()  # sizes of lines read but not yet applied (the importer reads a batch ahead)
+    with render.Progress("importing", size, items="lines", shown=_progress_shown(s) and size is not None) as bar:
 
         def lines() -> Any:
             for raw in file:
-                bar.update(len(raw))
+                read.append(len(raw) if raw.strip() else -len(raw))  # blank lines: negative, not counted
                 yield raw
 
-        result = s.ledger.import_lines(lines())
+        def applied(n: int) -> None:
+            """n more lines applied: the bar moves by their bytes."""
+            done, left = 0, n
+            while left > 0 and read:
+                size = read.popleft()
+                done += abs(size)
+                left -= size > 0
+            bar.advance(done, n)
+
+        result = s.ledger.import_lines(lines(), progress=applied)
     s.emit(result, lambda r: f"applied {r['applied']} command(s); skipped {r['skipped']} already recorded")
+
+
+def _progress_shown(s: Session) -> bool:
+    """A bar for people at a terminal; nothing for scripts, pipes and --json."""
+    return sys.stderr.isatty() and not s.as_json
 
 
 def _size(file: Any) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -131,3 +132,77 @@ def fields_text(pairs: Sequence[tuple[str, Any]], *, terminal: bool = False) -> 
     """`key  value` lines, aligned (the head of a `show`)."""
     items = [{"key": k, "value": cell(v, ", ")} for k, v in pairs]
     return table_text(items, C("key", "value"), terminal=terminal, header=False)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """One progress bar for every long command (import, rebuild, verify, export, restore).
+
+    Shown on stderr only when it is a terminal (and not for `--json`): scripts and pipes
+    see nothing. Work is counted in `unit`s against a `total` (bytes of an import file,
+    events of the log); the rate shown is of `items` (lines or events) per second, and
+    rich estimates the time left from the recent speed, not from the slow first second.
+    `clock` is for tests (rich's `get_time`).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        *,
+        items: str = "events",
+        shown: bool,
+        file: Any = None,
+        clock: Any = None,
+    ) -> None:
+        self.label, self.total, self.items, self.shown = label, total, items, shown
+        self.file, self.clock = file, clock
+        self._bar: Any = None
+        self._task: Any = None
+        self._count = 0
+
+    def __enter__(self) -> Progress:
+        if self.shown:
+            from rich.console import Console
+            from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
+
+            console = Console(file=self.file or sys.stderr, force_terminal=self.file is not None or None)
+            self._bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[count]:,} {task.fields[items]}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("left"),
+                console=console,
+                transient=False,
+                **({"get_time": self.clock} if self.clock is not None else {}),
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, count=0, items=self.items, rate="")
+        return self
+
+    def advance(self, units: int, items: int | None = None) -> None:
+        """`units` more done (bytes or events), of which `items` lines or events (default: `units`)."""
+        if self._bar is None:
+            return
+        self._count += units if items is None else items
+        task = self._bar.tasks[self._task]
+        elapsed = task.elapsed or 0.0
+        rate = f"{self._count / elapsed:,.0f} {self.items}/s" if elapsed > 0 else ""
+        self._bar.update(self._task, advance=units, count=self._count, rate=rate)
+
+    def to(self, done: int) -> None:
+        """Set the absolute amount done (a position in the log)."""
+        if self._bar is not None:
+            task = self._bar.tasks[self._task]
+            self.advance(max(done - int(task.completed), 0))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
