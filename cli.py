@@ -12,7 +12,7 @@ import json
 import sys
 from datetime import date, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -216,15 +216,19 @@ def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_i
 
 
 @cli.command()
+@click.option("--origin", metavar="NAME", help="The log's name in its signed checkpoints (default: ipledger/<random>).")
 @json_flag
 @pass_session
-def init(s: Session) -> None:
+def init(s: Session, origin: str | None) -> None:
     """Create or upgrade the store's schema (every command also does this on first use)."""
     from ipledger.ledger.schema import current_revision
 
     ledger = s.ledger
-    doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head()}
-    s.emit(doc, lambda d: f"initialised {d['db']} (schema {d['schema']}, {d['head']} events)")
+    if origin is not None:
+        ledger.set_origin(origin)
+    doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head(),
+           "origin": ledger.origin()}  # fmt: skip
+    s.emit(doc, lambda d: f"initialised {d['db']} (schema {d['schema']}, {d['head']} events, origin {d['origin']})")
 
 
 # --------------------------------------------------------------------------- members
@@ -810,23 +814,138 @@ def audit_digest(s: Session) -> None:
 
 @audit.command("verify")
 @click.option("--digest", "expect", metavar="N:HEX", help="Also prove the log still extends this digest.")
+@click.option("--checkpoint", type=click.File("rb"), metavar="FILE", help="An earlier signed checkpoint to check.")
+@click.option("--key", metavar="VKEY", help="The verifier key the checkpoint is signed with (with --checkpoint).")
 @json_flag
 @pass_session
-def audit_verify(s: Session, expect: str | None) -> None:
-    """Recompute the hash chain and reconcile projections; exit 4 at the first bad position."""
+def audit_verify(s: Session, expect: str | None, checkpoint: Any, key: str | None) -> None:
+    """Recompute the hash chain and the Merkle tree, reconcile projections; exit 4 at the
+    first bad position. With --checkpoint: the log against a signed checkpoint instead of a replay."""
+    if (checkpoint is None) != (key is None):
+        raise click.UsageError("--checkpoint FILE and --key VKEY go together")
+    if checkpoint is not None:
+        assert key is not None
+        report = s.ledger.verify_checkpoint(_text(checkpoint, "checkpoint"), key, expect)
+        s.emit(report, lambda d: f"ok: the log ({d['size']} events, root {d['root_hash']}) extends the signed "
+                                 f"checkpoint of {d['checkpoint_size']} events")  # fmt: skip
+        return
     s.emit(
         s.ledger.verify(expect),
         lambda d: f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay",
     )
 
 
+def _text(file: Any, field: str) -> str:
+    """A file given to an option, as UTF-8 text (a checkpoint, a proof)."""
+    from ipledger.domain.errors import InvalidInput
+
+    try:
+        return str(file.read().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{field}: {file.name} is not UTF-8 text") from None
+
+
+@audit.command("keygen")
+@click.option("--name", required=True, metavar="NAME", help="The key's name in signatures (e.g. the exchange's).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="FILE", help="The private key file.")
+@json_flag
+@pass_session
+def audit_keygen(s: Session, name: str, out: str) -> None:
+    """Make an Ed25519 signing key: the private key to FILE (mode 0600, never overwritten),
+    the verifier key (NAME+KEYID+BASE64) to stdout for auditors."""
+    import base64
+
+    from ipledger.ledger.checkpoints import Signer, write_key_file
+
+    signer = Signer.generate(name)
+    write_key_file(out, signer.text())
+    verifier = signer.verifier()
+    doc = {"name": name, "vkey": verifier.text(), "public_key": base64.b64encode(verifier.public).decode()}
+    s.emit(doc, lambda d: str(d["vkey"]))
+
+
+@audit.command("checkpoint")
+@click.option("--key", "key_file", envvar="IPLEDGER_SIGNING_KEY", type=click.File("rb"), metavar="FILE",
+              help="The private key file ('audit keygen'). Environment: IPLEDGER_SIGNING_KEY.")  # fmt: skip
+@json_flag
+@pass_session
+def audit_checkpoint(s: Session, key_file: Any) -> None:
+    """Sign the current tree head (a C2SP checkpoint) and keep it in the store."""
+    from ipledger.ledger.checkpoints import Signer
+
+    if key_file is None:
+        raise click.UsageError("--key FILE (or IPLEDGER_SIGNING_KEY) names the signing key; make one with audit keygen")
+    signer = Signer.parse(_text(key_file, "key"))
+    s.emit(s.ledger.checkpoint(signer, s.actor), lambda d: str(d["checkpoint"]).rstrip("\n"))
+
+
+@audit.command("checkpoints")
+@json_flag
+@pass_session
+def audit_checkpoints(s: Session) -> None:
+    """Every checkpoint kept in the store, oldest first."""
+    s.emit(s.ledger.checkpoints(), lambda d: "\n".join(f"{c['size']} {c['root_hash']}" for c in d["checkpoints"]))
+
+
+@audit.command("prove")
+@click.option("--position", type=ASCII_INT, metavar="N", help="Inclusion: the event at position N.")
+@click.option("--size", type=ASCII_INT, metavar="S", help="…in the tree of S events (default: the latest checkpoint).")
+@click.option("--from", "first", type=ASCII_INT, metavar="S1", help="Consistency: from the tree of S1 events.")
+@click.option("--to", "second", type=ASCII_INT, metavar="S2", help="…to the tree of S2 (default: latest checkpoint).")
+@json_flag
+@pass_session
+def audit_prove(s: Session, position: int | None, size: int | None, first: int | None, second: int | None) -> None:
+    """An RFC 9162 proof as JSON: inclusion of one event, or consistency of two tree sizes."""
+    if (position is None) == (first is None):
+        raise click.UsageError("give --position N (inclusion) or --from S1 (consistency)")
+    if position is not None and second is not None:
+        raise click.UsageError("--to goes with --from; an inclusion proof takes --size")
+    if first is not None and size is not None:
+        raise click.UsageError("--size goes with --position; a consistency proof takes --to")
+    if position is not None:
+        doc = s.ledger.prove_inclusion(position, size)
+    else:
+        assert first is not None
+        doc = s.ledger.prove_consistency(first, second)
+    s.emit(doc, lambda d: json.dumps(d, indent=2))
+
+
+@audit.command("check")
+@click.option("--checkpoint", required=True, type=click.File("rb"), metavar="FILE", help="A signed checkpoint.")
+@click.option("--key", required=True, metavar="VKEY", help="The verifier key it must be signed with.")
+@click.option("--proof", type=click.File("rb"), metavar="FILE", help="An inclusion or consistency proof (JSON).")
+@click.option("--leaf", type=click.File("rb"), metavar="FILE", help="The event's export line (inclusion).")
+@click.option("--previous", type=click.File("rb"), metavar="FILE", help="An earlier checkpoint (consistency).")
+@json_flag
+@pass_session
+def audit_check(s: Session, checkpoint: Any, key: str, proof: Any, leaf: Any, previous: Any) -> None:
+    """Offline, no store needed: the checkpoint's signature, and a proof against it. Exit 0 or 4."""
+    from ipledger.ledger.checkpoints import check
+
+    report = check(
+        _text(checkpoint, "checkpoint"),
+        key,
+        proof=None if proof is None else _text(proof, "proof"),
+        leaf=None if leaf is None else leaf.read(),
+        previous=None if previous is None else _text(previous, "previous"),
+    )
+    s.emit(report, lambda d: f"ok: {', '.join(d['checked'])} verified for {d['origin']} at size {d['size']}")
+
+
 @cli.command()
 @click.option("--until", type=click.IntRange(min=0), metavar="N", help="Stop after position N.")
+@click.option("--checkpoints", "with_checkpoints", is_flag=True,
+              help="The kept signed checkpoints instead of the events (of trees up to N with --until).")  # fmt: skip
 @pass_session
-def export(s: Session, until: int | None) -> None:
+def export(s: Session, until: int | None, with_checkpoints: bool) -> None:
     """The event log as JSON Lines, in position order (format: docs/audit.md)."""
     out = sys.stdout.buffer
-    for line in s.ledger.export(until, s.actor):
+    lines: Iterator[bytes]
+    if with_checkpoints:
+        lines = (json.dumps(c, ensure_ascii=False).encode() for c in s.ledger.checkpoints(until)["checkpoints"])
+    else:
+        lines = s.ledger.export(until, s.actor)
+    for line in lines:
         out.write(line + b"\n")
     out.flush()
 
