@@ -274,10 +274,15 @@ def check_consistency(checkpoint: Checkpoint, proof: dict[str, Any], previous: C
             f"proof: it leads to the tree of size {proof['to_size']}, not the checkpoint's (size {checkpoint.size}, "
             f"root {checkpoint.root.hex()})"
         )
-    if previous is not None and (proof["from_size"], proof["from_root"]) != (previous.size, previous.root.hex()):
+    if previous is not None and proof["from_size"] != previous.size:
         raise IntegrityError(
             f"proof: it starts from the tree of size {proof['from_size']}, not the previous checkpoint's "
-            f"(size {previous.size}, root {previous.root.hex()})"
+            f"{previous.size}"
+        )
+    if previous is not None and proof["from_root"] != previous.root.hex():
+        raise IntegrityError(
+            f"proof: the log's tree of size {previous.size} has root {proof['from_root']}, not the previous "
+            f"checkpoint's {previous.root.hex()}: history was rewritten"
         )
     if not merkle.verify_consistency(
         proof["from_size"], checkpoint.size, bytes.fromhex(proof["from_root"]), checkpoint.root, _path(proof)
