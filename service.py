@@ -250,16 +250,10 @@ class Ledger:
     def origin(self) -> str:
         """The log's name; a log never named gets a random one the first time it is asked
         (`ipledger init --origin NAME` names it before its first checkpoint)."""
-        from uuid import uuid4
-
         from ipledger.ledger import proofs
 
         with self.exchange.engine.begin() as conn:
-            name = proofs.origin(conn)
-            if name is None:
-                name = f"ipledger/{uuid4().hex[:16]}"
-                proofs.set_origin(conn, name)
-        return name
+            return proofs.named_origin(conn)
 
     def checkpoint(self, signer: Signer, viewer: str = "operator") -> dict[str, Any]:
         """Sign the current tree head and keep the checkpoint (append-only)."""
@@ -268,8 +262,8 @@ class Ledger:
 
         if not Actor.parse(viewer).is_operator:
             raise NotAuthorised(f"actor: {viewer} may not sign checkpoints; the operator signs the log's tree heads")
-        origin = self.origin()
         with self.exchange.engine.begin() as conn:
+            origin = proofs.named_origin(conn)
             size, root = proofs.Tree(conn).head()
             checkpoint = sign_checkpoint(signer, origin, size, root)
             proofs.keep_checkpoint(conn, size, root, checkpoint.note)
@@ -287,14 +281,13 @@ class Ledger:
         """The tree size a proof is for (default: the latest checkpoint's), and the tree's size now."""
         from ipledger.ledger import proofs
 
-        current, _ = proofs.Tree(conn).head()
+        current, latest = proofs.sizes(conn)
         if size is not None and size < 0:
             raise InvalidInput(f"{option}: {size} is not a tree size (0 or more events)")
         if size is None:
-            latest = proofs.latest_checkpoint(conn)
             if latest is None:
                 raise NotFound(f"{option}: no checkpoint has been signed yet; give {option} N or sign one first")
-            size = int(latest["size"])
+            size = latest
         if size > current:
             raise InvalidInput(f"{option}: {size} is beyond the tree's size {current}")
         return size, current
