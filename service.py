@@ -327,9 +327,11 @@ class Ledger:
         from ipledger.ledger.checkpoints import Verifier, open_checkpoint
 
         checkpoint = open_checkpoint(note, Verifier.parse(vkey))
-        origin = self.origin()
+        with self.exchange.engine.connect() as conn:
+            origin = proofs.origin(conn)  # read only: verifying names nothing
         if checkpoint.origin != origin:
-            raise IntegrityError(f"checkpoint: it is a checkpoint of {checkpoint.origin!r}, and this log is {origin!r}")
+            this = "not named yet" if origin is None else repr(origin)
+            raise IntegrityError(f"checkpoint: it is a checkpoint of {checkpoint.origin!r}, and this log is {this}")
         report = chain.verify_chain(
             self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
         )

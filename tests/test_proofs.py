@@ -521,6 +521,21 @@ def test_a_checkpoint_of_another_log_is_refused(auditor: Auditor, tmp_path: Path
     refuses(auditor.verify(auditor.write("other.txt", note)), "other.example/log")
 
 
+def test_an_import_grows_the_tree_as_commands_do(store_url: str) -> None:
+    """Imports write through the same recorder path, many commands per transaction."""
+    from bench.generator import generate
+    from ipledger.ledger.proofs import Tree
+    from ipledger.service import Ledger
+
+    ledger = Ledger(store_url)
+    ledger.import_lines(generate(700, 3))  # crosses the importer's 500-line transactions
+    lines = [bytes(line) for line in ledger.export()]
+    with ledger.exchange.engine.connect() as conn:
+        assert Tree(conn).head() == (len(lines), ref_mth(lines))
+    assert ledger.verify()["tree"] == {"size": len(lines), "root_hash": ref_mth(lines).hex()}
+    ledger.close()
+
+
 # --------------------------------------------------------------------------- a store from before the tree
 
 
