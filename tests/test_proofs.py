@@ -86,6 +86,10 @@ def grow(run: Cli, count: int) -> None:
         run.ok("asset", "register", f"CN/patent/ZL20231{i:07d}.1", "--title", f"Later {i}", "--owner", "zte")
 
 
+#: The CLI's rules and formats are the same on every store: these run on SQLite only (suite time).
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def auditor(store_url: str, tmp_path: Path) -> Auditor:
     run = Cli(store_url)
@@ -152,28 +156,33 @@ def test_a_checkpoint_is_a_c2sp_signed_note_over_the_rfc_root_of_the_export(audi
     ]
 
 
+@SQLITE_ONLY
 def test_the_signing_key_comes_from_the_environment_too(auditor: Auditor, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IPLEDGER_SIGNING_KEY", str(auditor.key))
     note = auditor.run.ok("audit", "checkpoint").stdout
     assert auditor.check(auditor.write("c.txt", note)).exit_code == 0
 
 
+@SQLITE_ONLY
 def test_a_checkpoint_needs_a_key(auditor: Auditor) -> None:
     result = auditor.run("audit", "checkpoint")
     assert result.exit_code == 2 and "IPLEDGER_SIGNING_KEY" in result.stderr
 
 
+@SQLITE_ONLY
 def test_a_file_that_is_not_a_signing_key_is_refused(auditor: Auditor) -> None:
     result = auditor.run("audit", "checkpoint", "--key", auditor.write("bad.key", "not a key"))
     assert result.exit_code == 2 and result.stderr.startswith("error: InvalidInput: key: ")
     assert doc(auditor.run("audit", "checkpoints", "--json")) == {"checkpoints": []}
 
 
+@SQLITE_ONLY
 def test_only_the_operator_signs_checkpoints(auditor: Auditor) -> None:
     result = auditor.run("audit", "checkpoint", "--key", str(auditor.key), actor="auditor")
     assert result.exit_code == 1 and result.stderr.startswith("error: NotAuthorised: actor: ")
 
 
+@SQLITE_ONLY
 def test_the_origin_is_fixed_once_a_checkpoint_is_signed(auditor: Auditor) -> None:
     auditor.run.ok("init", "--origin", "renamed.example/log")  # no checkpoint yet: a rename is fine
     assert doc(auditor.run("init", "--json"))["origin"] == "renamed.example/log"
@@ -220,6 +229,7 @@ def test_an_event_is_proved_to_a_court_from_the_checkpoint_alone(auditor: Audito
     }  # fmt: skip
 
 
+@SQLITE_ONLY
 def test_another_event_does_not_pass_for_the_proved_one(auditor: Auditor) -> None:
     checkpoint = auditor.checkpoint("c.txt")
     proof = auditor.prove("p.json", "--position", "9")
@@ -236,6 +246,7 @@ def test_a_proof_for_another_tree_is_refused(auditor: Auditor) -> None:
     assert result.exit_code == 4 and result.stderr.startswith("error: IntegrityError: proof: ")
 
 
+@SQLITE_ONLY
 def test_an_altered_path_fails_the_check(auditor: Auditor) -> None:
     checkpoint = auditor.checkpoint("c.txt")
     proof = json.loads(Path(auditor.prove("p.json", "--position", "5")).read_text())
@@ -258,6 +269,7 @@ def test_the_next_days_checkpoint_is_checked_against_yesterdays_in_log_n(auditor
     assert auditor.verify(monday).exit_code == 0
 
 
+@SQLITE_ONLY
 def test_a_consistency_proof_is_needed_between_different_sizes(auditor: Auditor) -> None:
     monday = auditor.checkpoint("monday.txt")
     grow(auditor.run, 1)
@@ -289,12 +301,14 @@ def test_bad_proof_requests_are_one_line_errors_naming_the_option(auditor: Audit
         assert message.startswith(field), (args, message)
 
 
+@SQLITE_ONLY
 def test_a_proof_without_a_size_needs_a_checkpoint(auditor: Auditor) -> None:
     result = auditor.run("audit", "prove", "--position", "3")
     assert result.exit_code == 1 and result.stderr.startswith("error: NotFound: --size: no checkpoint")
     assert doc(auditor.run("audit", "prove", "--position", "3", "--size", "5", "--json"))["tree_size"] == 5
 
 
+@SQLITE_ONLY
 def test_the_check_refuses_what_is_not_well_formed_with_exit_2(auditor: Auditor) -> None:
     checkpoint = auditor.checkpoint("c.txt")
     proof = auditor.prove("p.json", "--position", "2")
@@ -312,6 +326,7 @@ def test_the_check_refuses_what_is_not_well_formed_with_exit_2(auditor: Auditor)
         assert result.stderr.startswith(f"error: InvalidInput: {field}") and result.stderr.count("\n") == 1
 
 
+@SQLITE_ONLY
 def test_a_checkpoint_with_an_altered_size_or_another_key_fails_with_exit_4(auditor: Auditor) -> None:
     note = Path(auditor.checkpoint("c.txt")).read_text()
     origin, size, rest = note.split("\n", 2)
@@ -514,6 +529,7 @@ def test_reordered_events_are_caught(auditor: Auditor, store: sa.Engine) -> None
     refuses_consistency(auditor, later, earlier, consistency)
 
 
+@SQLITE_ONLY
 def test_a_checkpoint_of_another_log_is_refused(auditor: Auditor, tmp_path: Path) -> None:
     other = Cli(f"sqlite:///{tmp_path}/other.db")
     other.ok("init", "--origin", "other.example/log")
