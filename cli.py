@@ -801,7 +801,7 @@ def projections_rebuild(s: Session, name: str | None) -> None:
 
 @cli.group()
 def audit() -> None:
-    """Tamper evidence: digests and verification of the hash-chained log."""
+    """Tamper evidence: digests, verification, and Merkle proofs against signed checkpoints."""
 
 
 @audit.command("digest")

@@ -174,25 +174,44 @@ def open_checkpoint(note: str, verifier: Verifier, field: str = "checkpoint") ->
 
     A text that is not a checkpoint at all is InvalidInput (exit 2); a checkpoint without
     a valid signature by that key is IntegrityError (exit 4)."""
-    text, cut, signatures = note.rpartition("\n\n")
-    if not cut or not signatures.endswith("\n") or "\n\n" in signatures:
-        raise InvalidInput(f"{field}: not a signed note (body, a blank line, then signature lines)")
-    message = text + "\n"
-    lines = message[:-1].split("\n")
+    text, signatures = _split_note(note, field)
+    lines = text[:-1].split("\n")
     if len(lines) < 3 or not lines[0] or not DECIMAL.fullmatch(lines[1]):
         raise InvalidInput(f"{field}: not a checkpoint (origin, tree size in decimal, base64 root hash)")
     root = _unb64(lines[2], field)
     if len(root) != merkle.HASH_SIZE:
         raise InvalidInput(f"{field}: the root hash is not 32 bytes")
-    checkpoint = Checkpoint(lines[0], int(lines[1]), root, note)
-    for line in signatures[:-1].split("\n"):
+    _check_signature(text, signatures, verifier, field)
+    return Checkpoint(lines[0], int(lines[1]), root, note)
+
+
+def open_note(note: str, verifier: Verifier, field: str = "note") -> str:
+    """The text of any signed note that carries `verifier`'s valid signature."""
+    text, signatures = _split_note(note, field)
+    _check_signature(text, signatures, verifier, field)
+    return text
+
+
+def _split_note(note: str, field: str) -> tuple[str, list[str]]:
+    """The signed text (ending in its newline) and the signature lines; the text ends at
+    the note's last blank line, as Go's note.Open splits it."""
+    text, cut, signatures = note.rpartition("\n\n")
+    if not cut or not signatures.endswith("\n") or "\n\n" in signatures:
+        raise InvalidInput(f"{field}: not a signed note (text, a blank line, then signature lines)")
+    return text + "\n", signatures[:-1].split("\n")
+
+
+def _check_signature(text: str, signatures: list[str], verifier: Verifier, field: str) -> None:
+    """The first signature line of the verifier's name and key id decides (Go's note.Open);
+    lines of other keys are skipped."""
+    for line in signatures:
         m = re.fullmatch(f"{DASH} (\\S+) (\\S+)", line)
         if m is None:
             raise InvalidInput(f"{field}: {line[:60]!r} is not a signature line ('{DASH} NAME BASE64')")
         raw = _unb64(m.group(2), field)
         if m.group(1) == verifier.name and raw[:4] == verifier.key_id:
-            if len(raw) == 68 and verifier.verifies(message.encode(), raw[4:]):
-                return checkpoint
+            if len(raw) == 68 and verifier.verifies(text.encode(), raw[4:]):
+                return
             raise IntegrityError(f"{field}: the signature by {verifier.name} does not verify (note altered or forged)")
     raise IntegrityError(f"{field}: not signed by the key {verifier.name}+{verifier.key_id.hex()}")
 

@@ -26,7 +26,9 @@ from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy_utils.types.uuid import UUIDType
 
+from ipledger.domain.errors import IntegrityError
 from ipledger.ledger.chain import GENESIS, chain_hash, export_line
+from ipledger.ledger.checkpoints import Signer, Verifier, open_note
 from ipledger.ledger.proofs import fill_tree
 from tests.cli_helpers import assert_rejected, doc
 from tests.conftest import MEMBERS, PATENT, PATENT_2, Cli
@@ -134,6 +136,23 @@ def test_keygen_refuses_a_name_signed_notes_cannot_carry(tmp_path: Path, name: s
 
 
 # --------------------------------------------------------------------------- checkpoints
+
+# The example in the Go reference implementation's documentation (golang.org/x/mod/sumdb/note).
+GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+GO_SIGNATURE = "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+GO_NOTE = f"{GO_TEXT}\n\u2014 PeterNeumann {GO_SIGNATURE}\n"
+
+
+def test_keys_and_notes_are_byte_for_byte_those_of_gos_signed_note_package() -> None:
+    signer = Signer.parse(GO_SKEY)
+    assert signer.text() == GO_SKEY
+    assert signer.verifier().text() == GO_VKEY
+    assert signer.sign(GO_TEXT) == GO_NOTE  # Ed25519 is deterministic
+    assert open_note(GO_NOTE, Verifier.parse(GO_VKEY)) == GO_TEXT
+    with pytest.raises(IntegrityError):
+        open_note(GO_NOTE.replace("problem is", "problem was"), Verifier.parse(GO_VKEY))
 
 
 def test_a_checkpoint_is_a_c2sp_signed_note_over_the_rfc_root_of_the_export(auditor: Auditor) -> None:
