@@ -313,15 +313,19 @@ def cli(ctx: click.Context, db: str | None, actor: str, as_json: bool, command_i
 
 
 @cli.command()
+@click.option("--origin", metavar="NAME", help="The log's name in its signed checkpoints (default: ipledger/<random>).")
 @json_flag
 @pass_session
-def init(s: Session) -> None:
+def init(s: Session, origin: str | None) -> None:
     """Create or upgrade the store's schema (every command also does this on first use)."""
     from ipledger.ledger.schema import current_revision
 
     ledger = s.ledger
-    doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head()}
-    s.emit(doc, lambda d: f"initialised {d['db']} (schema {d['schema']}, {d['head']} events)")
+    if origin is not None:
+        ledger.set_origin(origin)
+    doc = {"db": ledger.url, "schema": current_revision(ledger.exchange.engine), "head": ledger.read_models.head(),
+           "origin": ledger.origin()}  # fmt: skip
+    s.emit(doc, lambda d: f"initialised {d['db']} (schema {d['schema']}, {d['head']} events, origin {d['origin']})")
 
 
 # --------------------------------------------------------------------------- members
@@ -1164,7 +1168,7 @@ def rules_check(s: Session) -> None:
 
 @cli.group()
 def audit() -> None:
-    """Tamper evidence: digests and verification of the hash-chained log."""
+    """Tamper evidence: digests, verification, and Merkle proofs against signed checkpoints."""
 
 
 @audit.command("digest")
@@ -1177,20 +1181,130 @@ def audit_digest(s: Session) -> None:
 
 @audit.command("verify")
 @click.option("--digest", "expect", metavar="N:HEX", help="Also prove the log still extends this digest.")
+@click.option("--checkpoint", type=click.File("rb"), metavar="FILE", help="An earlier signed checkpoint to check.")
+@click.option("--key", metavar="VKEY", help="The verifier key the checkpoint is signed with (with --checkpoint).")
 @json_flag
 @pass_session
-def audit_verify(s: Session, expect: str | None) -> None:
-    """Recompute the hash chain and reconcile projections; exit 4 at the first bad position."""
+def audit_verify(s: Session, expect: str | None, checkpoint: Any, key: str | None) -> None:
+    """Recompute the hash chain and the Merkle tree, reconcile projections; exit 4 at the
+    first bad position. With --checkpoint: the log against a signed checkpoint instead of a replay."""
+    if (checkpoint is None) != (key is None):
+        raise click.UsageError("--checkpoint FILE and --key VKEY go together")
+    if checkpoint is not None:
+        assert key is not None
+        report = s.ledger.verify_checkpoint(_text(checkpoint, "checkpoint"), key, expect)
+        s.emit(report, lambda d: f"ok: the log ({d['size']} events, root {d['root_hash']}) extends the signed "
+                                 f"checkpoint of {d['checkpoint_size']} events")  # fmt: skip
+        return
     s.emit(
         s.ledger.verify(expect),
         lambda d: f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay",
     )
 
 
+def _text(file: Any, field: str) -> str:
+    """A file given to an option, as UTF-8 text (a checkpoint, a proof)."""
+    from ipledger.domain.errors import InvalidInput
+
+    try:
+        return str(file.read().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{field}: {file.name} is not UTF-8 text") from None
+
+
+@audit.command("keygen")
+@click.option("--name", required=True, metavar="NAME", help="The key's name in signatures (e.g. the exchange's).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="FILE", help="The private key file.")
+@json_flag
+@pass_session
+def audit_keygen(s: Session, name: str, out: str) -> None:
+    """Make an Ed25519 signing key: the private key to FILE (mode 0600, never overwritten),
+    the verifier key (NAME+KEYID+BASE64) to stdout for auditors."""
+    import base64
+
+    from ipledger.ledger.checkpoints import Signer, write_key_file
+
+    signer = Signer.generate(name)
+    write_key_file(out, signer.text())
+    verifier = signer.verifier()
+    doc = {"name": name, "vkey": verifier.text(), "public_key": base64.b64encode(verifier.public).decode()}
+    s.emit(doc, lambda d: str(d["vkey"]))
+
+
+@audit.command("checkpoint")
+@click.option("--key", "key_file", envvar="IPLEDGER_SIGNING_KEY", type=click.File("rb"), metavar="FILE",
+              help="The private key file ('audit keygen'). Environment: IPLEDGER_SIGNING_KEY.")  # fmt: skip
+@json_flag
+@pass_session
+def audit_checkpoint(s: Session, key_file: Any) -> None:
+    """Sign the current tree head (a C2SP checkpoint) and keep it in the store."""
+    from ipledger.ledger.checkpoints import Signer
+
+    if key_file is None:
+        raise click.UsageError("--key FILE (or IPLEDGER_SIGNING_KEY) names the signing key; make one with audit keygen")
+    signer = Signer.parse(_text(key_file, "key"))
+    s.emit(s.ledger.checkpoint(signer, s.actor), lambda d: str(d["checkpoint"]).rstrip("\n"))
+
+
+@audit.command("checkpoints")
+@json_flag
+@pass_session
+def audit_checkpoints(s: Session) -> None:
+    """Every checkpoint kept in the store, oldest first."""
+    s.emit(s.ledger.checkpoints(), lambda d: "\n".join(f"{c['size']} {c['root_hash']}" for c in d["checkpoints"]))
+
+
+@audit.command("prove")
+@click.option("--position", type=ASCII_INT, metavar="N", help="Inclusion: the event at position N.")
+@click.option("--size", type=ASCII_INT, metavar="S", help="…in the tree of S events (default: the latest checkpoint).")
+@click.option("--from", "first", type=ASCII_INT, metavar="S1", help="Consistency: from the tree of S1 events.")
+@click.option("--to", "second", type=ASCII_INT, metavar="S2", help="…to the tree of S2 (default: latest checkpoint).")
+@json_flag
+@pass_session
+def audit_prove(s: Session, position: int | None, size: int | None, first: int | None, second: int | None) -> None:
+    """An RFC 9162 proof as JSON: inclusion of one event, or consistency of two tree sizes."""
+    if (position is None) == (first is None):
+        raise click.UsageError("give --position N (inclusion) or --from S1 (consistency)")
+    if position is not None and second is not None:
+        raise click.UsageError("--to goes with --from; an inclusion proof takes --size")
+    if first is not None and size is not None:
+        raise click.UsageError("--size goes with --position; a consistency proof takes --to")
+    if position is not None:
+        doc = s.ledger.prove_inclusion(position, size)
+    else:
+        assert first is not None
+        doc = s.ledger.prove_consistency(first, second)
+    s.emit(doc, lambda d: json.dumps(d, indent=2))
+
+
+@audit.command("check")
+@click.option("--checkpoint", required=True, type=click.File("rb"), metavar="FILE", help="A signed checkpoint.")
+@click.option("--key", required=True, metavar="VKEY", help="The verifier key it must be signed with.")
+@click.option("--proof", type=click.File("rb"), metavar="FILE", help="An inclusion or consistency proof (JSON).")
+@click.option("--leaf", type=click.File("rb"), metavar="FILE", help="The event's export line (inclusion).")
+@click.option("--previous", type=click.File("rb"), metavar="FILE", help="An earlier checkpoint (consistency).")
+@json_flag
+@pass_session
+def audit_check(s: Session, checkpoint: Any, key: str, proof: Any, leaf: Any, previous: Any) -> None:
+    """Offline, no store needed: the checkpoint's signature, and a proof against it. Exit 0 or 4."""
+    from ipledger.ledger.checkpoints import check
+
+    report = check(
+        _text(checkpoint, "checkpoint"),
+        key,
+        proof=None if proof is None else _text(proof, "proof"),
+        leaf=None if leaf is None else leaf.read(),
+        previous=None if previous is None else _text(previous, "previous"),
+    )
+    s.emit(report, lambda d: f"ok: {', '.join(d['checked'])} verified for {d['origin']} at size {d['size']}")
+
+
 @cli.command()
 @click.option("--until", type=click.IntRange(min=0), metavar="N", help="Stop after position N.")
+@click.option("--checkpoints", "with_checkpoints", is_flag=True,
+              help="The kept signed checkpoints instead of the events (of trees up to N with --until).")  # fmt: skip
 @pass_session
-def export(s: Session, until: int | None) -> None:
+def export(s: Session, until: int | None, with_checkpoints: bool) -> None:
     """The event log as JSON Lines, in position order: what an auditor recomputes.
 
     \b
@@ -1199,9 +1313,15 @@ def export(s: Session, until: int | None) -> None:
       hex(SHA-256(H_prev \\n position \\n originator_id \\n originator_version
                   \\n topic \\n state)), H_0 = 64 zeros
     (\\n is a newline byte). Only the operator and auditors may export (sealed bids).
+    Each line is also a leaf of the Merkle tree the checkpoints sign (docs/audit.md).
     """
     out = sys.stdout.buffer
     ledger = s.ledger
+    if with_checkpoints:
+        for c in ledger.checkpoints(until)["checkpoints"]:
+            out.write(json.dumps(c, ensure_ascii=False).encode() + b"\n")
+        out.flush()
+        return
     head = ledger.read_models.head()
     total = min(head, until) if until is not None else head
     with render.Progress("exporting", total, shown=_progress_shown(s)) as bar:
@@ -1406,6 +1526,7 @@ Environment:
   IPLEDGER_ACTOR   who issues commands (as --actor)
   IPLEDGER_NOW     pin the ledger's clock (ISO 8601): demos, tests, backfills; never
                    backwards, never more than 5 minutes ahead of the wall clock
+  IPLEDGER_SIGNING_KEY  the private key file that signs checkpoints (audit checkpoint)
 
 \b
 Exit codes:
@@ -1415,7 +1536,7 @@ Exit codes:
 
 #: One example or more per command, shown under `--help` (and checked by tests/test_cli_help.py).
 EXAMPLES: dict[str, list[str]] = {
-    "init": ["ipledger --db exchange.db init"],
+    "init": ["ipledger --db exchange.db init --origin ipledger.sh-ipx.example/main"],
     "member add": ["ipledger member add icbc-sh --name 'ICBC Shanghai' --kind financial_institution --country CN"],
     "member suspend": ["ipledger member suspend boc-bj --reason 'fee unpaid'"],
     "member reinstate": ["ipledger member reinstate boc-bj"],
@@ -1489,8 +1610,30 @@ EXAMPLES: dict[str, list[str]] = {
     "rules show": ["ipledger rules show US --json"],
     "rules check": ["ipledger rules check"],
     "audit digest": ["ipledger audit digest > digest.txt"],
-    "audit verify": ["ipledger audit verify", 'ipledger audit verify --digest "$(cat digest.txt)"'],
-    "export": ["ipledger export > log.jsonl", "ipledger export --until 1000 | gzip > log-1000.jsonl.gz"],
+    "audit keygen": ["ipledger audit keygen --name sh-ipx --out ~/.ipledger/sh-ipx.key    # prints the verifier key"],
+    "audit checkpoint": [
+        "IPLEDGER_SIGNING_KEY=~/.ipledger/sh-ipx.key ipledger audit checkpoint > checkpoint-2026-11-30.txt"
+    ],
+    "audit checkpoints": ["ipledger audit checkpoints --json"],
+    "audit prove": [
+        "ipledger audit prove --position 4711 > pledge-P-7.proof.json",
+        "ipledger audit prove --from 90000 --to 120000 > consistency.json",
+    ],
+    "audit check": [
+        'ipledger audit check --checkpoint checkpoint-2026-11-30.txt --key "$VKEY" --proof pledge-P-7.proof.json '
+        "--leaf pledge-P-7.line",
+        'ipledger audit check --checkpoint today.txt --key "$VKEY" --proof consistency.json --previous yesterday.txt',
+    ],
+    "audit verify": [
+        "ipledger audit verify",
+        'ipledger audit verify --digest "$(cat digest.txt)"',
+        'ipledger audit verify --checkpoint checkpoint-2026-11-30.txt --key "$VKEY"',
+    ],
+    "export": [
+        "ipledger export > log.jsonl",
+        "ipledger export --until 1000 | gzip > log-1000.jsonl.gz",
+        "ipledger export --checkpoints > checkpoints.jsonl",
+    ],
     "import": ["ipledger import history.jsonl", "zcat history.jsonl.gz | ipledger import - --json"],
     "demo": ["ipledger --db demo.db demo"],
     "completion": ["ipledger completion bash > ~/.local/share/bash-completion/completions/ipledger"],

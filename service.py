@@ -34,12 +34,14 @@ from ipledger.domain.values import (
     parse_time,
 )
 from ipledger.domain.visibility import may_export
+from ipledger.ledger import merkle
 from ipledger.ledger.config import make_engine, opening_store, store_url
 from ipledger.projections import lists, queries
 from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
 
 if TYPE_CHECKING:
     from ipledger.ledger.application import Exchange, Outcome
+    from ipledger.ledger.checkpoints import Signer
     from ipledger.projections.runner import Progress, ReadModels
 
 
@@ -352,12 +354,15 @@ class Ledger:
         return chain.digest(self.exchange.engine)
 
     def verify(self, expect: str | None = None) -> dict[str, Any]:
-        """Recompute the hash chain, prove the digest is a prefix, reconcile every projection."""
-        from ipledger.ledger import chain
+        """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
+        prefix, reconcile every projection."""
+        from ipledger.ledger import chain, proofs
 
         report = chain.verify_chain(
             self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
         )
+        with self.exchange.engine.connect() as conn:
+            report["tree"] = proofs.verify_tree(conn)
         for row in self.read_models.status():
             if row["position"] > row["head"]:
                 raise IntegrityError(
@@ -371,6 +376,121 @@ class Ledger:
                 "run 'ipledger projections rebuild'"
             )
         return {"ok": True, **report, "projections": sorted(self.read_models.projections)}
+
+    # ------------------------------------------------------------------ proofs (shared/spec/proofs.md)
+
+    def set_origin(self, name: str) -> str:
+        """Name the log: checkpoints carry the name (fixed once one is signed)."""
+        from ipledger.ledger import proofs
+        from ipledger.ledger.checkpoints import check_name
+
+        check_name(name, "origin")
+        with self.exchange.engine.begin() as conn:
+            proofs.set_origin(conn, name)
+        return name
+
+    def origin(self) -> str:
+        """The log's name; a log never named gets a random one the first time it is asked
+        (`ipledger init --origin NAME` names it before its first checkpoint)."""
+        from ipledger.ledger import proofs
+
+        with self.exchange.engine.begin() as conn:
+            return proofs.named_origin(conn)
+
+    def checkpoint(self, signer: Signer, viewer: str = "operator") -> dict[str, Any]:
+        """Sign the current tree head and keep the checkpoint (append-only)."""
+        from ipledger.ledger import proofs
+        from ipledger.ledger.checkpoints import sign_checkpoint
+
+        if not Actor.parse(viewer).is_operator:
+            raise NotAuthorised(f"actor: {viewer} may not sign checkpoints; the operator signs the log's tree heads")
+        with self.exchange.engine.begin() as conn:
+            origin = proofs.named_origin(conn)
+            size, root = proofs.Tree(conn).head()
+            checkpoint = sign_checkpoint(signer, origin, size, root)
+            proofs.keep_checkpoint(conn, size, root, checkpoint.note)
+        return checkpoint.doc()
+
+    def checkpoints(self, until: int | None = None) -> dict[str, Any]:
+        """Every kept checkpoint, oldest first (`until`: those of trees up to that size)."""
+        from ipledger.ledger import proofs
+
+        with self.exchange.engine.connect() as conn:
+            kept = proofs.checkpoints(conn)
+        return {"checkpoints": [c for c in kept if until is None or c["size"] <= until]}
+
+    def _proof_size(self, conn: Any, size: int | None, option: str) -> tuple[int, int]:
+        """The tree size a proof is for (default: the latest checkpoint's), and the tree's size now."""
+        from ipledger.ledger import proofs
+
+        current, latest = proofs.sizes(conn)
+        if size is not None and size < 0:
+            raise InvalidInput(f"{option}: {size} is not a tree size (0 or more events)")
+        if size is None:
+            if latest is None:
+                raise NotFound(f"{option}: no checkpoint has been signed yet; give {option} N or sign one first")
+            size = latest
+        if size > current:
+            raise InvalidInput(f"{option}: {size} is beyond the tree's size {current}")
+        return size, current
+
+    def prove_inclusion(self, position: int, size: int | None = None) -> dict[str, Any]:
+        """The RFC 9162 inclusion proof of the event at `position` in the tree of `size` events."""
+        from ipledger.ledger import proofs
+        from ipledger.ledger.checkpoints import inclusion_doc
+
+        with self.exchange.engine.connect() as conn:
+            size, _ = self._proof_size(conn, size, "--size")
+            tree = proofs.Tree(conn)
+            index, leaf = tree.leaf(position, size)
+            plan = merkle.inclusion_plan(index, size)
+            root_plan = [merkle.root_nodes(size)]
+            hashes = tree.hashes(merkle.needed([plan, root_plan]))
+            root = merkle.resolve(root_plan, hashes)[0]
+            return inclusion_doc(index, size, leaf, root, merkle.resolve(plan, hashes))
+
+    def prove_consistency(self, first: int, second: int | None = None) -> dict[str, Any]:
+        """The RFC 9162 consistency proof that the tree of `first` events is a prefix of `second`'s."""
+        from ipledger.ledger import proofs
+        from ipledger.ledger.checkpoints import consistency_doc
+
+        with self.exchange.engine.connect() as conn:
+            second, _ = self._proof_size(conn, second, "--to")
+            if not 0 <= first <= second:
+                raise InvalidInput(f"from: {first} is not a tree size from 0 to --to {second}")
+            first_root, second_root, path = proofs.Tree(conn).consistency_with_roots(first, second)
+            return consistency_doc(first, second, first_root, second_root, path)
+
+    def verify_checkpoint(self, note: str, vkey: str, expect: str | None = None) -> dict[str, Any]:
+        """The live log against an earlier signed checkpoint: the signature, the hash chain,
+        every leaf of the tree recomputed from the log, and the RFC 9162 consistency proof
+        from the checkpoint's tree to today's. No projection is replayed."""
+        from ipledger.ledger import chain, proofs
+        from ipledger.ledger.checkpoints import Verifier, open_checkpoint
+
+        checkpoint = open_checkpoint(note, Verifier.parse(vkey))
+        with self.exchange.engine.connect() as conn:
+            origin = proofs.origin(conn)  # read only: verifying names nothing
+        if checkpoint.origin != origin:
+            this = "not named yet" if origin is None else repr(origin)
+            raise IntegrityError(f"checkpoint: it is a checkpoint of {checkpoint.origin!r}, and this log is {this}")
+        report = chain.verify_chain(
+            self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
+        )
+        with self.exchange.engine.connect() as conn:
+            tree = proofs.verify_tree(conn)
+            size, root = tree["size"], bytes.fromhex(tree["root_hash"])
+            if size < checkpoint.size:
+                raise IntegrityError(
+                    f"checkpoint: the log has {size} events, fewer than the checkpoint's {checkpoint.size} (truncated)"
+                )
+            _, stored_root, path = proofs.Tree(conn).consistency_with_roots(checkpoint.size, size)
+        if stored_root != root or not merkle.verify_consistency(checkpoint.size, size, checkpoint.root, root, path):
+            raise IntegrityError(
+                f"checkpoint: the log's first {checkpoint.size} events are not the ones the checkpoint signed "
+                "(history rewritten, reordered or replaced since)"
+            )
+        return {"ok": True, **report, "checkpoint_size": checkpoint.size, "size": size, "root_hash": root.hex()}
 
     # ------------------------------------------------------------------ projections
 

@@ -84,6 +84,21 @@ def link_events(prev: str, positions: Sequence[int], stored_events: Sequence[Sto
     return links
 
 
+def export_line(position: int, originator_id: str, version: int, topic: str, state: bytes, hash: str | None) -> bytes:
+    """One event as its export line (docs/audit.md), without the newline: also the event's
+    leaf in the Merkle tree (ledger.proofs), so the recorder and export share it."""
+    return orjson.dumps(
+        {
+            "position": position,
+            "originator_id": originator_id,
+            "originator_version": version,
+            "topic": topic,
+            "state": state.decode("utf-8"),
+            "hash": hash,
+        }
+    )
+
+
 def export_lines(recorder: LedgerRecorder, engine: Engine, until: int | None = None) -> Iterator[bytes]:
     """The log in position order, one JSON object per event, state verbatim as stored.
 
@@ -114,16 +129,7 @@ def export_lines(recorder: LedgerRecorder, engine: Engine, until: int | None = N
             q = q.where(events.c.id <= until)
             rows = conn.execute(q).all()
             for r in rows:
-                yield orjson.dumps(
-                    {
-                        "position": r.id,
-                        "originator_id": str(r.originator_id),
-                        "originator_version": r.originator_version,
-                        "topic": r.topic,
-                        "state": bytes(r.state).decode("utf-8"),
-                        "hash": r.hash,
-                    }
-                )
+                yield export_line(r.id, str(r.originator_id), r.originator_version, r.topic, bytes(r.state), r.hash)
             if len(rows) < PAGE:
                 return
             position = rows[-1].id

@@ -4,8 +4,9 @@ Two things are added to the library's SQLAlchemy persistence, both inside the sa
 transaction as the events themselves:
 
 * `LedgerRecorder` links every stored event into the SHA-256 hash chain (ledger.chain,
-  docs/audit.md) and records the command id with its outcome, so a repeated command id
-  is answered from the record (`CommandRecord`) and writes nothing.
+  docs/audit.md), appends it to the Merkle tree (ledger.proofs), and records the
+  command id with its outcome, so a repeated command id is answered from the record
+  (`CommandRecord`) and writes nothing.
 * `LedgerFactory` turns on durable SQLite settings (WAL, synchronous=FULL, a busy
   timeout so concurrent writers wait instead of failing) and a pre-pinged PostgreSQL pool.
 
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from ipledger.ledger import driver
 from ipledger.ledger.chain import GENESIS, commands_table, ledger_metadata, link_events
 from ipledger.ledger.driver import PinnedConnection, Raw
+from ipledger.ledger.proofs import append_leaves, leaves_of
 
 INSERT_CHUNK = 200  # rows per multi-row INSERT: 800 parameters, well inside SQLite's and PostgreSQL's limits
 
@@ -201,6 +203,11 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         links = link_events(prev, positions, stored_events)
         sql = f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})"
         raw.run(sql, links[0]) if len(links) == 1 else raw.run(sql, links, many=True)
+        # The Merkle tree grows with the chain, in the same transaction (ledger.proofs).
+        tree_head = None if sqlite else (returned[0][5], returned[0][6])
+        append_leaves(
+            raw, tree_head, leaves_of(positions, stored_events, links), log_was_empty=self.last_prev_position == 0
+        )
         # Each command's record points at its last event, whose hashed envelope carries the
         # record's digests (verify checks one against the other).
         records, offset = [], 0
@@ -226,9 +233,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         return sql
 
     def _build_insert_sql(self, mark: str, rows: int, returning: bool) -> str:
-        """INSERT of `rows` events, returning their positions. The chain's last link comes
-        back in the same statement: the chain is written after the events and under the
-        same lock, so it ends where the log ended."""
+        """INSERT of `rows` events, returning their positions. The chain's last link and the
+        Merkle tree's head come back in the same statement: both are written after the
+        events and under the same lock, so they end where the log ended."""
         sql = (
             f"INSERT INTO {self.events_table_name} (originator_id, originator_version, topic, state) VALUES "
             + ",".join([f"({mark},{mark},{mark},{mark})"] * rows)
@@ -238,7 +245,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         return (
             sql + " RETURNING id, originator_id, originator_version, "
             "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
-            "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1)"
+            "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
+            "(SELECT size FROM ipledger_tree_head WHERE id = 1), (SELECT frontier FROM ipledger_tree_head WHERE id = 1)"
         )
 
     # The library's reads go through ORM queries; these Core statements return the same

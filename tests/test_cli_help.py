@@ -3,6 +3,7 @@ environment and exit codes in `ipledger --help`, and shell completion of ids."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,8 +74,11 @@ def test_each_example_parses_as_the_command_it_illustrates(
     name: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "history.jsonl").write_text("")  # the file an import example names
-    resolved = _resolve(_argv(line))
+    argv = _argv(line)
+    for word in argv:  # the files an example reads (click opens them as it parses)
+        if re.fullmatch(r"[\w.-]+\.(txt|json|jsonl|line)", word):
+            (tmp_path / word).write_text("")
+    resolved = _resolve(argv)
     assert resolved == name or resolved.startswith(f"{name} "), line
 
 
