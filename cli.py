@@ -1390,17 +1390,33 @@ def _size(file: Any) -> int | None:
 
 
 @cli.command()
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="A store that holds events (the demo's or yours) is left as it is: the demo builds in a new SQLite "
+    "file beside it (NAME-demo.db, NAME-demo-2.db, …) and says which. PostgreSQL: name an empty database.",
+)
 @json_flag
 @pass_session
-def demo(s: Session) -> None:
-    """Build a small demo market in the current store and print its book and ownership."""
-    from ipledger.demo import run_demo
+def demo(s: Session, fresh: bool) -> None:
+    """Build a small demo market in the current store and print its book and ownership.
 
-    s.emit(run_demo(s.ledger), _demo_plain)
+    An empty store gets the market; a store the demo built runs it again and writes nothing;
+    a store holding other events is refused (exit 1), never mixed with the demo (see --fresh).
+    """
+    from ipledger.demo import run_demo, shown, store_for_demo
+
+    url = store_for_demo(s.ledger, fresh)
+    moved = url != s.ledger.url
+    if moved:
+        s.close()
+        s.db = url
+    s.emit({"db": shown(url), "new_store": moved, **run_demo(s.ledger)}, _demo_plain)
 
 
 def _demo_plain(report: dict[str, Any]) -> str:
-    parts = ["== order books =="] + [_book_plain(b) for b in report["books"]]
+    parts = [f"== a new store beside yours (left as it was): --db {report['db']} ==", ""] if report["new_store"] else []
+    parts += ["== order books =="] + [_book_plain(b) for b in report["books"]]
     parts += ["", "== ownership =="] + [_owners_plain(o) for o in report["owners"]]
     parts += ["", "== " + _title_plain(report["title"])]
     parts += ["", "== " + _encumbrances_plain(report["encumbrances"])]

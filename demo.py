@@ -4,13 +4,22 @@ Every demo command carries a fixed command id, so running the demo again on the 
 store writes nothing new and prints the same market. Recorded times are pinned a
 month back from today (or just after the last recorded event), one step per command,
 so the English auction can close after its deadline in a single run.
+
+The demo never mixes its market into someone's data: it builds in an empty store, runs
+again in a store it built, and refuses any other store (`InvalidState`). With `--fresh`
+a store that holds events is left as it is and the demo builds in a new SQLite file
+beside it (`store_for_demo`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
+from ipledger.domain.errors import InvalidState
 from ipledger.domain.values import format_time
 from ipledger.service import Ledger
 
@@ -214,12 +223,64 @@ def _script(t: Any) -> list[tuple[str, str, dict[str, Any], str]]:
     return steps
 
 
+#: The demo's first command id: a store that has recorded it is the demo's own.
+FIRST_COMMAND = _script(lambda _hours: "")[0][0]
+
+#: How many `NAME-demo-N` files `--fresh` tries beside a store before it gives up.
+MAX_SIBLINGS = 99
+
+
+def store_for_demo(ledger: Ledger, fresh: bool) -> str:
+    """The store the demo builds in: the ledger's own if it is empty or (without `fresh`)
+    the demo built it; with `fresh`, a new SQLite file beside a store that holds events.
+    Anything else is refused: the demo never writes into, moves or deletes a user's data."""
+    held = int(ledger.digest()["position"])
+    if held == 0:
+        return ledger.url
+    if fresh:
+        return _beside(ledger.url, held)
+    if ledger.exchange.recorded_at(FIRST_COMMAND) is not None:
+        return ledger.url  # its own earlier demo: run again, write nothing
+    raise InvalidState(
+        f"db: {shown(ledger.url)} already holds {_events(held)}, not the demo's; the demo builds a fresh "
+        "market: use an empty store (--db demo.db) or demo --fresh (a new file beside this one, which is left as it is)"
+    )
+
+
+def _beside(url: str, held: int) -> str:
+    """The first of NAME-demo.db, NAME-demo-2.db, … next to a SQLite store that does not exist yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise InvalidState(
+            f"db: {shown(url)} already holds {_events(held)}, and demo --fresh makes a new store only beside a "
+            "SQLite file; create an empty database and name it with --db"
+        )
+    path = Path(parsed.database or "")
+    for n in range(1, MAX_SIBLINGS + 1):
+        candidate = path.with_name(f"{path.stem}-demo{'' if n == 1 else f'-{n}'}{path.suffix}")
+        if not candidate.exists():
+            return parsed.set(database=str(candidate)).render_as_string(hide_password=False)
+    raise InvalidState(
+        f"db: {path.stem}-demo{path.suffix} to {path.stem}-demo-{MAX_SIBLINGS}{path.suffix} all exist beside "
+        f"{path}; remove some, or name an empty store with --db"
+    )
+
+
+def _events(n: int) -> str:
+    return "1 event" if n == 1 else f"{n} events"
+
+
+def shown(url: str) -> str:
+    """A store's URL as it may be printed: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def run_demo(ledger: Ledger) -> dict[str, Any]:
     now = datetime.now(UTC).replace(microsecond=0)
     last = ledger.exchange.last_recorded()
     # Run before on this store: the same times again, so every command is the same request
     # (a command id repeated with other arguments would be an IdempotencyConflict).
-    start = ledger.exchange.recorded_at(_script(lambda hours: "")[0][0])
+    start = ledger.exchange.recorded_at(FIRST_COMMAND)
     if start is None:
         start = now - timedelta(days=30)
         if last is not None and start <= last:
