@@ -319,6 +319,23 @@ class Ledger:
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
             return queries.trail(conn, events_view, key, what, who)
 
+    def restore(
+        self,
+        lines: Iterable[bytes],
+        checkpoints: Iterable[bytes] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """A new store from an export: all of it in one transaction, or nothing (exit 4 at
+        the first bad line); then the read models are rebuilt from what was restored."""
+        from ipledger.ledger.restore import restore
+
+        exchange = self.exchange
+        with exchange.engine.begin() as conn:
+            done = restore(conn, exchange.recorder.events_table, lines, checkpoints, progress)
+        exchange.cache.forget()
+        self.rebuild()
+        return done
+
     def review_rules(self) -> dict[str, Any]:
         """What today's rule packs would have refused in the recorded history (`rules check`):
         rules judge new commands, so these stand as history, for an operator to review."""

@@ -1,0 +1,198 @@
+"""`ipledger restore`: a new, empty store from an export, every hash checked.
+
+The export's lines are the log itself (docs/audit.md), so a restore writes them back
+as they were (same positions, bytes, hashes) after checking each link of the chain:
+the first line that does not hash to its stated link stops the restore, in the one
+transaction that holds everything, so nothing is kept (exit 4). The Merkle tree is
+rebuilt by the same code that built it for stores older than the tree; kept
+checkpoints (`export --checkpoints`) are restored only if each one's root is the
+restored tree's root at its size. The read models are rebuilt afterwards by the usual
+rebuild path.
+
+Command records (idempotency) are not in the export: each is rebuilt from the stamp in
+its command's last event (name, request digest, outcome digest). The outcome's bytes
+are not in the log, so a restored record keeps a note of its digest instead
+(`restored_outcome`), which `audit verify` accepts for the stamp's digest; a command id
+repeated after a restore is still recognised, and answers with that note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import insert, text
+from sqlalchemy.engine import Connection
+
+from ipledger.domain.errors import IntegrityError, InvalidState
+from ipledger.ledger.chain import GENESIS, chain_hash, chain_table, commands_table, restored_outcome
+from ipledger.ledger.codec import Envelope
+
+KEYS = ("position", "originator_id", "originator_version", "topic", "state", "hash")
+PAGE = 5000
+
+
+def _line(number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise IntegrityError(f"line {number}: not a line of an export (not JSON)") from None
+    if not isinstance(doc, dict) or tuple(doc) != KEYS:
+        raise IntegrityError(f"line {number}: not a line of an export (keys must be {', '.join(KEYS)}, in that order)")
+    return doc
+
+
+class Restore:
+    """Writes an export's events into an empty store on one connection (one transaction)."""
+
+    def __init__(self, conn: Connection, events_table: Any) -> None:
+        self.conn = conn
+        self.events_table = events_table
+        self.prev = GENESIS
+        self.position = 0
+        self.count = 0
+        self.events: list[dict[str, Any]] = []
+        self.links: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self._run: tuple[str, int, Envelope] | None = None
+
+    def line(self, number: int, raw: bytes) -> None:
+        doc = _line(number, raw)
+        position, state = doc["position"], doc["state"]
+        if not isinstance(position, int) or isinstance(position, bool) or position <= self.position:
+            raise IntegrityError(f"line {number}: position {position!r} does not follow {self.position} (reordered?)")
+        if not isinstance(state, str):
+            raise IntegrityError(f"line {number}: state must be the stored event as JSON text")
+        state_bytes = state.encode()
+        expected = chain_hash(
+            self.prev, position, str(doc["originator_id"]), doc["originator_version"], doc["topic"], state_bytes
+        )
+        if expected != doc["hash"]:
+            raise IntegrityError(
+                f"line {number}: position {position}: event content does not match its hash (altered?)"
+            )
+        try:
+            originator = UUID(str(doc["originator_id"]))
+            envelope, _ = Envelope.from_state(orjson.loads(state_bytes))
+        except (ValueError, orjson.JSONDecodeError, AttributeError, TypeError):
+            raise IntegrityError(f"line {number}: position {position}: not a stored event") from None
+        self.events.append(
+            {
+                "id": position,
+                "originator_id": originator,
+                "originator_version": doc["originator_version"],
+                "topic": doc["topic"],
+                "state": state_bytes,
+            }
+        )
+        self.links.append({"position": position, "hash": expected})
+        self._command(position, envelope)
+        self.prev, self.position = expected, position
+        self.count += 1
+        if len(self.events) >= PAGE:
+            self.flush()
+
+    def _command(self, position: int, envelope: Envelope) -> None:
+        """A command's events are contiguous; its record points at the last of them."""
+        if self._run is not None and self._run[0] != envelope.command_id:
+            self._close()
+        if isinstance(envelope.command_id, str):
+            self._run = (envelope.command_id, position, envelope)
+
+    def _close(self) -> None:
+        assert self._run is not None
+        command_id, position, envelope = self._run
+        self._run = None
+        stamp = envelope.stamp
+        if stamp is None or stamp.command is None or stamp.outcome is None:
+            # Written before commands were stamped: the name is all the log knows.
+            name, digest, outcome = "unknown", None, b"{}"
+        else:
+            name, digest, outcome = stamp.command, stamp.digest, restored_outcome(stamp.outcome)
+        self.records.append(
+            {"command_id": command_id, "command": name, "outcome": outcome, "position": position, "digest": digest}
+        )
+
+    def flush(self) -> None:
+        if self.events:
+            self.conn.execute(insert(self.events_table), self.events)
+            self.conn.execute(insert(chain_table), self.links)
+        if self.records:
+            self.conn.execute(insert(commands_table), self.records)
+        self.events, self.links, self.records = [], [], []
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._close()
+        self.flush()
+        if self.conn.dialect.name == "postgresql" and self.position:
+            table = self.events_table.name
+            self.conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :head)"), {"head": self.position}
+            )
+
+
+def restore(
+    conn: Connection,
+    events_table: Any,
+    lines: Iterable[bytes],
+    checkpoints: Iterable[bytes] = (),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Restore into the store on `conn` (inside its transaction): events, chain, command
+    records, tree and checkpoints. Raises IntegrityError at the first bad line."""
+    from ipledger.ledger import proofs
+
+    head = conn.execute(text(f"SELECT max(id) FROM {events_table.name}")).scalar()
+    if head:
+        raise InvalidState(
+            f"db: the store already holds events (head {head}); restore builds a new store: name an empty one with --db"
+        )
+    job = Restore(conn, events_table)
+    number = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        job.line(number, raw)
+        if progress is not None:
+            progress(1)
+    job.finish()
+    size = proofs.fill_tree(conn)
+    kept = _checkpoints(conn, checkpoints, size)
+    return {"events": job.count, "position": job.position, "hash": job.prev, "checkpoints": kept}
+
+
+def _checkpoints(conn: Connection, lines: Iterable[bytes], size: int) -> int:
+    """Kept checkpoints come back only if the restored tree has their root at their size."""
+    from ipledger.ledger import proofs
+
+    tree = proofs.Tree(conn)
+    kept = 0
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            doc = orjson.loads(raw)
+            cp_size, root, note = int(doc["size"]), str(doc["root_hash"]), str(doc["checkpoint"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise IntegrityError(f"checkpoints line {number}: not a line of export --checkpoints") from None
+        if cp_size > size or tree.root(cp_size).hex() != root or note.split("\n")[2:3] != [_b64(root)]:
+            raise IntegrityError(
+                f"checkpoints line {number}: the checkpoint of size {cp_size} does not match the restored log's tree"
+            )
+        origin = note.split("\n", 1)[0]
+        if kept == 0:
+            proofs.set_origin(conn, origin)
+        elif proofs.origin(conn) != origin:
+            raise IntegrityError(f"checkpoints line {number}: names the log {origin!r}, not {proofs.origin(conn)!r}")
+        proofs.keep_checkpoint(conn, cp_size, bytes.fromhex(root), note)
+        kept += 1
+    return kept
+
+
+def _b64(root_hex: str) -> str:
+    import base64
+
+    return base64.b64encode(bytes.fromhex(root_hex)).decode()

@@ -1,0 +1,173 @@
+"""`ipledger restore` (cli.md, issue 15): a new store from an export, every hash checked;
+export -> restore -> export byte-identical; nothing kept from a bad export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from bench.generator import generate
+from ipledger.service import Ledger
+from tests.cli_helpers import doc
+from tests.conftest import PATENT, Cli, fresh_pg_url
+
+
+@pytest.fixture
+def history(store_url: str, tmp_path: Path) -> tuple[Cli, Path]:
+    """A store with a bench market of ~1,500 events (both jurisdictions), and its export."""
+    source = Ledger(store_url)
+    source.import_lines(list(generate(1500)))
+    source.close()
+    run = Cli(store_url)
+    exported = tmp_path / "log.jsonl"
+    exported.write_text(run.export())
+    return run, exported
+
+
+def fresh(tmp_path: Path, name: str = "restored") -> Cli:
+    return Cli(f"sqlite:///{tmp_path}/{name}.db")
+
+
+def test_export_restore_export_is_byte_identical(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    run, exported = history
+    target = fresh(tmp_path)
+    done = doc(target("--json", "restore", str(exported)))
+    assert done["events"] == len(exported.read_text().splitlines())
+    assert target.export() == exported.read_text()
+
+
+def test_a_restored_store_verifies_and_answers_as_the_original(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    run, exported = history
+    target = fresh(tmp_path)
+    target.ok("restore", str(exported))
+    assert target.ok("audit", "verify").stdout.startswith("ok: ")
+    for query in (["listings"], ["members"], ["assets"], ["pledges"], ["trades"], ["licences"]):
+        assert doc(target("--json", *query)) == doc(run("--json", *query)), query
+
+
+def test_a_restored_store_takes_new_commands_after_its_head(history: tuple[Cli, Path], store_url: str) -> None:
+    """Restored into PostgreSQL too: the next event's position follows the restored head."""
+    _, exported = history
+    target = Cli(
+        store_url.replace("ledger.db", "restored-here.db") if store_url.startswith("sqlite") else fresh_pg_url()
+    )
+    target.ok("restore", str(exported))
+    head = len(exported.read_text().splitlines())
+    target.now = "2026-11-30T00:00:00Z"
+    target.ok("member", "add", "ccb-sh", "--name", "CCB Shanghai", "--kind", "financial_institution", "--country", "CN")
+    assert json.loads(target.export().splitlines()[-1])["position"] == head + 1
+    assert target.ok("audit", "verify").stdout.startswith("ok: ")
+
+
+def test_restore_reads_standard_input(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    _, exported = history
+    target = fresh(tmp_path)
+    target.ok("restore", "-", input=exported.read_text())
+    assert target.export() == exported.read_text()
+
+
+def _refused(target: Cli, result: Result, line: int) -> str:
+    assert result.exit_code == 4, result.stderr
+    message = str(result.stderr)
+    assert message.startswith(f"error: IntegrityError: line {line}: "), message
+    assert len(message.splitlines()) == 1
+    assert target.export() == "", "nothing of a refused restore is kept"
+    return message
+
+
+@pytest.mark.parametrize("number", [1, 700])
+def test_an_altered_event_stops_the_restore_at_its_line_and_keeps_nothing(
+    history: tuple[Cli, Path], tmp_path: Path, number: int
+) -> None:
+    _, exported = history
+    lines = exported.read_text().splitlines()
+    line = json.loads(lines[number - 1])
+    line["state"] = line["state"].replace('"meta"', '"meta" ', 1)  # one byte more in the stored event
+    lines[number - 1] = json.dumps(line, separators=(",", ":"))
+    target = fresh(tmp_path)
+    message = _refused(target, target("restore", "-", input="\n".join(lines) + "\n"), number)
+    assert "does not match its hash" in message
+
+
+def test_a_missing_line_stops_the_restore_at_the_next_one(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    _, exported = history
+    lines = exported.read_text().splitlines()
+    del lines[99]
+    target = fresh(tmp_path)
+    _refused(target, target("restore", "-", input="\n".join(lines) + "\n"), 100)
+
+
+def test_swapped_lines_stop_the_restore(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    _, exported = history
+    lines = exported.read_text().splitlines()
+    lines[10], lines[11] = lines[11], lines[10]
+    target = fresh(tmp_path)
+    message = _refused(target, target("restore", "-", input="\n".join(lines) + "\n"), 11)
+    assert "position 12: event content does not match its hash" in message
+
+
+def test_a_line_that_is_not_an_export_line_stops_the_restore(tmp_path: Path) -> None:
+    target = fresh(tmp_path)
+    _refused(target, target("restore", "-", input='{"command": "member.add"}\n'), 1)
+
+
+def test_restore_into_a_store_that_holds_events_is_refused_and_changes_nothing(
+    history: tuple[Cli, Path], run: Cli
+) -> None:
+    _, exported = history
+    before = run.export()
+    result = run("restore", str(exported))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: InvalidState: db: the store already holds events (head ")
+    assert run.export() == before
+
+
+def test_a_command_id_repeated_after_a_restore_is_still_recognised(tmp_path: Path, run: Cli) -> None:
+    run.ok("--command-id", "pledge-1", "pledge", "register", PATENT, "--pledgee", "icbc-sh", "--end", "2030-12-31")
+    exported = tmp_path / "log.jsonl"
+    exported.write_text(run.export())
+    target = fresh(tmp_path)
+    target.ok("restore", str(exported))
+    again = target("--command-id", "pledge-1", "pledge", "register", PATENT, "--pledgee", "icbc-sh", "--end",
+                   "2030-12-31")  # fmt: skip
+    assert again.exit_code == 0 and target.export() == exported.read_text()
+    assert again.stdout.startswith("already recorded (before a restore; the store keeps only its outcome's sha256 ")
+    other = target("--command-id", "pledge-1", "pledge", "register", PATENT, "--pledgee", "boc-bj", "--end",
+                   "2030-12-31")  # fmt: skip
+    assert other.exit_code == 1 and other.stderr.startswith("error: IdempotencyConflict: ")
+
+
+def test_kept_checkpoints_are_restored_when_they_match_the_restored_tree(tmp_path: Path, run: Cli) -> None:
+    key = tmp_path / "signing.key"
+    vkey = run.ok("audit", "keygen", "--name", "exchange.example", "--out", str(key)).stdout.strip()
+    run.ok("init", "--origin", "exchange.example/main")
+    note = doc(run("--json", "audit", "checkpoint", "--key", str(key)))["checkpoint"]
+    (tmp_path / "log.jsonl").write_text(run.export())
+    (tmp_path / "checkpoints.jsonl").write_text(run.ok("export", "--checkpoints").stdout)
+    target = fresh(tmp_path)
+    done = doc(
+        target("--json", "restore", str(tmp_path / "log.jsonl"), "--checkpoints", str(tmp_path / "checkpoints.jsonl"))
+    )
+    assert done["checkpoints"] == 1
+    assert [c["checkpoint"] for c in doc(target("--json", "audit", "checkpoints"))["checkpoints"]] == [note]
+    (tmp_path / "today.checkpoint").write_text(note)
+    verified = target("audit", "verify", "--checkpoint", str(tmp_path / "today.checkpoint"), "--key", vkey)
+    assert verified.exit_code == 0, verified.stderr
+
+
+def test_a_checkpoint_of_another_log_is_refused_and_nothing_is_kept(tmp_path: Path, run: Cli) -> None:
+    key = tmp_path / "signing.key"
+    run.ok("audit", "keygen", "--name", "exchange.example", "--out", str(key))
+    run.ok("audit", "checkpoint", "--key", str(key))
+    checkpoints = run.ok("export", "--checkpoints").stdout
+    lines = run.export().splitlines()
+    target = fresh(tmp_path)
+    (tmp_path / "short.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # a log one event short of the checkpoint
+    (tmp_path / "checkpoints.jsonl").write_text(checkpoints)
+    result = target("restore", str(tmp_path / "short.jsonl"), "--checkpoints", str(tmp_path / "checkpoints.jsonl"))
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: IntegrityError: checkpoints line 1: the checkpoint of size ")
+    assert target.export() == ""
