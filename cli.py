@@ -1199,14 +1199,19 @@ def audit_verify(s: Session, expect: str | None, checkpoint: Any, key: str | Non
     first bad position. With --checkpoint: the log against a signed checkpoint instead of a replay."""
     if (checkpoint is None) != (key is None):
         raise click.UsageError("--checkpoint FILE and --key VKEY go together")
+    ledger = s.ledger
+    with render.Progress("verifying", ledger.read_models.head(), shown=_progress_shown(s)) as bar:
+        if checkpoint is not None:
+            assert key is not None
+            report = ledger.verify_checkpoint(_text(checkpoint, "checkpoint"), key, expect, progress=bar.to)
+        else:
+            report = ledger.verify(expect, progress=bar.to)
     if checkpoint is not None:
-        assert key is not None
-        report = s.ledger.verify_checkpoint(_text(checkpoint, "checkpoint"), key, expect)
         s.emit(report, lambda d: f"ok: the log ({d['size']} events, root {d['root_hash']}) extends the signed "
                                  f"checkpoint of {d['checkpoint_size']} events")  # fmt: skip
         return
     s.emit(
-        s.ledger.verify(expect),
+        report,
         lambda d: f"ok: {d['events']} events, head {d['position']}:{d['hash']}; projections agree with a replay",
     )
 

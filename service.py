@@ -370,13 +370,16 @@ class Ledger:
 
         return chain.digest(self.exchange.engine)
 
-    def verify(self, expect: str | None = None) -> dict[str, Any]:
+    def verify(self, expect: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
-        prefix, reconcile every projection."""
+        prefix, reconcile every projection. `progress(position)` as the chain is walked."""
         from ipledger.ledger import chain, proofs
 
         report = chain.verify_chain(
-            self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
+            self.exchange.recorder,
+            self.exchange.engine,
+            None if expect is None else chain.parse_digest(expect),
+            progress,
         )
         with self.exchange.engine.connect() as conn:
             report["tree"] = proofs.verify_tree(conn)
@@ -478,7 +481,9 @@ class Ledger:
             first_root, second_root, path = proofs.Tree(conn).consistency_with_roots(first, second)
             return consistency_doc(first, second, first_root, second_root, path)
 
-    def verify_checkpoint(self, note: str, vkey: str, expect: str | None = None) -> dict[str, Any]:
+    def verify_checkpoint(
+        self, note: str, vkey: str, expect: str | None = None, progress: Callable[[int], None] | None = None
+    ) -> dict[str, Any]:
         """The live log against an earlier signed checkpoint: the signature, the hash chain,
         every leaf of the tree recomputed from the log, and the RFC 9162 consistency proof
         from the checkpoint's tree to today's. No projection is replayed."""
@@ -492,7 +497,10 @@ class Ledger:
             this = "not named yet" if origin is None else repr(origin)
             raise IntegrityError(f"checkpoint: it is a checkpoint of {checkpoint.origin!r}, and this log is {this}")
         report = chain.verify_chain(
-            self.exchange.recorder, self.exchange.engine, None if expect is None else chain.parse_digest(expect)
+            self.exchange.recorder,
+            self.exchange.engine,
+            None if expect is None else chain.parse_digest(expect),
+            progress,
         )
         with self.exchange.engine.connect() as conn:
             tree = proofs.verify_tree(conn)

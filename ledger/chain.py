@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -170,7 +170,12 @@ def parse_digest(text: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
-def verify_chain(recorder: LedgerRecorder, engine: Engine, expect: tuple[int, str] | None = None) -> dict[str, Any]:
+def verify_chain(
+    recorder: LedgerRecorder,
+    engine: Engine,
+    expect: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Recompute the hash chain from the first event; raise IntegrityError at the first bad position.
 
     The command records (idempotency) live outside the chain, so each is checked against
@@ -210,6 +215,8 @@ def verify_chain(recorder: LedgerRecorder, engine: Engine, expect: tuple[int, st
             prev = link.hash
             count += 1
             last_position = row.id
+            if progress is not None and count % 1000 == 0:
+                progress(row.id)
         extra = next(chain_rows, None)
         if extra is not None:
             raise IntegrityError(f"position {extra.position}: chained event is missing from the log (deleted?)")

@@ -67,7 +67,12 @@ def test_long_commands_print_no_progress_when_stderr_is_not_a_terminal(run: Cli,
             "at": run.now,
         }
     ).decode()
-    for args, stdin in ((["import", "-"], line + "\n"), (["projections", "rebuild"], None), (["export"], None)):
+    for args, stdin in (
+        (["import", "-"], line + "\n"),
+        (["projections", "rebuild"], None),
+        (["export"], None),
+        (["audit", "verify"], None),
+    ):
         result = run(*args, input=stdin)
         assert result.exit_code == 0, result.stderr
         assert result.stderr == "", args
