@@ -820,11 +820,25 @@ def _book_plain(doc: dict[str, Any]) -> str:
 
 @cli.command()
 @click.argument("listing")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv"]),
+    default=None,
+    help="text: the listing and its bids (default); json: one document; csv: the bids, one row each.",
+)
 @json_flag
 @pass_session
-def book(s: Session, listing: str) -> None:
-    """The order book of a listing: price desc, then time asc."""
-    s.emit(s.ledger.book(listing, s.actor), _book_plain)
+def book(s: Session, listing: str, fmt: str | None) -> None:
+    """The order book of a listing: price desc, then time asc (sealed bids as the actor may see them)."""
+    if fmt in ("text", "csv") and s.as_json:
+        raise click.UsageError(f"--json and --format {fmt} disagree; give one of them")
+    doc = s.ledger.book(listing, s.actor)
+    if fmt == "csv":
+        click.echo(render.csv_text(doc["bids"], render.BOOK), nl=False)
+        return
+    s.as_json = s.as_json or fmt == "json"
+    s.emit(doc, _book_plain)
 
 
 @cli.command()
@@ -1649,7 +1663,11 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "title": ["ipledger title CN/patent/ZL201810012345.6"],
     "encumbrances": ["ipledger encumbrances CN/patent/ZL201810012345.6 --as-of 2027-06-01"],
-    "book": ["ipledger book L-1", "ipledger --actor huawei book L-1 --json    # a member sees its own sealed bids"],
+    "book": [
+        "ipledger book L-1",
+        "ipledger --actor huawei book L-1 --json    # a member sees its own sealed bids",
+        "ipledger book L-1 --format csv > bids-L-1.csv",
+    ],
     "listings": ["ipledger listings --status open", "ipledger listings --member huawei --format csv > listings.csv"],
     "holdings": ["ipledger holdings fudan-univ --as-of 2026-06-30"],
     "trail": ["ipledger trail --asset CN/patent/ZL201810012345.6", "ipledger trail --member icbc-sh --json"],

@@ -47,6 +47,7 @@ LICENCES = C(
     "sublicensable", "royalty_rate", "lump_sum", "currency",
     csv_only=("sublicensable", "royalty_rate", "lump_sum", "currency"),
 )  # fmt: skip
+BOOK = C("id", "bidder", "amount", "placed", "state", right=("amount",))
 LISTINGS = C(
     "listing", "status", "mechanism", "type", "asset", "sellers", "currency", "ask", "reserve", "closes",
     "trade", "winner", "price", "opens", "increment", "deadline",

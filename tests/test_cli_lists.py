@@ -468,3 +468,19 @@ def test_on_a_terminal_the_header_is_bold_and_off_it_nothing_but_text() -> None:
     assert "\x1b[1m" in render.table_text(items, render.MEMBERS, terminal=True)
     plain = render.table_text(items, render.MEMBERS)
     assert plain == "member  name    kind        country  status\nhuawei  Huawei  enterprise  CN       active"
+
+
+def test_book_exports_its_bids_as_csv_and_keeps_sealed_bids_from_other_members(market: Cli) -> None:
+    rows = list(csv.reader(io.StringIO(market.ok("book", "L-1", "--format", "csv").stdout)))
+    assert rows[0] == ["id", "bidder", "amount", "placed", "state"]
+    assert len(rows) > 1
+
+    def bidders(viewer: str) -> list[str]:
+        sealed = market.ok("book", "L-S", "--format", "csv", actor=viewer).stdout
+        return [row[1] for row in list(csv.reader(io.StringIO(sealed)))[1:]]
+
+    assert bidders("huawei") == ["huawei"]  # its own sealed bid
+    assert bidders("zte") == []  # another member's sealed bid stays hidden until the close
+    assert bidders("operator") == ["huawei"]
+    assert doc(market("book", "L-1", "--format", "json"))["listing"] == "L-1"
+    assert market("--json", "book", "L-1", "--format", "csv").exit_code == 2
