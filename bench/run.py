@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -149,7 +150,8 @@ def log_rows(url: str) -> list[tuple[bytes, int, bytes, bytes]]:
             sa.text("select originator_id, originator_version, topic, state from ipledger_events order by id")
         ).all()
     engine.dispose()
-    return [(str(r[0]).encode(), r[1], r[2], bytes(r[3])) for r in rows]
+    # The real row: the aggregate id as its 16 bytes (the store's binary uuid), not its 36-character text.
+    return [(r[0].bytes if isinstance(r[0], uuid.UUID) else bytes(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
 
 
 def bench_rebuild(url: str) -> Row:
