@@ -9,9 +9,9 @@ optimistic concurrency on the asset's version rejects a racing writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ipledger.domain.base import Aggregate, Decision
 from ipledger.domain.errors import (
@@ -90,6 +90,7 @@ class Asset(Aggregate):
         hold: Hold | None
         licence_ids: list[str]
         pledge_ids: list[str]  # live pledges, in registration order (their rank)
+        last_pledge_end: tuple[str, date] | None  # the pledge that stopped being in force last, and when
         co_owner_consents: dict[str, CoOwnerConsent]
 
     class Registered(Aggregate.Created):
@@ -110,6 +111,7 @@ class Asset(Aggregate):
             asset.hold = None
             asset.licence_ids = []
             asset.pledge_ids = []
+            asset.last_pledge_end = None
             asset.co_owner_consents = {}
 
     class CoOwnerConsented(Aggregate.Event):
@@ -164,10 +166,24 @@ class Asset(Aggregate):
             asset.pledge_ids.append(self.pledge_id)
 
     class PledgeDetached(Aggregate.Event):
+        """Version 2 says when the pledge stopped being in force (its release or
+        enforcement's effective date), so a later pledge can be judged against it; a
+        version-1 event (a log written before) is upcast to None, read as the day it was
+        recorded."""
+
+        class_version: ClassVar[int] = 2
         pledge_id: str
+        effective: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["effective"] = None
 
         def apply(self, asset: Asset) -> None:
             asset.pledge_ids.remove(self.pledge_id)
+            ended = self.effective or self.timestamp.date()
+            if asset.last_pledge_end is None or ended >= asset.last_pledge_end[1]:
+                asset.last_pledge_end = (self.pledge_id, ended)
 
     class Reserved(Aggregate.Event):
         trade_id: str
@@ -259,8 +275,8 @@ class Asset(Aggregate):
     def pledge(self, *, pledge_id: str, start: date, end: date | None, actor: Actor, at: datetime) -> None:
         self.record(pledge(self, pledge_id=pledge_id, start=start, end=end, actor=actor, at=at))
 
-    def discharge_pledge(self, *, pledge_id: str, at: datetime) -> None:
-        self.record(discharge_pledge(self, pledge_id=pledge_id, at=at))
+    def discharge_pledge(self, *, pledge_id: str, effective: date, at: datetime) -> None:
+        self.record(discharge_pledge(self, pledge_id=pledge_id, effective=effective, at=at))
 
     def convey_on_enforcement(self, *, pledge_id: str, pledgee: str, effective: date, at: datetime) -> None:
         """A pledgee enforces on default: title passes to it (other encumbrances remain)."""
@@ -456,14 +472,15 @@ def pledge(asset: Asset, *, pledge_id: str, start: date, end: date | None, actor
     _require_not_expired(asset, at, "pledged")
     _require_free(asset, at, "pledged")
     jurisdiction, kind, _ = asset.ref.split("/", 2)
-    check_pledge(PledgeFacts(asset.ref, jurisdiction, kind, asset.expires_on, tuple(asset.pledge_ids), start, end))
+    facts = PledgeFacts(asset.ref, jurisdiction, kind, asset.expires_on, tuple(asset.pledge_ids), start, end)
+    check_pledge(replace(facts, last_ended=asset.last_pledge_end))
     return authorise(asset, actor, "pledge", at).then(Asset.PledgeAttached, pledge_id=pledge_id)
 
 
-def discharge_pledge(asset: Asset, *, pledge_id: str, at: datetime) -> Decision:
+def discharge_pledge(asset: Asset, *, pledge_id: str, effective: date, at: datetime) -> Decision:
     decision = Decision.about(asset, at)
     if pledge_id in asset.pledge_ids:
-        decision.then(Asset.PledgeDetached, pledge_id=pledge_id)
+        decision.then(Asset.PledgeDetached, pledge_id=pledge_id, effective=effective)
     return decision
 
 
@@ -480,7 +497,7 @@ def convey_on_enforcement(asset: Asset, *, pledge_id: str, pledgee: str, effecti
             effective=effective,
             trade=None,
         )
-        .then(Asset.PledgeDetached, pledge_id=pledge_id)
+        .then(Asset.PledgeDetached, pledge_id=pledge_id, effective=effective)
     )
 
 

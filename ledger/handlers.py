@@ -308,8 +308,8 @@ def consent_as_pledgee(cmd: c.ConsentAsPledgee, uow: UnitOfWork, ctx: Context) -
 def release_pledge(cmd: c.ReleasePledge, uow: UnitOfWork, ctx: Context) -> Result:
     pledge = uow.load(Pledge, cmd.pledge, "pledge", "pledge")
     asset = uow.asset(pledge.ref)
-    pledge.release(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
-    asset.discharge_pledge(pledge_id=pledge.pledge_id, at=ctx.at)
+    ended = pledge.release(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
+    asset.discharge_pledge(pledge_id=pledge.pledge_id, effective=ended, at=ctx.at)
     return {"id": pledge.pledge_id, "status": pledge.status}, [pledge, asset]
 
 def enforce_pledge(cmd: c.EnforcePledge, uow: UnitOfWork, ctx: Context) -> Result:

@@ -422,11 +422,14 @@ def recorded_pledges(conn: Connection) -> list[PastPledge]:
     """Every pledge as recorded, with its asset's expiry: what `rules check` judges."""
     p, a = pledges_table.c, assets_table.c
     rows = conn.execute(
-        select(p.pledge_id, p.asset, a.expires_on, p.start, p.end, p.position, p.ended_position)
+        select(p.pledge_id, p.asset, a.expires_on, p.start, p.end, p.position, p.ended_position, p.ended_on)
         .join_from(pledges_table, assets_table, a.ref == p.asset)
         .order_by(p.position)
     )
-    return [PastPledge(r.pledge_id, r.asset, r.expires_on, r.start, r.end, r.position, r.ended_position) for r in rows]
+    return [
+        PastPledge(r.pledge_id, r.asset, r.expires_on, r.start, r.end, r.position, r.ended_position, r.ended_on)
+        for r in rows
+    ]
 
 
 def asset_refs(conn: Connection) -> list[str]:

@@ -590,7 +590,7 @@ def test_second_pledge_moves_up_to_first_rank_when_the_first_is_released() -> No
     asset = register(US_PATENT)
     asset.pledge(pledge_id="P-ICBC", start=START, end=END, actor=FUDAN, at=T0)
     asset.pledge(pledge_id="P-BOC", start=START, end=None, actor=FUDAN, at=T0)
-    asset.discharge_pledge(pledge_id="P-ICBC", at=T0)
+    asset.discharge_pledge(pledge_id="P-ICBC", effective=T0.date(), at=T0)
     assert asset.pledge_ids == ["P-BOC"]
 
 

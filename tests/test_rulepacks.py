@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,15 @@ def test_cn_patent_with_a_pledge_in_force_cannot_be_pledged_again_and_the_error_
     with pytest.raises(AssetPledged) as info:
         check_pledge(facts(in_force=("P-ICBC-1",)))
     assert info.value.message.startswith(f"ref: {PATENT} is already pledged (pledge P-ICBC-1, in force)")
+
+
+def test_cn_patent_pledge_may_not_start_before_the_last_pledge_ended() -> None:
+    """Backdated by its start, a second pledge would overlap the first one's days in force."""
+    earlier = replace(facts(), last_ended=("P-1", date(2026, 3, 1)), start=date(2026, 2, 1))
+    with pytest.raises(AssetPledged) as info:
+        check_pledge(earlier)
+    assert info.value.message.startswith("start: 2026-02-01 is before pledge P-1 on ")
+    check_pledge(replace(earlier, start=date(2026, 3, 1)))  # from the day it ended: one at a time
 
 
 def test_cn_patent_pledge_needs_its_end() -> None:
@@ -233,6 +243,17 @@ def test_cli_accepts_a_new_cn_pledge_once_the_first_is_released(cn: Cli) -> None
     pledge(cn, CN_EXPIRING, "icbc-sh", "--end", "2030-01-01", "--id", "P-ICBC-1")
     cn.ok("pledge", "release", "P-ICBC-1", actor="icbc-sh")
     assert doc(pledge(cn, CN_EXPIRING, "boc-bj", "--end", "2031-01-01", "--id", "P-BOC-1", "--json"))["rank"] == 1
+
+
+def test_cli_refuses_a_cn_pledge_backdated_into_the_days_of_a_released_one(cn: Cli) -> None:
+    pledge(cn, CN_EXPIRING, "icbc-sh", "--end", "2030-01-01", "--id", "P-1")  # from 2026-03-02
+    cn.now = "2026-03-10T09:00:00Z"
+    cn.ok("pledge", "release", "P-1", "--effective", "2026-03-05", actor="icbc-sh")
+    before = cn.export()
+    backdated = pledge(cn, CN_EXPIRING, "boc-bj", "--end", "2030-01-01", "--start", "2026-03-04")
+    message = assert_rejected(cn, before, backdated, 1, "AssetPledged")
+    assert message.startswith("start: 2026-03-04 is before pledge P-1 on CN/patent/ZL201920054321.X ended (2026-03-05)")
+    assert pledge(cn, CN_EXPIRING, "boc-bj", "--end", "2030-01-01", "--start", "2026-03-05").exit_code == 0
 
 
 def test_cli_refuses_a_cn_pledge_without_an_end_with_exit_2(cn: Cli) -> None:
@@ -485,3 +506,17 @@ def test_us_stacked_and_cn_one_at_a_time_replay_alike_through_commands_and_impor
     assert json.dumps(imported.review_rules()["findings"]) == "[]"
     imported.close()
     typed.ledger.close()
+
+
+def test_rules_check_finds_a_pledge_backdated_into_an_earlier_ones_days(
+    cn: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pledge(cn, CN_EXPIRING, "icbc-sh", "--end", "2030-01-01", "--id", "P-1")
+    cn.now = "2026-03-10T09:00:00Z"
+    cn.ok("pledge", "release", "P-1", "--effective", "2026-03-05", actor="icbc-sh")
+    with monkeypatch.context() as m:  # recorded before the rule judged start dates
+        m.setattr(assets, "check_pledge", lambda facts: None)
+        pledge(cn, CN_EXPIRING, "boc-bj", "--end", "2030-01-01", "--start", "2026-03-04", "--id", "P-2")
+    findings = doc(cn("--json", "rules", "check"))["findings"]
+    assert [(f["subject"], f["error"]) for f in findings] == [("pledge P-2", "AssetPledged")]
+    assert findings[0]["message"].startswith("start: 2026-03-04 is before pledge P-1 on ")

@@ -56,3 +56,22 @@ def test_member_suspended_under_version_1_can_be_reinstated(sqlite_url: str) -> 
 
     again = Market(Ledger(sqlite_url), m.clock)
     assert again.do("member.reinstate", id="byd") == {"id": "byd", "status": "active"}
+
+
+def test_version_1_pledge_detached_is_read_as_ended_the_day_it_was_recorded() -> None:
+    """Asset.PledgeDetached gained `effective` (v2): a v1 event upcasts to None, and the
+    asset takes the recorded day as the pledge's end (CN judges later pledges by it)."""
+    from datetime import date
+    from uuid import uuid4
+
+    from ipledger.domain.assets import Asset
+    from ipledger.ledger.codec import decode_event
+
+    v1 = {"timestamp": "2026-03-10T09:00:00Z", "pledge_id": "P-1", "meta": {"actor": "icbc-sh", "command_id": "c-9"}}
+    event = decode_event("domain.assets:Asset.PledgeDetached", v1, uuid4(), 7)
+    assert isinstance(event, Asset.PledgeDetached) and event.effective is None
+    asset = Asset.__new__(Asset)
+    asset.pledge_ids = ["P-1"]
+    asset.last_pledge_end = None
+    event.apply(asset)
+    assert asset.pledge_ids == [] and asset.last_pledge_end == ("P-1", date(2026, 3, 10))

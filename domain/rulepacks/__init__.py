@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 
@@ -39,6 +39,7 @@ class PledgeFacts:
     pledges_in_force: tuple[str, ...]
     start: date
     end: date | None
+    last_ended: tuple[str, date] | None = None  # the pledge that stopped being in force last, and when
 
 
 #: A pledge rule: raises a named error for a pledge its law refuses, else returns None.
@@ -178,6 +179,7 @@ class PastPledge:
     end: date | None
     position: int
     ended_position: int | None
+    ended_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -199,11 +201,16 @@ def review_pledges(pledges: Iterable[PastPledge]) -> list[Finding]:
     for p in sorted(pledges, key=lambda p: p.position):
         before = earlier.setdefault(p.ref, [])
         in_force = tuple(q.pledge_id for q in before if q.ended_position is None or q.ended_position > p.position)
+        ended = [
+            (q.pledge_id, q.ended_on)
+            for q in before
+            if q.ended_position is not None and q.ended_position < p.position and q.ended_on is not None
+        ]
+        last_ended = max(ended, key=lambda e: e[1]) if ended else None
         jurisdiction, _, rest = p.ref.partition("/")
         try:
-            check_pledge(
-                PledgeFacts(p.ref, jurisdiction, rest.partition("/")[0], p.expires_on, in_force, p.start, p.end)
-            )
+            facts = PledgeFacts(p.ref, jurisdiction, rest.partition("/")[0], p.expires_on, in_force, p.start, p.end)
+            check_pledge(replace(facts, last_ended=last_ended))
         except LedgerError as refused:
             findings.append(Finding(f"pledge {p.pledge_id}", p.ref, refused.name, refused.message))
         before.append(p)

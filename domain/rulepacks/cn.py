@@ -44,10 +44,20 @@ def granted_only(facts: PledgeFacts) -> None:
 
 
 def one_pledge_at_a_time(facts: PledgeFacts) -> None:
-    if facts.kind in GRANTED and facts.pledges_in_force:
+    """In force now, or (for a pledge backdated by its start) in force on a day the new
+    pledge would cover: either way two pledges at once."""
+    if facts.kind not in GRANTED:
+        return
+    if facts.pledges_in_force:
         raise AssetPledged(
             f"ref: {facts.ref} is already pledged (pledge {facts.pledges_in_force[0]}, in force); in CN a patent "
             f"carries one pledge at a time: release it first ({MEASURES})"
+        )
+    if facts.last_ended is not None and facts.start < facts.last_ended[1]:
+        pledge_id, ended = facts.last_ended
+        raise AssetPledged(
+            f"start: {facts.start} is before pledge {pledge_id} on {facts.ref} ended ({ended}); in CN a patent "
+            f"carries one pledge at a time: start on or after {ended} ({MEASURES})"
         )
 
 
