@@ -1377,6 +1377,9 @@ def restore(s: Session, file: Any, checkpoints: Any) -> None:
     nothing is kept. export -> restore -> export is byte-identical. Command records
     come back from the stamps in the log; a command id repeated after a restore is
     still recognised (its reply notes the outcome's digest, as the log holds it).
+    The log keeps its name (origin) from --checkpoints; without them, name the empty
+    store first (ipledger --db NEW init --origin NAME). Restore checks each kept
+    checkpoint's root, not its signature: auditors check those with their own key.
     """
     with render.Progress("restoring", None, shown=_progress_shown(s)) as bar:
         done = s.ledger.restore(file, checkpoints if checkpoints is not None else (), progress=bar.advance)
@@ -1547,8 +1550,14 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
 
         root = ctx.find_root().params
         try:
+            import os
+
+            from ipledger.ledger.config import store_url
             from ipledger.service import open_ledger
 
+            url = store_url(root.get("db") or os.environ.get("IPLEDGER_DB"))
+            if url.startswith("sqlite") and not os.path.exists(url.split("///", 1)[-1]):
+                return []  # pressing TAB never creates a store
             ledger = open_ledger(root.get("db"))
             try:
                 actor = root.get("actor") or "operator"
@@ -1625,7 +1634,7 @@ EXAMPLES: dict[str, list[str]] = {
         "ipledger asset assign CN/patent/ZL201810012345.6 --to huawei --consent C-ICBC-1",
     ],
     "asset consent": [
-        "ipledger --actor cas-sippr asset consent CN/patent/ZL202010098765.4 --member fudan-univ --act pledge"
+        "ipledger --actor cas-sippr asset consent CN/patent/ZL202010098765.4 --member cas-sippr --act pledge"
     ],
     "asset show": ["ipledger asset show CN/patent/ZL201810012345.6"],
     "listing open": [
@@ -1636,7 +1645,7 @@ EXAMPLES: dict[str, list[str]] = {
         "--term-start 2027-01-01 --term-end 2030-01-01",
     ],
     "listing withdraw": ["ipledger --actor fudan-univ listing withdraw L-1"],
-    "listing close": ["IPLEDGER_NOW=2026-12-31T12:00:00Z ipledger listing close L-1 --json"],
+    "listing close": ["ipledger listing close L-1 --json    # at or after its close"],
     "bid place": ["ipledger --actor huawei bid place L-1 --bidder huawei --amount 185000.00"],
     "bid withdraw": ["ipledger --actor huawei bid withdraw B-7"],
     "bid accept": ["ipledger --actor byd bid accept B-9 --trade-id T-9"],

@@ -333,8 +333,28 @@ class Ledger:
         with exchange.engine.begin() as conn:
             done = restore(conn, exchange.recorder.events_table, lines, checkpoints, progress)
         exchange.cache.forget()
-        self.rebuild()
+        try:
+            self.rebuild()  # replays every event: one that hashes right but is no event of ours fails here
+        except Exception as e:
+            self._wipe()
+            detail = e.message if isinstance(e, LedgerError) else f"{type(e).__name__}: {str(e).splitlines()[0]}"
+            raise IntegrityError(f"restore: the log does not replay ({detail}); nothing was kept") from None
         return done
+
+    def _wipe(self) -> None:
+        """Empty a store that a restore filled (it was empty before: restore refuses others)."""
+        from ipledger.ledger import proofs  # noqa: F401 - its tables join ledger_metadata
+        from ipledger.ledger.chain import ledger_metadata
+        from ipledger.projections.tables import metadata as read_models
+
+        exchange = self.exchange
+        kept = {"ipledger_settings"}  # the log's name, set before the restore by `init --origin`
+        with exchange.engine.begin() as conn:
+            for table in [*reversed(read_models.sorted_tables), *reversed(ledger_metadata.sorted_tables)]:
+                if table.name not in kept:
+                    conn.execute(table.delete())
+            conn.execute(exchange.recorder.events_table.delete())
+        exchange.cache.forget()
 
     def review_rules(self) -> dict[str, Any]:
         """What today's rule packs would have refused in the recorded history (`rules check`):

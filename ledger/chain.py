@@ -220,6 +220,8 @@ def verify_chain(
         extra = next(chain_rows, None)
         if extra is not None:
             raise IntegrityError(f"position {extra.position}: chained event is missing from the log (deleted?)")
+        if progress is not None:
+            progress(last_position)
         records.end()
     if not seen_digest:
         raise IntegrityError(f"position {expect[0] if expect else 0}: the digest's position is not in the log")

@@ -25,6 +25,7 @@ from uuid import UUID
 import orjson
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ipledger.domain.errors import IntegrityError, InvalidState
 from ipledger.ledger.chain import GENESIS, chain_hash, chain_table, commands_table, restored_outcome
@@ -32,6 +33,15 @@ from ipledger.ledger.codec import Envelope
 
 KEYS = ("position", "originator_id", "originator_version", "topic", "state", "hash")
 PAGE = 5000
+
+
+def _canonical_uuid(text: str) -> bool:
+    """The form the store gives back (lower case, hyphenated): the bytes hashed are the
+    bytes that will be exported again."""
+    try:
+        return str(UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _line(number: int, raw: bytes) -> dict[str, Any]:
@@ -65,6 +75,20 @@ class Restore:
             raise IntegrityError(f"line {number}: position {position!r} does not follow {self.position} (reordered?)")
         if not isinstance(state, str):
             raise IntegrityError(f"line {number}: state must be the stored event as JSON text")
+        originator_id, version, topic = doc["originator_id"], doc["originator_version"], doc["topic"]
+        if not (
+            isinstance(originator_id, str)
+            and _canonical_uuid(originator_id)
+            and isinstance(version, int)
+            and not isinstance(version, bool)
+            and 0 < version < 2**31
+            and isinstance(topic, str)
+            and position < 2**62
+        ):
+            raise IntegrityError(
+                f"line {number}: position {position}: not a stored event (an id, version or topic the store "
+                "would not have written)"
+            )
         state_bytes = state.encode()
         expected = chain_hash(
             self.prev, position, str(doc["originator_id"]), doc["originator_version"], doc["topic"], state_bytes
@@ -116,11 +140,19 @@ class Restore:
         )
 
     def flush(self) -> None:
-        if self.events:
-            self.conn.execute(insert(self.events_table), self.events)
-            self.conn.execute(insert(chain_table), self.links)
-        if self.records:
-            self.conn.execute(insert(commands_table), self.records)
+        try:
+            if self.events:
+                self.conn.execute(insert(self.events_table), self.events)
+                self.conn.execute(insert(chain_table), self.links)
+            if self.records:
+                self.conn.execute(insert(commands_table), self.records)
+        except (DBAPIError, OverflowError) as e:
+            first = self.events[0]["id"] if self.events else "?"
+            cause = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+            raise IntegrityError(
+                f"positions {first} to {self.position}: the store refuses these events ({cause}); "
+                "an export never holds them (a duplicated or forged line?)"
+            ) from None
         self.events, self.links, self.records = [], [], []
 
     def finish(self) -> None:

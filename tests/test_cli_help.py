@@ -143,3 +143,11 @@ def test_completion_offers_listing_ids(run: Cli) -> None:
 
 def test_completion_without_a_store_offers_nothing_and_does_not_fail() -> None:
     assert _complete("postgresql+psycopg://nobody@127.0.0.1:1/none", ["member", "show"], "") == []
+
+
+def test_completion_never_creates_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IPLEDGER_DB", raising=False)
+    completer = ShellComplete(cli, {}, "ipledger", "_IPLEDGER_COMPLETE")
+    assert completer.get_completions(["owner"], "CN") == []
+    assert list(tmp_path.iterdir()) == []

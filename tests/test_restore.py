@@ -4,7 +4,9 @@ export -> restore -> export byte-identical; nothing kept from a bad export."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -170,4 +172,69 @@ def test_a_checkpoint_of_another_log_is_refused_and_nothing_is_kept(tmp_path: Pa
     result = target("restore", str(tmp_path / "short.jsonl"), "--checkpoints", str(tmp_path / "checkpoints.jsonl"))
     assert result.exit_code == 4
     assert result.stderr.startswith("error: IntegrityError: checkpoints line 1: the checkpoint of size ")
+    assert target.export() == ""
+
+
+def _rechained(lines: list[str], number: int, change: Callable[[dict[str, Any]], None]) -> str:
+    """The export with line `number` changed and every hash from it on recomputed, as a
+    forger who knows the chain's formula would."""
+    from ipledger.ledger.chain import GENESIS, chain_hash
+
+    docs = [json.loads(line) for line in lines]
+    change(docs[number - 1])
+    prev = GENESIS
+    for d in docs:
+        d["hash"] = chain_hash(
+            prev, d["position"], d["originator_id"], d["originator_version"], d["topic"], d["state"].encode()
+        )
+        prev = d["hash"]
+    return "".join(json.dumps(d, separators=(",", ":")) + "\n" for d in docs)
+
+
+def test_a_rechained_export_that_does_not_replay_is_refused_and_nothing_is_kept(
+    history: tuple[Cli, Path], tmp_path: Path
+) -> None:
+    _, exported = history
+
+    def drop_a_field(d: dict[str, Any]) -> None:
+        state = json.loads(d["state"])
+        state.pop("name")
+        d["state"] = json.dumps(state, separators=(",", ":"))
+
+    forged = _rechained(exported.read_text().splitlines(), 1, drop_a_field)
+    target = fresh(tmp_path)
+    result = target("restore", "-", input=forged)
+    assert result.exit_code == 4, result.stderr
+    assert result.stderr.startswith("error: IntegrityError: restore: the log does not replay (")
+    assert result.stderr.rstrip().endswith("nothing was kept")
+    assert target.export() == ""
+    assert target.ok("restore", str(exported)).exit_code == 0  # the store is empty again: the true log restores
+
+
+def test_an_id_in_a_form_the_store_never_writes_is_refused_at_its_line(
+    history: tuple[Cli, Path], tmp_path: Path
+) -> None:
+    _, exported = history
+
+    def upper_case_id(d: dict[str, Any]) -> None:
+        d["originator_id"] = d["originator_id"].upper()
+
+    forged = _rechained(exported.read_text().splitlines(), 2, upper_case_id)
+    target = fresh(tmp_path)
+    message = _refused(target, target("restore", "-", input=forged), 2)
+    assert "not a stored event" in message
+
+
+def test_a_duplicated_event_is_refused_as_an_integrity_failure(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    _, exported = history
+    lines = exported.read_text().splitlines()
+
+    def same_as_line_1(d: dict[str, Any]) -> None:
+        first = json.loads(lines[0])
+        d["originator_id"], d["originator_version"] = first["originator_id"], first["originator_version"]
+
+    forged = _rechained(lines, 2, same_as_line_1)
+    target = fresh(tmp_path)
+    result = target("restore", "-", input=forged)
+    assert result.exit_code == 4 and "the store refuses these events" in result.stderr, result.stderr
     assert target.export() == ""
