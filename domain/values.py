@@ -185,8 +185,8 @@ def _pack_number(jurisdiction: str, kind: str, number: str, field: str) -> str:
     the jurisdiction and kind are well formed; anything else is left for the checks after."""
     jurisdiction, kind = jurisdiction.upper(), kind.lower()
     known = jurisdiction in COUNTRIES or jurisdiction in REGIONAL_OFFICES
-    if len(number) > 100 or kind not in ASSET_KINDS or not known:
-        return number
+    if len(number) > 100 or kind not in ASSET_KINDS or not known or not number.isascii():
+        return number  # not ASCII: left for the syntax check to refuse (ß would upper-case to SS)
     from ipledger.domain.rulepacks import canonical_number  # the packs use these values
 
     return canonical_number(jurisdiction, kind, number, field)

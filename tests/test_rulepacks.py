@@ -177,6 +177,11 @@ def test_each_pack_spells_a_registry_number_one_way(typed: str, canonical: str) 
         ("US/patent/7545760A", "ref: '7545760A' is not a US patent number"),
         ("US/patent_application/1533409", "ref: '1533409' is not a US application number: 8 digits"),
         ("US/design/DX1", "ref: 'DX1' is not a US design patent number"),
+        ("US/patent/D512,345", "ref: 'D512,345' is not a US patent number"),  # a design is US/design/D512345
+        ("US/patent/7545760,", "ref: '7545760,' has a stray comma"),
+        ("US/patent/,7545760", "ref: ',7545760' has a stray comma"),
+        ("US/patent/7,545,,760", "ref: '7,545,,760' has a stray comma"),
+        ("EP/patent/ß1", "ref: 'EP/patent/ß1' is not an asset ref"),  # ß would upper-case to SS
     ],
 )
 def test_a_number_its_office_does_not_write_that_way_is_refused(typed: str, rule: str) -> None:

@@ -15,21 +15,25 @@ from ipledger.domain.rulepacks import Rule, RulePack
 
 RECORDATION = "35 U.S.C. 261; USPTO assignment recordation"
 
-PATENT = re.compile(r"(RE|PP|D)?0*([1-9][0-9]{0,8})")
+PATENT = re.compile(r"(RE|PP)?0*([1-9][0-9]{0,8})")  # a design patent's D number is kind `design`
 DESIGN = re.compile(r"D?0*([1-9][0-9]{0,8})")
 APPLICATION = re.compile(r"[0-9]{8}")
 
 
 def number(kind: str, typed: str, field: str) -> str:
     """Patents without commas or leading zeros (`7,545,760` is `7545760`), reissues `RE…`,
-    plants `PP…`, designs `D…`; applications are 8 digits (`15/334,090` is `15334090`)."""
-    text = "".join(typed.split()).upper().replace(",", "")
+    plants `PP…`; designs are kind `design`, `D…`; applications are 8 digits (`15/334,090`
+    is `15334090`)."""
+    spaced = "".join(typed.split()).upper()
+    if spaced.startswith(",") or spaced.endswith(",") or ",," in spaced:
+        raise InvalidInput(f"{field}: {typed!r} has a stray comma; commas only group digits (7,545,760)")
+    text = spaced.replace(",", "")
     if kind == "patent":
         m = PATENT.fullmatch(text)
         if m is None:
             raise InvalidInput(
                 f"{field}: {typed!r} is not a US patent number: digits (7545760; commas and leading zeros are "
-                "dropped), or RE, PP or D and digits"
+                "dropped), or RE or PP and digits (a design patent is US/design/D…)"
             )
         return f"{m.group(1) or ''}{m.group(2)}"
     if kind == "design":
@@ -71,7 +75,7 @@ PACK = RulePack(
     number=number,
     numbers=(
         "patents: digits without commas or leading zeros (7545760; 7,545,760 and 07545760 are the same); "
-        "reissues RE…, plants PP…, designs D…",
+        "reissues RE…, plants PP…; design patents are kind design",
         "design patents (kind design): D + digits",
         "applications: 8 digits (15334090; 15334,090 and 15/334,090 are the same)",
         "other kinds: as the office wrote it, upper case",
