@@ -1097,7 +1097,7 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 
-# --------------------------------------------------------------------------- tokens (api.md "Identity")
+# --------------------------------------------------------------------------- tokens and the server (api.md)
 
 
 @cli.group()
@@ -1139,6 +1139,25 @@ def token_list(s: Session) -> None:
 def token_revoke(s: Session, token_id: str) -> None:
     """Revoke a token: every request with it is refused (401) from now on."""
     s.write(c.RevokeToken, {"token": token_id}, lambda o: f"{o['id']} revoked")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST", help="The address to listen on.")
+@click.option("--port", type=AsciiIntType(minimum=1), default=8000, show_default=True, metavar="N",
+              help="The TCP port to listen on.")  # fmt: skip
+@click.option("--workers", type=AsciiIntType(minimum=1), default=1, show_default=True, metavar="N",
+              help="Worker processes (stateless; several share one PostgreSQL store).")  # fmt: skip
+@pass_session
+def serve(s: Session, host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API (api.md) over the store: commands and queries as JSON, token required.
+
+    \b
+    GET /healthz, /readyz; POST /v1/commands/{command}; GET /v1/...; OpenAPI at /docs.
+    Stops gracefully on Ctrl-C or SIGTERM: commands in flight finish.
+    """
+    from ipledger.api import serve as run_server
+
+    run_server(s.ledger, host=host, port=port, workers=workers)
 
 
 # --------------------------------------------------------------------------- rules
@@ -1734,6 +1753,7 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "token list": ["ipledger token list", "ipledger token list --json"],
     "token revoke": ["ipledger token revoke TK-4f2a9c01b7de"],
+    "serve": ["ipledger serve", "ipledger --db postgresql://ledger@db/ipledger serve --host 0.0.0.0 --workers 4"],
     "rules": ["ipledger rules", "ipledger rules CN", "ipledger rules check --json"],
     "rules show": ["ipledger rules show US --json"],
     "rules check": ["ipledger rules check"],
