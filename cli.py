@@ -1097,6 +1097,69 @@ def projections_rebuild(s: Session, name: str | None) -> None:
     s.emit({"rebuilt": names, "head": head}, lambda d: f"rebuilt {', '.join(d['rebuilt'])} to position {d['head']}")
 
 
+# --------------------------------------------------------------------------- tokens and the server (api.md)
+
+
+@cli.group()
+def token() -> None:
+    """Tokens for the HTTP API: each binds a secret to one actor (operator only)."""
+
+
+@token.command("issue")
+@click.argument("actor")
+@click.option("--name", metavar="TEXT", help="What the token is for (e.g. the system that uses it).")
+@click.option("--expires", type=DATE, help="The token stops working at the start of this day (UTC).")
+@click.option("--id", "id_", metavar="ID", help="Choose its id (unique, no '_'); default: generated and printed.")
+@json_flag
+@pass_session
+def token_issue(s: Session, actor: str, name: str | None, expires: date | None, id_: str | None) -> None:
+    """Issue a token for ACTOR (a member id, operator or auditor); prints its secret once.
+
+    Only the secret's SHA-256 is kept: keep the secret now, it cannot be shown again.
+    """
+    doc = s.ledger.issue_token(
+        actor, name, expires.isoformat() if expires else None, by=s.actor, command_id=s.command_id, token_id=id_
+    )
+    s.emit(doc, lambda d: f"{d['id']} for {d['actor']}: {d['secret']}")
+
+
+@token.command("list")
+@json_flag
+@pass_session
+def token_list(s: Session) -> None:
+    """Every token issued: id, actor, name, status (never a secret)."""
+    doc = s.ledger.tokens()
+    s.emit_list(doc, "tokens", render.TOKENS, None)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@json_flag
+@pass_session
+def token_revoke(s: Session, token_id: str) -> None:
+    """Revoke a token: every request with it is refused (401) from now on."""
+    s.write(c.RevokeToken, {"token": token_id}, lambda o: f"{o['id']} revoked")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST", help="The address to listen on.")
+@click.option("--port", type=AsciiIntType(minimum=1), default=8000, show_default=True, metavar="N",
+              help="The TCP port to listen on.")  # fmt: skip
+@click.option("--workers", type=AsciiIntType(minimum=1), default=1, show_default=True, metavar="N",
+              help="Worker processes (stateless; several share one PostgreSQL store).")  # fmt: skip
+@pass_session
+def serve(s: Session, host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API (api.md) over the store: commands and queries as JSON, token required.
+
+    \b
+    GET /healthz, /readyz; POST /v1/commands/{command}; GET /v1/...; OpenAPI at /docs.
+    Stops gracefully on Ctrl-C or SIGTERM: commands in flight finish.
+    """
+    from ipledger.api import serve as run_server
+
+    run_server(s.ledger, host=host, port=port, workers=workers)
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -1693,6 +1756,13 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "projections status": ["ipledger projections status --json"],
     "projections rebuild": ["ipledger projections rebuild", "ipledger projections rebuild ownership"],
+    "token issue": [
+        "ipledger token issue huawei --name 'huawei trading desk'    # prints the secret once",
+        "ipledger token issue auditor --expires 2027-01-01 --json",
+    ],
+    "token list": ["ipledger token list", "ipledger token list --json"],
+    "token revoke": ["ipledger token revoke TK-4f2a9c01b7de"],
+    "serve": ["ipledger serve", "ipledger --db postgresql://ledger@db/ipledger serve --host 0.0.0.0 --workers 4"],
     "rules": ["ipledger rules", "ipledger rules CN", "ipledger rules check --json"],
     "rules show": ["ipledger rules show US --json"],
     "rules check": ["ipledger rules check"],

@@ -32,6 +32,7 @@ def C(*keys: str, right: Iterable[str] = (), csv_only: Iterable[str] = ()) -> tu
 
 
 MEMBERS = C("member", "name", "kind", "country", "status")
+TOKENS = C("id", "actor", "name", "status", "issued", "expires", "revoked")
 ASSETS = C("asset", "title", "owners", "registered_on", "expires_on")
 TRADES = C(
     "trade", "listing", "asset", "type", "sellers", "buyer", "price", "currency", "status", "deadline",

@@ -51,6 +51,16 @@ TRADE_STATUSES = ("pending", "settled", "void", "lapsed")
 MEMBER_STATUSES = ("active", "suspended")
 
 
+def _uuid(value: Any) -> Any:
+    from uuid import UUID
+
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, (bytes, memoryview)):  # SQLite keeps the 16 bytes
+        return UUID(bytes=bytes(value))
+    return UUID(str(value))
+
+
 def open_ledger(db: str | None = None) -> Ledger:
     """A ledger configured as a script or a shell configures it: the store from `db` or
     IPLEDGER_DB, the recorded time pinned by IPLEDGER_NOW when set."""
@@ -125,6 +135,59 @@ class Ledger:
         from ipledger.ledger.importer import run_import
 
         return run_import(self.exchange, raw_lines, progress=progress)
+
+    # ------------------------------------------------------------------ tokens (api.md "Identity")
+
+    def issue_token(
+        self,
+        actor: str,
+        name: str | None = None,
+        expires: str | None = None,
+        *,
+        by: str = "operator",
+        command_id: str | None = None,
+        token_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A new token for `actor` (id `token_id`, else generated): the outcome with the secret,
+        which is shown this once. The log keeps the secret's SHA-256, never the secret (see
+        domain/tokens.py)."""
+        import secrets
+
+        from ipledger.domain.tokens import SECRET_PREFIX, secret_hash
+
+        token_id = token_id or f"TK-{secrets.token_hex(6)}"
+        secret = f"{SECRET_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+        args = {"actor": actor, "id": token_id, "secret_sha256": secret_hash(secret), "name": name, "expires": expires}
+        outcome = self.execute("token.issue", {k: v for k, v in args.items() if v is not None}, actor=by,
+                               command_id=command_id)  # fmt: skip
+        return {**outcome, "secret": secret}
+
+    def tokens(self) -> dict[str, Any]:
+        """Every token ever issued, in issue order: id, actor, name, status; no secret, no hash."""
+        from ipledger.domain.tokens import Token
+        from ipledger.ledger.codec import log_topic
+
+        exchange = self.exchange
+        with exchange.engine.connect() as conn:
+            ids = conn.execute(
+                select(events_view.c.originator_id)
+                .where(events_view.c.topic == log_topic(Token.Issued))
+                .order_by(events_view.c.id)
+            ).scalars()
+            found: list[Any] = [exchange.repository.get(_uuid(i)) for i in ids]
+        return {"tokens": [t.as_json() for t in found if isinstance(t, Token)]}
+
+    def authenticate(self, secret: str) -> str:
+        """The actor a request presenting `secret` acts as. The token is read from the store
+        on every call (no cache), so a revocation recorded by any process holds at once."""
+        from ipledger.domain.errors import Unauthenticated
+        from ipledger.domain.tokens import Token, authenticate, token_id_of
+
+        try:
+            token = self.exchange.load(Token, token_id_of(secret), "token", "token")
+        except (NotFound, InvalidInput):
+            raise Unauthenticated("token: invalid, revoked or expired") from None
+        return authenticate(token, secret, self.now())
 
     # ------------------------------------------------------------------ reading
 

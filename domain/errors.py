@@ -40,6 +40,10 @@ class NotAuthorised(LedgerError):
     """The actor may not issue this command (auditors read only; members act for themselves)."""
 
 
+class Unauthenticated(LedgerError):
+    """An HTTP request without a valid token: missing, unknown, revoked or expired (401)."""
+
+
 class MemberSuspended(LedgerError):
     """Only active members trade, license, pledge or receive rights."""
 

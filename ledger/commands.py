@@ -419,6 +419,46 @@ class EnforcePledge(Command):
     effective: OptEffective = None
 
 
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_sha256(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not SHA256_HEX.fullmatch(value):
+        raise InvalidInput(f"{field}: must be 64 lower-case hex digits (a SHA-256), never the secret itself")
+    return value
+
+
+def parse_token_id(value: Any, field: str) -> str:
+    """An id without `_`: a token's secret reads `ipl_<id>_<random>`."""
+    text = parse_id(value, field)
+    if "_" in text:
+        raise InvalidInput(f"{field}: a token id has no '_' (it separates the id from the secret)")
+    return text
+
+
+def parse_actor(value: Any, field: str) -> str:
+    """A member id, `operator` or `auditor`."""
+    if value in ("operator", "auditor"):
+        return str(value)
+    return parse_member_id(value, field)
+
+
+class IssueToken(Command):
+    """`ipledger token issue ACTOR`: the CLI makes the secret and passes only its hash and id."""
+
+    name = "token.issue"
+    actor: Annotated[str, _field(parse_actor, "actor")]
+    id: Annotated[str, _field(parse_token_id, "id")]
+    secret_sha256: Annotated[str, _field(parse_sha256, "secret_sha256")]
+    title: Annotated[str, _field(_text(200), "name", optional=True)] = Field(default="", alias="name")
+    expires: Annotated[date | None, _field(parse_date, "expires", optional=True)] = None
+
+
+class RevokeToken(Command):
+    name = "token.revoke"
+    token: Annotated[str, _field(parse_id, "token")]
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []

@@ -19,6 +19,7 @@ from ipledger.domain.licences import Licence, check_conflicts
 from ipledger.domain.listings import Listing, Sale
 from ipledger.domain.members import BidIndex, Member
 from ipledger.domain.pledges import Pledge, use_consents
+from ipledger.domain.tokens import Token
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import Actor, ListingType, owner_list
 from ipledger.ledger import commands as c
@@ -321,6 +322,30 @@ def enforce_pledge(cmd: c.EnforcePledge, uow: UnitOfWork, ctx: Context) -> Resul
     return {"id": pledge.pledge_id, "status": pledge.status, "owners": owner_list(asset.owners)}, [pledge, asset]
 
 
+# -------------------------------------------------------------------------- tokens
+
+def issue_token(cmd: c.IssueToken, uow: UnitOfWork, ctx: Context) -> Result:
+    uow.require_new(Token, cmd.id, "id", "token")
+    for_actor = Actor.parse(cmd.actor)
+    if for_actor.member_id is not None:
+        uow.member(for_actor.member_id, "actor")  # a member's token names an admitted member
+    token = Token.issue(
+        token_id=cmd.id,
+        for_actor=for_actor,
+        name=cmd.title,
+        secret_sha256=cmd.secret_sha256,
+        expires=cmd.expires,
+        actor=ctx.actor,
+        at=ctx.at,
+    )
+    return {"id": token.token_id, "actor": token.actor, "name": token.name}, [token]
+
+def revoke_token(cmd: c.RevokeToken, uow: UnitOfWork, ctx: Context) -> Result:
+    token = uow.load(Token, cmd.token, "token", "token")
+    token.revoke(actor=ctx.actor, at=ctx.at)
+    return {"id": token.token_id, "actor": token.actor, "status": token.status}, [token]
+
+
 #: The one registry: a command class → its handler (the names live on the classes).
 HANDLERS: dict[type[c.Command], Handler] = {
     c.AddMember: add_member,
@@ -344,4 +369,6 @@ HANDLERS: dict[type[c.Command], Handler] = {
     c.ConsentAsPledgee: consent_as_pledgee,
     c.ReleasePledge: release_pledge,
     c.EnforcePledge: enforce_pledge,
+    c.IssueToken: issue_token,
+    c.RevokeToken: revoke_token,
 }

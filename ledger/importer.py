@@ -98,22 +98,29 @@ def _too_deep(text: bytes) -> bool:
     return False
 
 
-def parse_line(number: int, raw: bytes) -> Line | None:
-    text = raw.strip()
-    if not text:
-        return None
+def json_object(text: bytes, what: str, not_object: str) -> dict[str, Any]:
+    """One JSON object as the import format reads it (an import line, an HTTP command's
+    body): every key once, nesting bounded, InvalidInput naming the fault."""
     if _too_deep(text):
-        raise InvalidInput("json: nested too deeply to be an import line")
+        raise InvalidInput(f"json: nested too deeply to be {what}")
     try:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:  # pragma: no cover - _too_deep refuses such lines first
-        raise InvalidInput("json: nested too deeply to be an import line") from None
+        raise InvalidInput(f"json: nested too deeply to be {what}") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         if isinstance(e, DuplicateKey):
             raise InvalidInput(f"{e.key}: appears twice in one JSON object; a line says each thing once") from None
         raise InvalidInput(f"json: not a JSON object ({e})") from None
     if not isinstance(doc, dict):
-        raise InvalidInput("json: each line is a JSON object")
+        raise InvalidInput(not_object)
+    return doc
+
+
+def parse_line(number: int, raw: bytes) -> Line | None:
+    text = raw.strip()
+    if not text:
+        return None
+    doc = json_object(text, "an import line", "json: each line is a JSON object")
     unknown = set(doc) - KEYS
     if unknown:
         raise InvalidInput(f"{sorted(unknown)[0]}: is not a key of an import line ({', '.join(sorted(KEYS))})")

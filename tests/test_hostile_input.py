@@ -130,6 +130,7 @@ WORLD_SETUP: list[tuple[str, ...]] = [
      "--end", "2030-12-31", "--id", "P-1"),
     ("licence", "grant", PATENT, "--licensee", "sjtu", "--type", "non_exclusive", "--territory", "CN",
      "--field", "ALL", "--start", "2026-03-02", "--end", "2030-01-01", "--id", "LIC-1"),
+    ("token", "issue", "zte", "--id", "TK-1"),
 ]  # fmt: skip
 
 EXISTING_MEMBERS = frozenset({mid for mid, _, _ in MEMBERS} | {"tju"})
@@ -141,6 +142,7 @@ WORLD_IDS: dict[str, set[str]] = {
     "trade": {"T-1"},
     "licence": {"LIC-1"},
     "pledge": {"P-1"},
+    "token": {"TK-1"},
 }
 ALL_WORLD_IDS = frozenset().union(*WORLD_IDS.values())
 
@@ -1335,7 +1337,10 @@ IMPORT_BASE: dict[str, dict[str, Any]] = {
     "pledge.consent": {"pledge": "P-1", "act": "licence", "id": "C-NEW"},
     "pledge.release": {"pledge": "P-1", "effective": "2026-03-02"},
     "pledge.enforce": {"pledge": "P-1", "effective": "2026-03-02"},
-}
+    "token.issue": {"actor": "huawei", "id": "TK-NEW", "secret_sha256": "0" * 64, "name": "desk",
+                    "expires": "2027-01-01"},
+    "token.revoke": {"token": "TK-1"},
+}  # fmt: skip
 IMPORT_AT = {"listing.close": AFTER_SHORT}  # every other line is recorded at T0: lines without `at` use the wall clock
 
 AMOUNT_KEYS = {"ask", "reserve", "increment", "amount", "lump_sum"}
@@ -1565,6 +1570,8 @@ GUARDED: dict[str, Guarded] = {
     "pledge.consent": Guarded(("pledge", "consent", "P-1", "--act", "assignment"), "NotAuthorised", "icbc-sh"),
     "pledge.release": Guarded(("pledge", "release", "P-1"), "NotAuthorised", "icbc-sh"),
     "pledge.enforce": Guarded(("pledge", "enforce", "P-1"), "NotAuthorised", "icbc-sh"),
+    "token.issue": Guarded(("token", "issue", "zte"), "NotAuthorised", "operator"),
+    "token.revoke": Guarded(("token", "revoke", "TK-1"), "NotAuthorised", "operator"),
 }  # fmt: skip
 
 

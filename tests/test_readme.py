@@ -92,3 +92,29 @@ def test_the_exchange_session_runs_as_written(tmp_path: Path) -> None:
     assert len((market / "log.jsonl").read_text(encoding="utf-8").splitlines()) == int(digest[1])
     assert "ok: signature, inclusion of the leaf verified for ipledger.exchange.example/main at size" in out
     assert len(err.splitlines()) == 1, err  # the one refusal the block shows, nothing else
+
+
+def test_the_serve_it_block_runs_as_written(tmp_path: Path) -> None:
+    """The README's "Serve it" block in a stand-in checkout: the demo's store, a token, a real
+    server on a free port (the block's 8000 replaced), a query and a command with curl."""
+    import shutil
+    import socket
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    text = README.read_text(encoding="utf-8")
+    block = fenced_block_after(text, "<!-- readme-serve:")
+    assert "## Serve it" in text.split("<!-- readme-serve:")[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    checkout = tmp_path / "checkout"
+    env = checkout_shim(checkout)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block.replace("8000", str(port))],
+        cwd=checkout, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    assert '{"listings":[{"listing":"L-' in done.stdout
+    assert '{"id":"acme","status":"active"}\n' in done.stdout
+    assert (checkout / "ipledger.db").is_file()
