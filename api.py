@@ -133,6 +133,10 @@ class BodyLimit:
 # --------------------------------------------------------------------------- ledgers per thread
 
 
+#: Request threads per worker process (each keeps a Ledger and its store connections).
+THREADS = 8
+
+
 class Ledgers:
     """One `Ledger` per server thread, opened on first use: a request's work runs on one
     thread, with its own connections and aggregate cache. A store failure closes that
@@ -215,6 +219,11 @@ def create_app(db: str | None = None, *, pinned_now: str | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Each request thread keeps one Ledger (its own connections): bound the threads, so
+        # a worker holds at most THREADS ledgers' connections, not anyio's default 40.
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         yield
         ledgers.close()
 

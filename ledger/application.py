@@ -70,6 +70,9 @@ class Exchange(Application[UUID], Loader):
     def close(self) -> None:
         self.recorder.release()
         super().close()
+        # The library's SQLAlchemy datastore never disposes its engine: its pooled
+        # connections would stay open until the garbage collector came by.
+        self.engine.dispose()
 
     @property
     def engine(self) -> Any:
