@@ -83,11 +83,15 @@ class Session:
         else:
             click.echo(plain(doc))
 
+    def format_of(self, fmt: str | None) -> str:
+        """`--format`, else `--json`, else text; the two may not disagree."""
+        if fmt is not None and self.as_json and fmt != "json":
+            raise click.UsageError(f"format: --json and --format {fmt} disagree; give one of them")
+        return fmt or ("json" if self.as_json else "text")
+
     def emit_list(self, doc: dict[str, Any], key: str, columns: tuple[render.Column, ...], fmt: str | None) -> None:
         """A list in the format asked for: `--format`, else `--json`, else a text table."""
-        if fmt is not None and self.as_json and fmt != "json":
-            raise click.UsageError(f"--json and --format {fmt} disagree; give one of them")
-        fmt = fmt or ("json" if self.as_json else "text")
+        fmt = self.format_of(fmt)
         if fmt == "json":
             click.echo(json.dumps(doc, ensure_ascii=False))
         elif fmt == "csv":
@@ -831,14 +835,13 @@ def _book_plain(doc: dict[str, Any]) -> str:
 @pass_session
 def book(s: Session, listing: str, fmt: str | None) -> None:
     """The order book of a listing: price desc, then time asc (sealed bids as the actor may see them)."""
-    if fmt in ("text", "csv") and s.as_json:
-        raise click.UsageError(f"--json and --format {fmt} disagree; give one of them")
+    fmt = s.format_of(fmt)
     doc = s.ledger.book(listing, s.actor)
     if fmt == "csv":
         click.echo(render.csv_text(doc["bids"], render.BOOK), nl=False)
-        return
-    s.as_json = s.as_json or fmt == "json"
-    s.emit(doc, _book_plain)
+    else:
+        s.as_json = fmt == "json"
+        s.emit(doc, _book_plain)
 
 
 @cli.command()
@@ -1200,15 +1203,10 @@ def rules(ctx: click.Context) -> None:
 @pass_session
 def rules_show(s: Session, jurisdiction: str) -> None:
     """The rules an asset of jurisdiction CC is judged by: the common rules and CC's pack."""
-    from ipledger.domain.isocodes import COUNTRIES, REGIONAL_OFFICES
     from ipledger.domain.rulepacks import COMMON, packs
+    from ipledger.domain.values import parse_jurisdiction
 
-    cc = jurisdiction.strip().upper()
-    if cc not in COUNTRIES and cc not in REGIONAL_OFFICES:
-        raise click.BadParameter(
-            f"{jurisdiction!r} is not an ISO 3166-1 alpha-2 code or a regional office (EP, EM, WO)",
-            param_hint="'CC'",
-        )
+    cc = parse_jurisdiction(jurisdiction)
     pack = packs().get(cc)
     doc = {"jurisdiction": cc, "pack": pack.as_json() if pack else None, "common": COMMON.as_json()}
 

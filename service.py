@@ -522,20 +522,20 @@ class Ledger:
             kept = proofs.checkpoints(conn)
         return {"checkpoints": [c for c in kept if until is None or c["size"] <= until]}
 
-    def _proof_size(self, conn: Any, size: int | None, option: str) -> tuple[int, int]:
-        """The tree size a proof is for (default: the latest checkpoint's), and the tree's size now."""
+    def _proof_size(self, conn: Any, size: int | None, field: str) -> int:
+        """The tree size a proof is for (default: the latest checkpoint's)."""
         from ipledger.ledger import proofs
 
         current, latest = proofs.sizes(conn)
         if size is not None and size < 0:
-            raise InvalidInput(f"{option}: {size} is not a tree size (0 or more events)")
+            raise InvalidInput(f"{field}: {size} is not a tree size (0 or more events)")
         if size is None:
             if latest is None:
-                raise NotFound(f"{option}: no checkpoint has been signed yet; give {option} N or sign one first")
+                raise NotFound(f"{field}: no checkpoint has been signed yet; give a tree size or sign one first")
             size = latest
         if size > current:
-            raise InvalidInput(f"{option}: {size} is beyond the tree's size {current}")
-        return size, current
+            raise InvalidInput(f"{field}: {size} is beyond the tree's size {current}")
+        return size
 
     def prove_inclusion(self, position: int, size: int | None = None) -> dict[str, Any]:
         """The RFC 9162 inclusion proof of the event at `position` in the tree of `size` events."""
@@ -543,7 +543,7 @@ class Ledger:
         from ipledger.ledger.checkpoints import inclusion_doc
 
         with self.exchange.engine.connect() as conn:
-            size, _ = self._proof_size(conn, size, "--size")
+            size = self._proof_size(conn, size, "size")
             tree = proofs.Tree(conn)
             index, leaf = tree.leaf(position, size)
             plan = merkle.inclusion_plan(index, size)
@@ -558,7 +558,7 @@ class Ledger:
         from ipledger.ledger.checkpoints import consistency_doc
 
         with self.exchange.engine.connect() as conn:
-            second, _ = self._proof_size(conn, second, "--to")
+            second = self._proof_size(conn, second, "to")
             if not 0 <= first <= second:
                 raise InvalidInput(f"from: {first} is not a tree size from 0 to --to {second}")
             first_root, second_root, path = proofs.Tree(conn).consistency_with_roots(first, second)

@@ -9,7 +9,7 @@ optimistic concurrency on the asset's version rejects a racing writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,7 +24,7 @@ from ipledger.domain.errors import (
     NotAuthorised,
     NotOwner,
 )
-from ipledger.domain.rulepacks import PledgeFacts, check_pledge
+from ipledger.domain.rulepacks import PledgeFacts, check_pledge, later_end
 from ipledger.domain.terms import pledge_ranks
 from ipledger.domain.values import Actor, ConveyanceKind
 
@@ -181,9 +181,9 @@ class Asset(Aggregate):
 
         def apply(self, asset: Asset) -> None:
             asset.pledge_ids.remove(self.pledge_id)
-            ended = self.effective or self.timestamp.date()
-            if asset.last_pledge_end is None or ended >= asset.last_pledge_end[1]:
-                asset.last_pledge_end = (self.pledge_id, ended)
+            asset.last_pledge_end = later_end(
+                asset.last_pledge_end, self.pledge_id, self.effective or self.timestamp.date()
+            )
 
     class Reserved(Aggregate.Event):
         trade_id: str
@@ -471,9 +471,7 @@ def pledge(asset: Asset, *, pledge_id: str, start: date, end: date | None, actor
         raise InvalidInput(f"start: {start} is before {asset.ref} was registered ({asset.registered_on})")
     _require_not_expired(asset, at, "pledged")
     _require_free(asset, at, "pledged")
-    jurisdiction, kind, _ = asset.ref.split("/", 2)
-    facts = PledgeFacts(asset.ref, jurisdiction, kind, asset.expires_on, tuple(asset.pledge_ids), start, end)
-    check_pledge(replace(facts, last_ended=asset.last_pledge_end))
+    check_pledge(PledgeFacts(asset.ref, asset.expires_on, tuple(asset.pledge_ids), start, end, asset.last_pledge_end))
     return authorise(asset, actor, "pledge", at).then(Asset.PledgeAttached, pledge_id=pledge_id)
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from ipledger.domain.base import Aggregate, Decision
-from ipledger.domain.errors import InvalidState, NotAuthorised, Unauthenticated
+from ipledger.domain.errors import InvalidInput, InvalidState, NotAuthorised, Unauthenticated
 from ipledger.domain.values import Actor, format_time
 
 #: A secret reads `ipl_<token id>_<random>`: the id says which token to check, the rest is the secret proper.
@@ -114,7 +114,7 @@ def issue(
 ) -> Decision:
     _require_operator(actor, "issues")
     if expires is not None and expires <= at.date():
-        raise InvalidState(f"expires: {expires.isoformat()} is not after today ({at.date().isoformat()})")
+        raise InvalidInput(f"expires: {expires.isoformat()} is not after today ({at.date().isoformat()})")
     return Decision.creating(
         Token,
         token_id,

@@ -28,20 +28,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ipledger.domain.errors import IntegrityError, InvalidState
-from ipledger.ledger.chain import GENESIS, chain_hash, chain_table, commands_table, restored_outcome
+from ipledger.ledger.chain import GENESIS, chain_hash, chain_table, commands_table, export_line, restored_outcome
+from ipledger.ledger.checkpoints import body
 from ipledger.ledger.codec import Envelope
 
 KEYS = ("position", "originator_id", "originator_version", "topic", "state", "hash")
 PAGE = 5000
-
-
-def _canonical_uuid(text: str) -> bool:
-    """The form the store gives back (lower case, hyphenated): the bytes hashed are the
-    bytes that will be exported again."""
-    try:
-        return str(UUID(text)) == text
-    except ValueError:
-        return False
 
 
 def _line(number: int, raw: bytes) -> dict[str, Any]:
@@ -76,38 +68,29 @@ class Restore:
         if not isinstance(state, str):
             raise IntegrityError(f"line {number}: state must be the stored event as JSON text")
         originator_id, version, topic = doc["originator_id"], doc["originator_version"], doc["topic"]
-        if not (
-            isinstance(originator_id, str)
-            and _canonical_uuid(originator_id)
-            and isinstance(version, int)
-            and not isinstance(version, bool)
-            and 0 < version < 2**31
-            and isinstance(topic, str)
-            and position < 2**62
-        ):
-            raise IntegrityError(
-                f"line {number}: position {position}: not a stored event (an id, version or topic the store "
-                "would not have written)"
-            )
+        try:
+            if not (isinstance(version, int) and 0 < version < 2**31 and isinstance(topic, str) and position < 2**62):
+                raise ValueError
+            originator = UUID(originator_id)
+            envelope, _ = Envelope.from_state(orjson.loads(state))
+        except (ValueError, orjson.JSONDecodeError, AttributeError, TypeError):
+            raise IntegrityError(f"line {number}: position {position}: not a stored event") from None
         state_bytes = state.encode()
-        expected = chain_hash(
-            self.prev, position, str(doc["originator_id"]), doc["originator_version"], doc["topic"], state_bytes
-        )
+        expected = chain_hash(self.prev, position, originator_id, version, topic, state_bytes)
         if expected != doc["hash"]:
             raise IntegrityError(
                 f"line {number}: position {position}: event content does not match its hash (altered?)"
             )
-        try:
-            originator = UUID(str(doc["originator_id"]))
-            envelope, _ = Envelope.from_state(orjson.loads(state_bytes))
-        except (ValueError, orjson.JSONDecodeError, AttributeError, TypeError):
-            raise IntegrityError(f"line {number}: position {position}: not a stored event") from None
+        if raw.rstrip(b"\r\n") != export_line(position, str(originator), version, topic, state_bytes, expected):
+            # Hashes right but is not the line the store would export again (an id in
+            # upper case, other spacing): restored, it would not export byte for byte.
+            raise IntegrityError(f"line {number}: position {position}: not a stored event (not as an export writes it)")
         self.events.append(
             {
                 "id": position,
                 "originator_id": originator,
-                "originator_version": doc["originator_version"],
-                "topic": doc["topic"],
+                "originator_version": version,
+                "topic": topic,
                 "state": state_bytes,
             }
         )
@@ -210,11 +193,12 @@ def _checkpoints(conn: Connection, lines: Iterable[bytes], size: int) -> int:
             cp_size, root, note = int(doc["size"]), str(doc["root_hash"]), str(doc["checkpoint"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             raise IntegrityError(f"checkpoints line {number}: not a line of export --checkpoints") from None
-        if cp_size > size or tree.root(cp_size).hex() != root or note.split("\n")[2:3] != [_b64(root)]:
+        origin = note.split("\n", 1)[0]
+        signed = note.partition("\n\n")[0] + "\n"  # the note's text: origin, size, root
+        if cp_size > size or tree.root(cp_size).hex() != root or signed != body(origin, cp_size, bytes.fromhex(root)):
             raise IntegrityError(
                 f"checkpoints line {number}: the checkpoint of size {cp_size} does not match the restored log's tree"
             )
-        origin = note.split("\n", 1)[0]
         if kept == 0:
             proofs.set_origin(conn, origin)
         elif proofs.origin(conn) != origin:
@@ -222,9 +206,3 @@ def _checkpoints(conn: Connection, lines: Iterable[bytes], size: int) -> int:
         proofs.keep_checkpoint(conn, cp_size, bytes.fromhex(root), note)
         kept += 1
     return kept
-
-
-def _b64(root_hex: str) -> str:
-    import base64
-
-    return base64.b64encode(bytes.fromhex(root_hex)).decode()

@@ -174,7 +174,7 @@ def test_json_and_another_format_together_are_a_usage_error(market: Cli) -> None
     assert (result.exit_code, result.stdout) == (2, "")
     assert json.loads(result.stderr) == {
         "error": "InvalidInput",
-        "message": "--json and --format csv disagree; give one of them",
+        "message": "format: --json and --format csv disagree; give one of them",
     }
     late = market("members", "--format", "text", "--json")
     assert (late.exit_code, late.stdout) == (2, "") and "--json and --format text disagree" in late.stderr

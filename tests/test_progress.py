@@ -76,3 +76,21 @@ def test_long_commands_print_no_progress_when_stderr_is_not_a_terminal(run: Cli,
         result = run(*args, input=stdin)
         assert result.exit_code == 0, result.stderr
         assert result.stderr == "", args
+
+
+def test_long_commands_feed_their_bar_up_to_the_head(run: Cli) -> None:
+    """What the bar is told, without a terminal: verify and restore report every event."""
+    from ipledger.service import Ledger
+
+    exported = run.export()
+    head = len(exported.splitlines())
+    ledger = Ledger(run.db)
+    seen: list[int] = []
+    ledger.verify(progress=seen.append)
+    assert seen and seen[-1] == head
+    ledger.close()
+    restored = Ledger(run.db.replace("ledger.db", "restored.db"))
+    counted: list[int] = []
+    restored.restore((line.encode() for line in exported.splitlines()), progress=counted.append)
+    assert sum(counted) == head
+    restored.close()

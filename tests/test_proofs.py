@@ -301,10 +301,10 @@ def test_a_consistency_proof_is_needed_between_different_sizes(auditor: Auditor)
 BAD_PROOF_REQUESTS = [
     (["--position", "999"], "position: "),
     (["--position", "0"], "position: "),
-    (["--position", "3", "--size", "999"], "--size: "),
-    (["--position", "3", "--size", "-1"], "--size: "),
+    (["--position", "3", "--size", "999"], "size: "),
+    (["--position", "3", "--size", "-1"], "size: "),
     (["--from", "5", "--to", "3"], "from: "),
-    (["--from", "3", "--to", "999"], "--to: "),
+    (["--from", "3", "--to", "999"], "to: "),
     (["--position", "3", "--from", "2"], ""),
     (["--position", "3", "--to", "4"], ""),
     ([], ""),
@@ -324,7 +324,7 @@ def test_bad_proof_requests_are_one_line_errors_naming_the_option(auditor: Audit
 @SQLITE_ONLY
 def test_a_proof_without_a_size_needs_a_checkpoint(auditor: Auditor) -> None:
     result = auditor.run("audit", "prove", "--position", "3")
-    assert result.exit_code == 1 and result.stderr.startswith("error: NotFound: --size: no checkpoint")
+    assert result.exit_code == 1 and result.stderr.startswith("error: NotFound: size: no checkpoint")
     assert doc(auditor.run("audit", "prove", "--position", "3", "--size", "5", "--json"))["tree_size"] == 5
 
 

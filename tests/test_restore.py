@@ -238,3 +238,21 @@ def test_a_duplicated_event_is_refused_as_an_integrity_failure(history: tuple[Cl
     result = target("restore", "-", input=forged)
     assert result.exit_code == 4 and "the store refuses these events" in result.stderr, result.stderr
     assert target.export() == ""
+
+
+def test_a_checkpoint_line_whose_size_is_not_its_notes_is_refused(tmp_path: Path, run: Cli) -> None:
+    key = tmp_path / "signing.key"
+    run.ok("audit", "keygen", "--name", "exchange.example", "--out", str(key))
+    run.ok("audit", "checkpoint", "--key", str(key))
+    line = json.loads(run.ok("export", "--checkpoints").stdout)
+    run.ok("member", "add", "ccb-sh", "--name", "CCB", "--kind", "financial_institution", "--country", "CN")
+    line["size"], line["root_hash"] = line["size"] + 1, None  # another size than the note signed
+    (tmp_path / "log.jsonl").write_text(run.export())
+    target = fresh(tmp_path)
+    ours = doc(run("--json", "audit", "prove", "--from", str(line["size"]), "--to", str(line["size"])))
+    line["root_hash"] = ours["to_root"]  # the restored tree's true root at that size: only the note disagrees
+    (tmp_path / "checkpoints.jsonl").write_text(json.dumps(line) + "\n")
+    result = target("restore", str(tmp_path / "log.jsonl"), "--checkpoints", str(tmp_path / "checkpoints.jsonl"))
+    assert result.exit_code == 4, result.stderr
+    assert "does not match the restored log's tree" in result.stderr
+    assert target.export() == ""

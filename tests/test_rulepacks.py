@@ -34,8 +34,7 @@ EXPIRES = date(2038, 1, 5)
 
 
 def facts(ref: str = PATENT, *, in_force: tuple[str, ...] = (), end: date | None = date(2030, 12, 31)) -> PledgeFacts:
-    jurisdiction, kind, _ = ref.split("/", 2)
-    return PledgeFacts(ref, jurisdiction, kind, EXPIRES, in_force, date(2026, 3, 1), end)
+    return PledgeFacts(ref, EXPIRES, in_force, date(2026, 3, 1), end)
 
 
 # --------------------------------------------------------------------------- CN, on the pure rules
@@ -309,7 +308,7 @@ def test_rules_for_a_code_that_is_no_jurisdiction_is_bad_input(run: Cli) -> None
     result = run("rules", "XX")
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: InvalidInput: Invalid value for 'CC': 'XX' is not an ISO 3166-1 alpha-2 code "
+        "error: InvalidInput: jurisdiction: 'XX' is not an ISO 3166-1 alpha-2 code "
         "or a regional office (EP, EM, WO)\n"
     )
 
@@ -382,7 +381,7 @@ from ipledger.domain.errors import InvalidInput
 from ipledger.domain.rulepacks import PledgeFacts, Rule, RulePack
 
 
-def amount_stated(facts: PledgeFacts) -> None:
+def term_stated(facts: PledgeFacts) -> None:
     if facts.end is None:
         raise InvalidInput("end: a JP patent pledge states its term (Patent Act art. 98, in this test)")
 
@@ -392,7 +391,7 @@ PACK = RulePack(
     name="Japan (JPO)",
     sources=("Patent Act art. 98",),
     rules=(Rule("JP.pledge.term", "A patent pledge states its term.", "Patent Act art. 98", "InvalidInput",
-                amount_stated),),
+                term_stated),),
     number=lambda kind, number, field: number.upper().replace("-", ""),
 )
 '''

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 
@@ -33,13 +33,25 @@ class PledgeFacts:
     first), and the new pledge's term."""
 
     ref: str
-    jurisdiction: str
-    kind: str
     expires_on: date | None
     pledges_in_force: tuple[str, ...]
     start: date
     end: date | None
     last_ended: tuple[str, date] | None = None  # the pledge that stopped being in force last, and when
+
+    @property
+    def jurisdiction(self) -> str:
+        return self.ref.split("/", 1)[0]
+
+    @property
+    def kind(self) -> str:
+        return self.ref.split("/", 2)[1]
+
+
+def later_end(last: tuple[str, date] | None, pledge_id: str, ended: date) -> tuple[str, date]:
+    """The pledge that stopped being in force last, after `pledge_id` ended on `ended`
+    (on a tie, the later recorded): kept by the asset, and by the review of the past."""
+    return (pledge_id, ended) if last is None or ended >= last[1] else last
 
 
 #: A pledge rule: raises a named error for a pledge its law refuses, else returns None.
@@ -201,16 +213,12 @@ def review_pledges(pledges: Iterable[PastPledge]) -> list[Finding]:
     for p in sorted(pledges, key=lambda p: p.position):
         before = earlier.setdefault(p.ref, [])
         in_force = tuple(q.pledge_id for q in before if q.ended_position is None or q.ended_position > p.position)
-        ended = [
-            (q.pledge_id, q.ended_on)
-            for q in before
-            if q.ended_position is not None and q.ended_position < p.position and q.ended_on is not None
-        ]
-        last_ended = max(ended, key=lambda e: e[1]) if ended else None
-        jurisdiction, _, rest = p.ref.partition("/")
+        last_ended: tuple[str, date] | None = None
+        for q in sorted(before, key=lambda q: q.ended_position or 0):
+            if q.ended_position is not None and q.ended_position < p.position and q.ended_on is not None:
+                last_ended = later_end(last_ended, q.pledge_id, q.ended_on)
         try:
-            facts = PledgeFacts(p.ref, jurisdiction, rest.partition("/")[0], p.expires_on, in_force, p.start, p.end)
-            check_pledge(replace(facts, last_ended=last_ended))
+            check_pledge(PledgeFacts(p.ref, p.expires_on, in_force, p.start, p.end, last_ended))
         except LedgerError as refused:
             findings.append(Finding(f"pledge {p.pledge_id}", p.ref, refused.name, refused.message))
         before.append(p)

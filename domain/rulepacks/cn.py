@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ipledger.domain.errors import AssetPledged, InvalidInput, NotPledgeable, PledgeBeyondExpiry
-from ipledger.domain.rulepacks import PledgeFacts, Rule, RulePack
+from ipledger.domain.rulepacks import PledgeFacts, Rule, RulePack, as_typed
 
 MEASURES = "CNIPA Patent Pledge Registration Measures (2021), art. 12"
 
@@ -26,7 +26,7 @@ NUMBER = re.compile(r"(?:ZL)?([0-9]{8}|[0-9]{12})\.?([0-9X])")
 def number(kind: str, typed: str, field: str) -> str:
     """`ZL201810012345.6` however it was typed; the check character is kept, not validated."""
     if kind not in NUMBERED:
-        return typed.upper()
+        return as_typed(kind, typed, field)
     m = NUMBER.fullmatch("".join(typed.split()).upper())
     if m is None:
         raise InvalidInput(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ipledger.domain.errors import InvalidInput
-from ipledger.domain.rulepacks import Rule, RulePack
+from ipledger.domain.rulepacks import Rule, RulePack, as_typed
 
 RECORDATION = "35 U.S.C. 261; USPTO assignment recordation"
 
@@ -48,7 +48,7 @@ def number(kind: str, typed: str, field: str) -> str:
                 f"{field}: {typed!r} is not a US application number: 8 digits (15334090; 15/334,090 is the same)"
             )
         return digits
-    return typed.upper()
+    return as_typed(kind, typed, field)
 
 
 PACK = RulePack(
