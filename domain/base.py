@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
+from hashlib import sha1
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -25,12 +26,15 @@ from pydantic import BaseModel, ConfigDict
 
 #: Natural keys (asset refs, member ids, caller-chosen ids) map to aggregate ids by uuid5.
 NAMESPACE = uuid5(NAMESPACE_URL, "https://ipledger.example/ids")
+_NAMESPACE_BYTES = NAMESPACE.bytes
 
 
 @lru_cache(maxsize=65536)
 def natural_id(kind: str, key: str) -> UUID:
-    """Pure, and computed for every load, so the last keys seen are remembered."""
-    return uuid5(NAMESPACE, f"{kind}:{key}")
+    """uuid5(NAMESPACE, "kind:key"), by the RFC's own steps (SHA-1 of namespace and name,
+    version and variant bits set by UUID): the stdlib's uuid5 spends most of its time
+    around the hash. Pure, and computed for every load, so the last keys seen are remembered."""
+    return UUID(bytes=sha1(_NAMESPACE_BYTES + f"{kind}:{key}".encode()).digest()[:16], version=5)
 
 
 class DomainEvent(BaseModel):

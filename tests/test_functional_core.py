@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import orjson
 import pytest
 
 from ipledger.domain import assets, licences, listings, members, pledges, trades
-from ipledger.domain.base import Aggregate
+from ipledger.domain.base import NAMESPACE, Aggregate, natural_id
 from ipledger.domain.errors import DuplicateId, InvalidInput
 from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Mechanism
@@ -135,6 +136,11 @@ def _event_classes() -> list[type[Aggregate.Event]]:
                 nested = [v for v in vars(aggregate).values() if isinstance(v, type) and issubclass(v, Aggregate.Event)]
                 found += [v for v in nested if v.__name__ not in ("Event", "Created")]  # the bases
     return found
+
+
+@pytest.mark.parametrize("kind, key", [("asset", PATENT), ("member", "icbc-sh"), ("listing", "上市-1")])
+def test_a_natural_key_names_the_aggregate_uuid5_has_always_named(kind: str, key: str) -> None:
+    assert natural_id.__wrapped__(kind, key) == uuid5(NAMESPACE, f"{kind}:{key}")
 
 
 def test_every_event_is_a_declared_class_with_its_own_apply() -> None:
