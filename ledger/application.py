@@ -154,7 +154,7 @@ class Exchange(Application[UUID], Loader):
         who = Actor.parse(actor)
         if who.role == "auditor":
             raise NotAuthorised(f"actor: auditors read; {name} writes")
-        return Request(name, command, who, request_digest(name, command.digest_args(), who.id))
+        return Request(name, command, who, request_digest(name, command.digest_args(args), who.id))
 
     @staticmethod
     def repeat(cid: str, request: Request, record: CommandRecord) -> Outcome:

@@ -14,7 +14,7 @@ with an error, drops whatever the commands changed from the process's aggregate 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Callable, TypeVar
@@ -266,11 +266,12 @@ class UnitOfWork(Loader):
         and the outcome's): the record lives outside the hash chain, and this is how
         `audit verify` proves it was not edited."""
         new_events = [e for aggregate in aggregates if aggregate is not None for e in aggregate.collect_events()]
-        envelope = Envelope(actor=request.actor.id, command_id=command_id)
+        actor = request.actor.id
+        envelope = Envelope(actor, command_id)
         stored = [self.mapper.to_stored_event(e, envelope) for e in new_events[:-1]]
         if new_events:
             stamp = CommandStamp(command=request.name, digest=request.digest, outcome=outcome_digest(outcome))
-            stored.append(self.mapper.to_stored_event(new_events[-1], replace(envelope, stamp=stamp)))
+            stored.append(self.mapper.to_stored_event(new_events[-1], Envelope(actor, command_id, stamp)))
         return stored
 
     # ------------------------------------------------------------------ writing

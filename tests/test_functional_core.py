@@ -19,11 +19,11 @@ from ipledger.domain import assets, licences, listings, members, pledges, trades
 from ipledger.domain.base import NAMESPACE, Aggregate, natural_id
 from ipledger.domain.errors import DuplicateId, InvalidInput
 from ipledger.domain.terms import licence_end, pledge_ranks
-from ipledger.domain.values import Mechanism
+from ipledger.domain.values import Actor, Mechanism
 from ipledger.ledger.chain import request_digest
 from ipledger.ledger.commands import Command, OpenListing, PlaceBid
 from ipledger.ledger.config import DEFAULT_DB, store_url
-from ipledger.ledger.handlers import HANDLERS
+from ipledger.ledger.handlers import HANDLERS, Context
 from ipledger.service import Ledger, open_ledger
 from tests.builders import CAS, HUAWEI, ICBC, T0, ZTE, admit, bid, co_owned, consented, open_listing, pledge, register
 from tests.conftest import PATENT, Market
@@ -320,7 +320,7 @@ def test_a_request_keeps_the_digest_recorded_before_its_money_was_parsed(
     not refused as IdempotencyConflict: the digest takes money as the issuer typed it."""
     command = Command.named(name).parse(args)
 
-    assert request_digest(name, command.digest_args(), actor) == digest
+    assert request_digest(name, command.digest_args(args), actor) == digest
 
 
 def test_a_secured_amount_without_its_currency_is_refused_before_the_pledgee_is_judged() -> None:
@@ -343,3 +343,18 @@ def test_the_core_reads_no_environment_only_the_bootstrap_does(
         assert (ledger.url, ledger.pinned_now) == (f"sqlite:///{tmp_path}/from-env.db", "2026-03-02T09:00:00Z")
     finally:
         ledger.close()
+
+
+def test_a_derived_id_is_the_head_of_the_uuid5_of_its_command_id() -> None:
+    """Bid and trade ids made for a command (`Context.new_id`) stay the ids logs already hold."""
+    ctx = Context(actor=Actor.parse("huawei"), command_id="c-17", at=T0)
+    assert ctx.new_id("T", "sale") == "T-" + uuid5(NAMESPACE, "c-17/T/sale").hex[:10]
+
+
+def test_an_aggregate_takes_its_state_from_its_created_event_never_a_constructor() -> None:
+    """Created.mutate builds aggregates without calling `__init__`: one is refused."""
+    with pytest.raises(TypeError, match="created event's apply"):
+
+        class Registry(Aggregate):
+            def __init__(self) -> None:
+                self.entries: list[str] = []
