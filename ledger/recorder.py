@@ -163,7 +163,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 try:
                     with raw.pipelined():
                         raw.begin()
-                        positions = self._write(raw, stored_events, kwargs.get("commands") or ())
+                        positions = self._write(
+                            raw, stored_events, kwargs.get("commands") or (), kwargs.get("after")
+                        )
                         raw.commit()
                 except BaseException:
                     raw.rollback()
@@ -183,12 +185,20 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
         """The library's path (a caller's session, or an in-memory store): same writes."""
-        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or ())
+        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or (), kwargs.get("after"))
 
-    def _write(self, raw: Raw, stored_events: Sequence[StoredEvent], commands: Sequence[CommandWrite]) -> list[int]:
+    def _write(
+        self,
+        raw: Raw,
+        stored_events: Sequence[StoredEvent],
+        commands: Sequence[CommandWrite],
+        after: int | None = None,
+    ) -> list[int]:
         """Events first (that takes the write lock: SQLite's database lock, or on PostgreSQL
         `LOCK TABLE … IN EXCLUSIVE MODE`), so positions follow commit order and the
-        previous hash read below cannot change under us; then chain links and commands."""
+        previous hash read below cannot change under us; then chain links and commands.
+        `after`: the log position the write must follow directly (0 for an empty log), or
+        RecordConflict (nothing written), as if another writer had won a race."""
         if not stored_events:
             return []
         sqlite, mark = raw.sqlite, raw.mark
@@ -229,6 +239,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
+        if after is not None and self.last_prev_position != after:
+            raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
         links = link_events(prev, positions, stored_events)
         # Each command's record points at its last event, whose hashed envelope carries the
         # record's digests (verify checks one against the other).

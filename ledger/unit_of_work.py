@@ -147,12 +147,14 @@ class UnitOfWork(Loader):
         last: datetime | None,
         optimistic: bool,
         clock: Callable[[str | datetime | None, datetime | None, str], datetime],
+        head_unread: bool = False,
     ) -> None:
         self.repository, self.recorder, self.mapper, self.cache = repository, recorder, mapper, cache
         self.head = head
         self.last = last  # the newest recorded time: no command in this unit goes back from it
         self.optimistic = optimistic
         self.clock = clock
+        self.head_unread = head_unread  # `head` is the cache's, not read: the write checks it
         self.touched: list[UUID] = []
         self.unchecked: list[tuple[UUID, str]] = []  # ids an optimistic command did not look up
         self.events: list[StoredEvent] = []
@@ -279,7 +281,10 @@ class UnitOfWork(Loader):
     def commit(self) -> int:
         """Write every decided command atomically; returns how many commands were written."""
         if self.events:
-            positions = self.recorder.insert_events(self.events, commands=self.commands)
+            # A head not read from the store is checked under the write lock: a write that
+            # would land after another writer's conflicts, and is decided again on fresh state.
+            expect = (self.head or 0) if self.head_unread else None
+            positions = self.recorder.insert_events(self.events, commands=self.commands, after=expect)
             self.cache.wrote(self.head, list(positions or ()), self.recorder.last_prev_position, self.last)
         self.committed = True
         return len(self.commands)
