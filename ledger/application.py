@@ -24,7 +24,14 @@ from eventsourcing.persistence import IntegrityError as RecordConflict
 from eventsourcing.utils import get_topic
 
 from ipledger.domain.base import Aggregate
-from ipledger.domain.errors import ClockAhead, ClockWentBackwards, ConcurrentWrite, IdempotencyConflict, NotAuthorised
+from ipledger.domain.errors import (
+    ClockAhead,
+    ClockWentBackwards,
+    ConcurrentWrite,
+    IdempotencyConflict,
+    LedgerError,
+    NotAuthorised,
+)
 from ipledger.domain.values import Actor, format_time, parse_time
 from ipledger.ledger import commands as c
 from ipledger.ledger.chain import request_digest
@@ -102,11 +109,22 @@ class Exchange(Application[UUID], Loader):
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
             try:
                 with self.recorder.one_connection():
-                    recorded, head = self.recorder.preflight(cid)
+                    # A command id made here was never recorded, and the cache knows where
+                    # this process left the log: the first read is skipped, and the write
+                    # refuses to land anywhere but there (see UnitOfWork.commit).
+                    trusted = attempt == 0 and command_id is None and self.cache.head is not None
+                    recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
                     if recorded is not None:
                         return self.repeat(cid, request, recorded)
-                    with self.unit_of_work(head, optimistic=attempt == 0) as uow:
-                        outcome = uow.decide(request, cid, now, "IPLEDGER_NOW")
+                    with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted) as uow:
+                        try:
+                            outcome = uow.decide(request, cid, now, "IPLEDGER_NOW")
+                        except LedgerError:
+                            if trusted and self.recorder.preflight(None)[1] != head:
+                                # Refused on what this process knew, but another writer
+                                # wrote since: decide again on the log as it is.
+                                raise RecordConflict("the log moved since this process last wrote") from None
+                            raise
                         uow.commit()
                         return outcome
             except RecordConflict:
@@ -116,12 +134,15 @@ class Exchange(Application[UUID], Loader):
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
 
-    def unit_of_work(self, head: int | None = None, *, optimistic: bool = False, fresh: bool = False) -> UnitOfWork:
+    def unit_of_work(
+        self, head: int | None = None, *, optimistic: bool = False, fresh: bool = False, head_unread: bool = False
+    ) -> UnitOfWork:
         """A unit of work on the log as it is at `head` (read now when not given).
 
         The aggregate cache carries over from the last unit if nobody wrote since
         (`fresh` drops it anyway). `optimistic` leaves new ids to the unique index: a unit
-        that conflicts must be run again without it."""
+        that conflicts must be run again without it. `head_unread`: `head` is where this
+        process left the log, not read from the store; the write conflicts if it moved."""
         if head is None:
             head = self.recorder.preflight(None)[1]
         last = self._head_time(head)
@@ -137,6 +158,7 @@ class Exchange(Application[UUID], Loader):
             last=last,
             optimistic=optimistic,
             clock=self.clock,
+            head_unread=head_unread,
         )
 
     def _head_time(self, head: int | None) -> datetime | None:
@@ -154,7 +176,7 @@ class Exchange(Application[UUID], Loader):
         who = Actor.parse(actor)
         if who.role == "auditor":
             raise NotAuthorised(f"actor: auditors read; {name} writes")
-        return Request(name, command, who, request_digest(name, command.digest_args(), who.id))
+        return Request(name, command, who, request_digest(name, command.digest_args(args), who.id))
 
     @staticmethod
     def repeat(cid: str, request: Request, record: CommandRecord) -> Outcome:

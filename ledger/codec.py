@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, register_topic, resolve_topic
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
-    from pydantic import BaseModel
 
 #: The package is installed as `ipledger.*`, but a log names event classes as it always
 #: has (`domain.assets:Asset.Registered`): a topic is part of the audit format, and moving
@@ -101,6 +102,62 @@ class OrjsonTranscoder(Transcoder):
         return orjson.loads(data)
 
 
+def _json_default(value: Any) -> Any:
+    """What orjson does not write itself, written as pydantic's JSON mode writes it."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, BaseModel):  # a value object in an event (a licence's Scope)
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not a type an event stores")
+
+
+class _ClassInfo(NamedTuple):
+    """What the codec needs of an event class, looked up once: the class's own attribute
+    lookups go through pydantic's metaclass, whose miss (no `class_version`) raises and
+    costs more than encoding the event."""
+
+    cls: type[Any]
+    topic: str
+    class_version: int
+
+
+_BY_CLASS: dict[type[Any], _ClassInfo] = {}
+_BY_TOPIC: dict[str, _ClassInfo] = {}
+
+
+def _class_info(cls: type[Any]) -> _ClassInfo:
+    info = _BY_CLASS.get(cls)
+    if info is None:
+        info = _BY_CLASS[cls] = _ClassInfo(cls, log_topic(cls), getattr(cls, "class_version", 1))
+    return info
+
+
+def _topic_info(topic: str) -> _ClassInfo:
+    info = _BY_TOPIC.get(topic)
+    if info is None:
+        cls = resolve_topic(topic)
+        info = _BY_TOPIC[topic] = _ClassInfo(cls, topic, getattr(cls, "class_version", 1))
+    return info
+
+
+def encode_state(domain_event: Any, envelope: Envelope | None = None) -> bytes:
+    """An event's stored state: its fields in declared order (as pydantic's JSON mode
+    writes them; tests/test_codec.py holds the bytes equal on the bench workload), its
+    class version after them when above 1, then the envelope. Written straight from the
+    instance's fields by orjson: the hash chain covers these bytes, so nothing may differ."""
+    state = dict(domain_event.__dict__)
+    del state["originator_id"], state["originator_version"]
+    class_version = _class_info(type(domain_event)).class_version
+    if class_version > 1:
+        state["class_version"] = class_version
+    if envelope is not None:
+        state[_META] = envelope.to_meta()
+    originator_topic = state.get("originator_topic")
+    if originator_topic is not None:
+        state["originator_topic"] = originator_topic.removeprefix(INSTALLED_PREFIX)
+    return orjson.dumps(state, default=_json_default, option=orjson.OPT_UTC_Z)
+
+
 class PydanticMapper(Mapper[UUID]):
     """Maps pydantic domain events to stored events and back (with upcasting)."""
 
@@ -108,22 +165,11 @@ class PydanticMapper(Mapper[UUID]):
         self, domain_event: DomainEventProtocol[UUID], envelope: Envelope | None = None
     ) -> StoredEvent:
         """The stored event, with the envelope of the command that decided it."""
-        state = cast("BaseModel", domain_event).model_dump(mode="json")
-        state.pop("originator_id")
-        state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
-        if envelope is not None:
-            state[_META] = envelope.to_meta()
-        originator_topic = state.get("originator_topic")
-        if originator_topic is not None:
-            state["originator_topic"] = originator_topic.removeprefix(INSTALLED_PREFIX)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=log_topic(type(domain_event)),
-            state=self.transcoder.encode(state),
+            topic=_class_info(type(domain_event)).topic,
+            state=encode_state(domain_event, envelope),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
@@ -134,9 +180,8 @@ class PydanticMapper(Mapper[UUID]):
 def decode_event(topic: str, state: dict[str, Any], originator_id: Any, version: int) -> Any:
     """The domain event of a stored state (its envelope dropped), upcast to the class's
     current version (`class_version`, `upcast_vN_vN+1`, as the library does)."""
-    cls = resolve_topic(topic)
+    cls, _, class_version = _topic_info(topic)
     state.pop(_META, None)
-    class_version = getattr(cls, "class_version", 1)
     from_version = state.pop("class_version", 1)
     while from_version < class_version:
         getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)

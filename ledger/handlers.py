@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha1
 from typing import TYPE_CHECKING, Any, Callable
-from uuid import uuid5
 
 from ipledger.domain.assets import Asset
-from ipledger.domain.base import NAMESPACE, Aggregate
+from ipledger.domain.base import NAMESPACE_BYTES, Aggregate
 from ipledger.domain.licences import Licence, check_conflicts
 from ipledger.domain.listings import Listing, Sale
 from ipledger.domain.members import BidIndex, Member
@@ -37,8 +37,11 @@ class Context:
     at: datetime
 
     def new_id(self, prefix: str, purpose: str = "") -> str:
-        """A fresh id; derived from the command id, so a retried command makes the same one."""
-        return f"{prefix}-{uuid5(NAMESPACE, f'{self.command_id}/{prefix}/{purpose}').hex[:10]}"
+        """A fresh id; derived from the command id, so a retried command makes the same one.
+        The first 10 hex digits of uuid5(NAMESPACE, name) are those of its SHA-1 (uuid5's
+        version and variant bits come later), taken here without building the UUID."""
+        name = f"{self.command_id}/{prefix}/{purpose}".encode()
+        return f"{prefix}-{sha1(NAMESPACE_BYTES + name).hexdigest()[:10]}"
 
 
 Outcome = dict[str, Any]

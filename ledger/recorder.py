@@ -51,6 +51,35 @@ class CommandRecord(NamedTuple):
     digest: str | None
 
 
+def insert_rows(raw: Raw, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """A table's rows of one write: one statement for one row (an interactive command),
+    else one executemany (a batch)."""
+    if len(rows) == 1:
+        raw.run(sql, rows[0])
+    elif rows:
+        raw.run(sql, rows, many=True)
+
+
+def write_beside_events(
+    raw: Raw,
+    links: Sequence[tuple[int, str]],
+    leaves: Sequence[tuple[int, bytes]],
+    records: Sequence[tuple[str, str, bytes, int, str | None]],
+    *,
+    tree_head: tuple[Any, Any] | None,
+    log_was_empty: bool,
+) -> None:
+    """What is written with every event, in the events' transaction (a command, an import
+    batch, a restore's page): its chain link, its leaf in the Merkle tree (ledger.proofs;
+    `tree_head` as append_leaves takes it), and the records (command id, name, outcome,
+    position of its last event, request digest) of the commands they belong to."""
+    mark = raw.mark
+    insert_rows(raw, f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})", links)
+    append_leaves(raw, tree_head, leaves, log_was_empty=log_was_empty)
+    columns = "command_id, command, outcome, position, digest"
+    insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
+
+
 class LedgerRecorder(SQLAlchemyApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
@@ -134,7 +163,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 try:
                     with raw.pipelined():
                         raw.begin()
-                        positions = self._write(raw, stored_events, kwargs.get("commands") or ())
+                        positions = self._write(
+                            raw, stored_events, kwargs.get("commands") or (), kwargs.get("after")
+                        )
                         raw.commit()
                 except BaseException:
                     raw.rollback()
@@ -154,12 +185,20 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int]:
         """The library's path (a caller's session, or an in-memory store): same writes."""
-        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or ())
+        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or (), kwargs.get("after"))
 
-    def _write(self, raw: Raw, stored_events: Sequence[StoredEvent], commands: Sequence[CommandWrite]) -> list[int]:
+    def _write(
+        self,
+        raw: Raw,
+        stored_events: Sequence[StoredEvent],
+        commands: Sequence[CommandWrite],
+        after: int | None = None,
+    ) -> list[int]:
         """Events first (that takes the write lock: SQLite's database lock, or on PostgreSQL
         `LOCK TABLE … IN EXCLUSIVE MODE`), so positions follow commit order and the
-        previous hash read below cannot change under us; then chain links and commands."""
+        previous hash read below cannot change under us; then chain links and commands.
+        `after`: the log position the write must follow directly (0 for an empty log), or
+        RecordConflict (nothing written), as if another writer had won a race."""
         if not stored_events:
             return []
         sqlite, mark = raw.sqlite, raw.mark
@@ -200,14 +239,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
+        if after is not None and self.last_prev_position != after:
+            raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
         links = link_events(prev, positions, stored_events)
-        sql = f"INSERT INTO ipledger_chain (position, hash) VALUES ({mark}, {mark})"
-        raw.run(sql, links[0]) if len(links) == 1 else raw.run(sql, links, many=True)
-        # The Merkle tree grows with the chain, in the same transaction (ledger.proofs).
-        tree_head = None if sqlite else (returned[0][5], returned[0][6])
-        append_leaves(
-            raw, tree_head, leaves_of(positions, stored_events, links), log_was_empty=self.last_prev_position == 0
-        )
         # Each command's record points at its last event, whose hashed envelope carries the
         # record's digests (verify checks one against the other).
         records, offset = [], 0
@@ -215,14 +249,14 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             offset += count
             if count:  # a command that decided nothing is not recorded (as in a single write)
                 records.append((command_id, name, outcome, max(positions[offset - count : offset]), digest))
-        sql = (
-            "INSERT INTO ipledger_commands (command_id, command, outcome, position, digest) "
-            f"VALUES ({', '.join([mark] * 5)})"
+        write_beside_events(
+            raw,
+            links,
+            leaves_of(positions, stored_events, links),
+            records,
+            tree_head=None if sqlite else (returned[0][5], returned[0][6]),
+            log_was_empty=self.last_prev_position == 0,
         )
-        if len(records) == 1:
-            raw.run(sql, records[0])
-        elif records:
-            raw.run(sql, records, many=True)
         return positions
 
     def _insert_sql(self, mark: str, rows: int, returning: bool = True) -> str:

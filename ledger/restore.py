@@ -4,7 +4,7 @@ The export's lines are the log itself (docs/audit.md), so a restore writes them 
 as they were (same positions, bytes, hashes) after checking each link of the chain:
 the first line that does not hash to its stated link stops the restore, in the one
 transaction that holds everything, so nothing is kept (exit 4). The Merkle tree is
-rebuilt by the same code that built it for stores older than the tree; kept
+grown page by page as an import grows it (the recorder's bulk writer); kept
 checkpoints (`export --checkpoints`) are restored only if each one's root is the
 restored tree's root at its size. The read models are rebuilt afterwards by the usual
 rebuild path.
@@ -23,14 +23,17 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from ipledger.domain.errors import IntegrityError, InvalidState
-from ipledger.ledger.chain import GENESIS, chain_hash, chain_table, commands_table, export_line, restored_outcome
+from ipledger.ledger import merkle
+from ipledger.ledger.chain import GENESIS, chain_hash, export_line, restored_outcome
 from ipledger.ledger.checkpoints import body
 from ipledger.ledger.codec import Envelope
+from ipledger.ledger.driver import Raw
+from ipledger.ledger.recorder import insert_rows, write_beside_events
 
 KEYS = ("position", "originator_id", "originator_version", "topic", "state", "hash")
 PAGE = 5000
@@ -47,17 +50,19 @@ def _line(number: int, raw: bytes) -> dict[str, Any]:
 
 
 class Restore:
-    """Writes an export's events into an empty store on one connection (one transaction)."""
+    """Writes an export's events into an empty store on one connection (one transaction),
+    a page at a time through the recorder's bulk writer: one executemany per table."""
 
     def __init__(self, conn: Connection, events_table: Any) -> None:
-        self.conn = conn
-        self.events_table = events_table
+        self.raw = Raw(conn)
+        self.table = events_table.name
         self.prev = GENESIS
         self.position = 0
         self.count = 0
-        self.events: list[dict[str, Any]] = []
-        self.links: list[dict[str, Any]] = []
-        self.records: list[dict[str, Any]] = []
+        self.events: list[tuple[int, Any, int, str, bytes]] = []
+        self.links: list[tuple[int, str]] = []
+        self.leaves: list[tuple[int, bytes]] = []
+        self.records: list[tuple[str, str, bytes, int, str | None]] = []
         self._run: tuple[str, int, Envelope] | None = None
 
     def line(self, number: int, raw: bytes) -> None:
@@ -81,20 +86,14 @@ class Restore:
             raise IntegrityError(
                 f"line {number}: position {position}: event content does not match its hash (altered?)"
             )
-        if raw.rstrip(b"\r\n") != export_line(position, str(originator), version, topic, state_bytes, expected):
+        line = export_line(position, str(originator), version, topic, state_bytes, expected)
+        if raw.rstrip(b"\r\n") != line:
             # Hashes right but is not the line the store would export again (an id in
             # upper case, other spacing): restored, it would not export byte for byte.
             raise IntegrityError(f"line {number}: position {position}: not a stored event (not as an export writes it)")
-        self.events.append(
-            {
-                "id": position,
-                "originator_id": originator,
-                "originator_version": version,
-                "topic": topic,
-                "state": state_bytes,
-            }
-        )
-        self.links.append({"position": position, "hash": expected})
+        self.events.append((position, originator.bytes if self.raw.sqlite else originator, version, topic, state_bytes))
+        self.links.append((position, expected))
+        self.leaves.append((position, merkle.leaf_hash(line)))  # an event's leaf is its export line
         self._command(position, envelope)
         self.prev, self.position = expected, position
         self.count += 1
@@ -118,35 +117,37 @@ class Restore:
             name, digest, outcome = "unknown", None, b"{}"
         else:
             name, digest, outcome = stamp.command, stamp.digest, restored_outcome(stamp.outcome)
-        self.records.append(
-            {"command_id": command_id, "command": name, "outcome": outcome, "position": position, "digest": digest}
-        )
+        self.records.append((command_id, name, outcome, position, digest))
 
     def flush(self) -> None:
+        """The page's events, then what the recorder writes beside them (chain links, tree
+        leaves, command records), as an import batch writes them."""
+        mark = self.raw.mark
         try:
-            if self.events:
-                self.conn.execute(insert(self.events_table), self.events)
-                self.conn.execute(insert(chain_table), self.links)
-            if self.records:
-                self.conn.execute(insert(commands_table), self.records)
+            insert_rows(
+                self.raw,
+                f"INSERT INTO {self.table} (id, originator_id, originator_version, topic, state) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                self.events,
+            )
+            write_beside_events(
+                self.raw, self.links, self.leaves, self.records, tree_head=None, log_was_empty=True
+            )
         except (DBAPIError, OverflowError) as e:
-            first = self.events[0]["id"] if self.events else "?"
+            first = self.events[0][0] if self.events else "?"
             cause = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
             raise IntegrityError(
                 f"positions {first} to {self.position}: the store refuses these events ({cause}); "
                 "an export never holds them (a duplicated or forged line?)"
             ) from None
-        self.events, self.links, self.records = [], [], []
+        self.events, self.links, self.leaves, self.records = [], [], [], []
 
     def finish(self) -> None:
         if self._run is not None:
             self._close()
         self.flush()
-        if self.conn.dialect.name == "postgresql" and self.position:
-            table = self.events_table.name
-            self.conn.execute(
-                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :head)"), {"head": self.position}
-            )
+        if not self.raw.sqlite and self.position:
+            self.raw.run(f"SELECT setval(pg_get_serial_sequence('{self.table}', 'id'), %s)", (self.position,))
 
 
 def restore(
@@ -158,7 +159,6 @@ def restore(
 ) -> dict[str, Any]:
     """Restore into the store on `conn` (inside its transaction): events, chain, command
     records, tree and checkpoints. Raises IntegrityError at the first bad line."""
-    from ipledger.ledger import proofs
 
     head = conn.execute(text(f"SELECT max(id) FROM {events_table.name}")).scalar()
     if head:
@@ -174,8 +174,7 @@ def restore(
         if progress is not None:
             progress(1)
     job.finish()
-    size = proofs.fill_tree(conn)
-    kept = _checkpoints(conn, checkpoints, size)
+    kept = _checkpoints(conn, checkpoints, job.count)  # the tree has a leaf per event
     return {"events": job.count, "position": job.position, "hash": job.prev, "checkpoints": kept}
 
 

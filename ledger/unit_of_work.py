@@ -14,7 +14,7 @@ with an error, drops whatever the commands changed from the process's aggregate 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Callable, TypeVar
@@ -147,12 +147,14 @@ class UnitOfWork(Loader):
         last: datetime | None,
         optimistic: bool,
         clock: Callable[[str | datetime | None, datetime | None, str], datetime],
+        head_unread: bool = False,
     ) -> None:
         self.repository, self.recorder, self.mapper, self.cache = repository, recorder, mapper, cache
         self.head = head
         self.last = last  # the newest recorded time: no command in this unit goes back from it
         self.optimistic = optimistic
         self.clock = clock
+        self.head_unread = head_unread  # `head` is the cache's, not read: the write checks it
         self.touched: list[UUID] = []
         self.unchecked: list[tuple[UUID, str]] = []  # ids an optimistic command did not look up
         self.events: list[StoredEvent] = []
@@ -266,11 +268,12 @@ class UnitOfWork(Loader):
         and the outcome's): the record lives outside the hash chain, and this is how
         `audit verify` proves it was not edited."""
         new_events = [e for aggregate in aggregates if aggregate is not None for e in aggregate.collect_events()]
-        envelope = Envelope(actor=request.actor.id, command_id=command_id)
+        actor = request.actor.id
+        envelope = Envelope(actor, command_id)
         stored = [self.mapper.to_stored_event(e, envelope) for e in new_events[:-1]]
         if new_events:
             stamp = CommandStamp(command=request.name, digest=request.digest, outcome=outcome_digest(outcome))
-            stored.append(self.mapper.to_stored_event(new_events[-1], replace(envelope, stamp=stamp)))
+            stored.append(self.mapper.to_stored_event(new_events[-1], Envelope(actor, command_id, stamp)))
         return stored
 
     # ------------------------------------------------------------------ writing
@@ -278,7 +281,10 @@ class UnitOfWork(Loader):
     def commit(self) -> int:
         """Write every decided command atomically; returns how many commands were written."""
         if self.events:
-            positions = self.recorder.insert_events(self.events, commands=self.commands)
+            # A head not read from the store is checked under the write lock: a write that
+            # would land after another writer's conflicts, and is decided again on fresh state.
+            expect = (self.head or 0) if self.head_unread else None
+            positions = self.recorder.insert_events(self.events, commands=self.commands, after=expect)
             self.cache.wrote(self.head, list(positions or ()), self.recorder.last_prev_position, self.last)
         self.committed = True
         return len(self.commands)

@@ -173,3 +173,19 @@ def test_an_import_line_closing_unsold_refuses_a_trade_id_that_exists(market: Ma
         assert failed.value.name == "DuplicateId" and failed.value.applied == 1
     finally:
         fresh.ledger.close()
+
+
+def test_a_command_after_this_processs_own_write_skips_its_first_read(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache knows where this process left the log, and a command id made here is new:
+    no preflight read (the write itself checks the head, see the tests above)."""
+    market.do("asset.assign", ref=PATENT, to=["huawei"])
+    recorder = market.ledger.exchange.recorder
+    reads: list[str | None] = []
+    preflight = recorder.preflight
+    monkeypatch.setattr(recorder, "preflight", lambda cid: reads.append(cid) or preflight(cid))
+    market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
+    assert reads == []
+    market.do("asset.assign", ref=PATENT, to=["byd"], actor="zte", command_id="given-1")
+    assert reads == ["given-1"]  # a caller's id may be a repeat: its record is read first

@@ -10,19 +10,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import orjson
 import pytest
 
 from ipledger.domain import assets, licences, listings, members, pledges, trades
-from ipledger.domain.base import Aggregate
+from ipledger.domain.base import NAMESPACE, Aggregate, natural_id
 from ipledger.domain.errors import DuplicateId, InvalidInput
 from ipledger.domain.terms import licence_end, pledge_ranks
-from ipledger.domain.values import Mechanism
+from ipledger.domain.values import Actor, Mechanism
 from ipledger.ledger.chain import request_digest
 from ipledger.ledger.commands import Command, OpenListing, PlaceBid
 from ipledger.ledger.config import DEFAULT_DB, store_url
-from ipledger.ledger.handlers import HANDLERS
+from ipledger.ledger.handlers import HANDLERS, Context
 from ipledger.service import Ledger, open_ledger
 from tests.builders import CAS, HUAWEI, ICBC, T0, ZTE, admit, bid, co_owned, consented, open_listing, pledge, register
 from tests.conftest import PATENT, Market
@@ -135,6 +136,11 @@ def _event_classes() -> list[type[Aggregate.Event]]:
                 nested = [v for v in vars(aggregate).values() if isinstance(v, type) and issubclass(v, Aggregate.Event)]
                 found += [v for v in nested if v.__name__ not in ("Event", "Created")]  # the bases
     return found
+
+
+@pytest.mark.parametrize("kind, key", [("asset", PATENT), ("member", "icbc-sh"), ("listing", "上市-1")])
+def test_a_natural_key_names_the_aggregate_uuid5_has_always_named(kind: str, key: str) -> None:
+    assert natural_id.__wrapped__(kind, key) == uuid5(NAMESPACE, f"{kind}:{key}")
 
 
 def test_every_event_is_a_declared_class_with_its_own_apply() -> None:
@@ -314,7 +320,7 @@ def test_a_request_keeps_the_digest_recorded_before_its_money_was_parsed(
     not refused as IdempotencyConflict: the digest takes money as the issuer typed it."""
     command = Command.named(name).parse(args)
 
-    assert request_digest(name, command.digest_args(), actor) == digest
+    assert request_digest(name, command.digest_args(args), actor) == digest
 
 
 def test_a_secured_amount_without_its_currency_is_refused_before_the_pledgee_is_judged() -> None:
@@ -337,3 +343,18 @@ def test_the_core_reads_no_environment_only_the_bootstrap_does(
         assert (ledger.url, ledger.pinned_now) == (f"sqlite:///{tmp_path}/from-env.db", "2026-03-02T09:00:00Z")
     finally:
         ledger.close()
+
+
+def test_a_derived_id_is_the_head_of_the_uuid5_of_its_command_id() -> None:
+    """Bid and trade ids made for a command (`Context.new_id`) stay the ids logs already hold."""
+    ctx = Context(actor=Actor.parse("huawei"), command_id="c-17", at=T0)
+    assert ctx.new_id("T", "sale") == "T-" + uuid5(NAMESPACE, "c-17/T/sale").hex[:10]
+
+
+def test_an_aggregate_takes_its_state_from_its_created_event_never_a_constructor() -> None:
+    """Created.mutate builds aggregates without calling `__init__`: one is refused."""
+    with pytest.raises(TypeError, match="created event's apply"):
+
+        class Registry(Aggregate):
+            def __init__(self) -> None:
+                self.entries: list[str] = []
