@@ -30,13 +30,13 @@ from typing import Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ipledger.domain.errors import LedgerError, NotAuthorised, NotFound, StoreUnavailable, Unauthenticated
+from ipledger.domain.errors import InvalidInput, LedgerError, NotAuthorised, NotFound, StoreUnavailable, Unauthenticated
 from ipledger.domain.values import parse_date, parse_time
 from ipledger.ledger import commands as c
 from ipledger.ledger.importer import json_object
@@ -60,13 +60,17 @@ class BodyTooLarge(Exception):
 
 
 def problem(status: int, name: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem_doc(status, name, detail), status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def problem_doc(status: int, name: str, detail: str) -> dict[str, Any]:
     """An RFC 9457 problem document: the contract's error name as `title` (and in `type`)."""
     body: dict[str, Any] = {"type": PROBLEM_TYPE + name, "title": name, "status": status, "detail": detail}
     if name == "InvalidInput":
         field, sep, _ = detail.partition(": ")
         if sep and " " not in field:
             body["field"] = field
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return body
 
 
 def status_of(name: str, exit_code: int) -> tuple[int, dict[str, str]]:
@@ -88,13 +92,25 @@ def status_of(name: str, exit_code: int) -> tuple[int, dict[str, str]]:
 
 
 def error_problem(e: Exception) -> JSONResponse:
+    status, name, detail, headers = _failure(e)
+    return problem(status, name, detail, headers)
+
+
+def _failure(e: Exception) -> tuple[int, str, str, dict[str, str]]:
+    """A failure's status, error name, one-line detail and headers."""
     from ipledger.cli import _describe, _one_line  # the CLI's one mapping of failures to names
 
     name, message, code = _describe(e)
     status, headers = status_of(name, code)
     if status == 500 and name == "InternalError":
         message = "the server failed on this request; nothing was recorded unless it said so"
-    return problem(status, name, _one_line(message), headers)
+    return status, name, _one_line(message), headers
+
+
+def _problem_doc(e: Exception) -> dict[str, Any]:
+    """The problem document of a failure, where no status line can carry it (a stream)."""
+    status, name, detail, _ = _failure(e)
+    return problem_doc(status, name, detail)
 
 
 # --------------------------------------------------------------------------- the body limit
@@ -248,6 +264,7 @@ def create_app(db: str | None = None, *, pinned_now: str | None = None) -> FastA
     _add_health(app, ledgers)
     _add_commands(app, ledgers)
     _add_queries(app, answer)
+    _add_events(app, ledgers)
     schemas = {name: _command_schema(c.Command.named(name)) for name in http_commands()}
     _document(app, schemas)
     return app
@@ -462,6 +479,91 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
     @app.get("/v1/audit/digest", tags=tags, summary="The log head's position and hash (as `ipledger audit digest`).")
     def digest(secret: str = Depends(secret_of)) -> dict[str, Any]:
         return answer(secret, lambda ledger, _: ledger.digest())
+
+
+# --------------------------------------------------------------------------- the event stream
+
+
+#: How often a following stream looks for new events (and re-reads the token), and how
+#: long it may stay silent before a keep-alive comment (proxies close idle connections).
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+#: Stored events read per poll.
+EVENTS_PAGE = 500
+
+
+def sse(doc: dict[str, Any], event: str | None = None, id: int | None = None) -> bytes:
+    """One Server-Sent Event: `data` is one line of JSON (orjson never writes a newline)."""
+    import orjson
+
+    head = (f"id: {id}\n" if id is not None else "") + (f"event: {event}\n" if event else "")
+    return head.encode() + b"data: " + orjson.dumps(doc) + b"\n\n"
+
+
+def _add_events(app: FastAPI, ledgers: Ledgers) -> None:
+    def page(secret: str, after: int) -> dict[str, Any]:
+        """One poll: the token read again (a revocation ends the stream), then the events."""
+        with ledgers.use() as ledger:
+            actor = ledger.authenticate(secret)
+            return ledger.events(after, actor, EVENTS_PAGE)
+
+    async def stream(secret: str, after: int, follow: bool) -> AsyncIterator[bytes]:
+        import anyio
+
+        quiet = 0.0
+        while True:
+            try:
+                found = await run_in_threadpool(page, secret, after)
+            except Exception as e:  # noqa: BLE001 - the status line is sent: the end is told as an event
+                yield sse(_problem_doc(e), event="error")
+                return
+            for doc in found["events"]:
+                yield sse(doc, event=doc["type"], id=doc["position"])
+            moved, after = found["last"] > after, found["last"]
+            if moved:
+                quiet = 0.0
+                continue
+            if not follow:
+                return
+            await anyio.sleep(POLL_SECONDS)
+            quiet += POLL_SECONDS
+            if quiet >= KEEPALIVE_SECONDS:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
+
+    @app.get(
+        "/v1/events",
+        tags=["queries"],
+        summary="The log as Server-Sent Events, as the actor may see it.",
+        description="Each event after position `after` (or the `Last-Event-ID` a reconnecting client sends) as "
+        "`id: POSITION`, `event: TYPE`, `data:` the event as `ipledger trail --json` shows it. A sealed listing's "
+        "bids are left out for members other than the bidder while it is open. With `follow` (the default) the "
+        "stream waits for new events, with a keep-alive comment when quiet, and re-reads the token at every poll: "
+        "a revoked token ends it with an `error` event. `follow=false` ends at the log head.",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    )
+    async def events(
+        after: int = Query(0, ge=0, le=2**62, description="Start after this log position (0: from the start)."),
+        follow: bool = Query(True, description="Wait for new events (true) or end at the log head (false)."),
+        last_event_id: str | None = Header(None, alias="Last-Event-ID", description="Resume after this event id."),
+        secret: str = Depends(secret_of),
+    ) -> StreamingResponse:
+        if last_event_id is not None:
+            if not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18):
+                raise InvalidInput(f"Last-Event-ID: {last_event_id[:40]!r} is not an event id (a log position)")
+            after = int(last_event_id)
+        first = await run_in_threadpool(page, secret, after)  # a bad token is a 401 before the stream starts
+
+        async def body() -> AsyncIterator[bytes]:
+            for doc in first["events"]:
+                yield sse(doc, event=doc["type"], id=doc["position"])
+            if first["last"] > after or follow:
+                async for chunk in stream(secret, first["last"], follow):
+                    yield chunk
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
 # --------------------------------------------------------------------------- OpenAPI

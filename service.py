@@ -17,7 +17,7 @@ import os
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -381,6 +381,21 @@ class Ledger:
         who = Actor.parse(viewer)
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
             return queries.trail(conn, events_view, key, what, who)
+
+    def events(self, after: int = 0, viewer: str = "operator", limit: int = 500) -> dict[str, Any]:
+        """The log after position `after` as the trail shows it, to `viewer` (the event
+        stream, api.md): at most `limit` stored events read; `last` is the position read
+        up to, where the next page starts, even when the viewer may see none of them."""
+        if after < 0:
+            raise InvalidInput(f"after: {after} is not a position (0 or more)")
+        who = Actor.parse(viewer)
+        with self._read("listings", "book") as conn:  # they say which bids are sealed
+            # Only as far as those read models have read: a bid newer than them is unknown to them.
+            until = conn.execute(
+                select(func.min(tracking_table.c.position)).where(tracking_table.c.name.in_(("listings", "book")))
+            ).scalar()
+            found, last = queries.events_after(conn, events_view, after, min(limit, max(0, (until or 0) - after)), who)
+        return {"events": found, "last": last}
 
     def restore(
         self,
