@@ -220,7 +220,98 @@ def _time(value: str | None, field: str) -> datetime | None:
 
 AS_OF = Query(None, description="Effective date, YYYY-MM-DD (default: today).")
 KNOWN_AT = Query(None, description="Only what was recorded by this time (ISO 8601).")
-LIMIT = Query(None, ge=1, description="At most this many items (default: all).")
+LIMIT = Query(None, ge=1, le=1_000_000, description="At most this many items (default: all).")
+
+
+# --------------------------------------------------------------------------- cursor pagination
+
+
+CURSOR = Query(None, max_length=512, description="Where the page starts: the `next` of the page before (opaque).")
+
+
+def _sortable_time(text: str) -> str:
+    """A recorded time as written (`…:00Z` or `…:00.500000Z`) made to sort as the time does."""
+    return text if "." in text else text[:-1] + ".000000Z"
+
+
+def _ranked(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Pledges and licences list by asset, then in the asset's own order (rank, grant)."""
+    seen: dict[str, int] = {}
+    keys = []
+    for item in items:
+        seen[item["asset"]] = seen.get(item["asset"], -1) + 1
+        keys.append((item["asset"], seen[item["asset"]]))
+    return keys
+
+
+#: Each paged list: where its items are, the types of an item's key, and each item's key
+#: in the list's own order (the query's order, so a page is what follows the last key).
+PAGED: dict[str, tuple[str, tuple[type, ...], Callable[[list[dict[str, Any]]], list[tuple[Any, ...]]]]] = {
+    "members": ("members", (str,), lambda items: [(i["member"],) for i in items]),
+    "assets": ("assets", (str,), lambda items: [(i["asset"],) for i in items]),
+    "listings": ("listings", (str, str), lambda items: [(_sortable_time(i["opens"]), i["listing"]) for i in items]),
+    "trades": ("trades", (str, str), lambda items: [(_sortable_time(i["struck"]), i["trade"]) for i in items]),
+    "pledges": ("pledges", (str, int), _ranked),
+    "licences": ("licences", (str, int), _ranked),
+}
+
+
+class Pager:
+    """One page of a list: `limit` items after the `cursor`, and `next`, the cursor of the
+    page after (None at the end). A cursor names the list, its filters and the last key
+    shown, so a page starts after that key even if items were added before it; it is
+    base64url JSON, opaque to clients, checked (not trusted) when it comes back."""
+
+    def __init__(self, name: str, cursor: str | None, limit: int | None, **filters: Any) -> None:
+        import hashlib
+
+        self.name, self.cursor, self.limit = name, cursor, limit
+        self.filters = hashlib.sha256(repr(sorted(filters.items())).encode()).hexdigest()[:12]
+
+    def page(self, read: Callable[[int | None], dict[str, Any]]) -> dict[str, Any]:
+        """`read(n)`: the list as the CLI answers it, at most n items (all for None).
+
+        Without a cursor one item more than the page is read, to know if there is a next;
+        after a cursor the list is read whole and filtered by key in memory (the lists'
+        queries take no start key yet)."""
+        field, _, keys_of = PAGED[self.name]
+        after = self._after()
+        doc = read(None if after is not None or self.limit is None else self.limit + 1)
+        pairs = list(zip(doc[field], keys_of(doc[field]), strict=True))
+        if after is not None:
+            pairs = [(item, key) for item, key in pairs if key > after]
+        shown = pairs if self.limit is None else pairs[: self.limit]
+        more = self.limit is not None and len(pairs) > self.limit
+        return {**doc, field: [item for item, _ in shown], "next": self._encode(shown[-1][1]) if more else None}
+
+    def _encode(self, key: tuple[Any, ...]) -> str:
+        import base64
+
+        import orjson
+
+        raw = orjson.dumps({"list": self.name, "filters": self.filters, "after": list(key)})
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _after(self) -> tuple[Any, ...] | None:
+        import base64
+        import binascii
+
+        import orjson
+
+        if self.cursor is None:
+            return None
+        try:
+            doc = orjson.loads(base64.urlsafe_b64decode(self.cursor + "=" * (-len(self.cursor) % 4)))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError):
+            doc = None
+        if not isinstance(doc, dict):
+            doc = {}
+        after, shape = doc.get("after"), PAGED[self.name][1]
+        if not isinstance(after, list) or [type(v) for v in after] != list(shape):
+            raise InvalidInput("cursor: not a cursor this API gave out (pass a page's `next` as it came)")
+        if doc.get("list") != self.name or doc.get("filters") != self.filters:
+            raise InvalidInput(f"cursor: it pages another list or other filters, not this {self.name} query")
+        return tuple(after)
 
 
 # --------------------------------------------------------------------------- the app
@@ -425,8 +516,11 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/listings", tags=tags, summary="Listings (as `ipledger listings`).")
     def listings(status: str | None = None, asset: str | None = None, member: str | None = None,
-                 limit: int | None = LIMIT, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, actor: ledger.listings(status, asset, member, viewer=actor, limit=limit))
+                 limit: int | None = LIMIT, cursor: str | None = CURSOR,
+                 secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("listings", cursor, limit, status=status, asset=asset, member=member)
+        return answer(secret, lambda ledger, actor: pager.page(
+            lambda n: ledger.listings(status, asset, member, viewer=actor, limit=n)))  # fmt: skip
 
     @app.get("/v1/holdings/{member}", tags=tags, summary="What a member owns (as `ipledger holdings`).")
     def holdings(member: str, as_of: str | None = AS_OF, known_at: str | None = KNOWN_AT,
@@ -441,8 +535,9 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/members", tags=tags, summary="Members (as `ipledger members`).")
     def members(kind: str | None = None, status: str | None = None, limit: int | None = LIMIT,
-                secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, _: ledger.members(kind, status, limit))
+                cursor: str | None = CURSOR, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("members", cursor, limit, kind=kind, status=status)
+        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.members(kind, status, n)))
 
     @app.get("/v1/members/{member}", tags=tags, summary="Everything about a member (as `ipledger member show`).")
     def member_show(member: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
@@ -450,8 +545,10 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/assets", tags=tags, summary="Assets (as `ipledger assets`).")
     def assets(owner: str | None = None, jurisdiction: str | None = None, kind: str | None = None,
-               limit: int | None = LIMIT, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, _: ledger.assets(owner, jurisdiction, kind, limit))
+               limit: int | None = LIMIT, cursor: str | None = CURSOR,
+               secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("assets", cursor, limit, owner=owner, jurisdiction=jurisdiction, kind=kind)
+        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.assets(owner, jurisdiction, kind, n)))
 
     @app.get("/v1/assets/{ref:path}", tags=tags, summary="Everything about an asset (as `ipledger asset show`).")
     def asset_show(ref: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
@@ -459,8 +556,9 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/trades", tags=tags, summary="Trades (as `ipledger trades`).")
     def trades(status: str | None = None, member: str | None = None, limit: int | None = LIMIT,
-               secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, _: ledger.trades(status, member, limit))
+               cursor: str | None = CURSOR, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("trades", cursor, limit, status=status, member=member)
+        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.trades(status, member, n)))
 
     @app.get("/v1/trades/{trade}", tags=tags, summary="Everything about a trade (as `ipledger trade show`).")
     def trade_show(trade: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
@@ -468,13 +566,19 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/pledges", tags=tags, summary="Pledges in force (as `ipledger pledges`).")
     def pledges(asset: str | None = None, pledgee: str | None = None, as_of: str | None = AS_OF,
-                limit: int | None = LIMIT, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, _: ledger.pledges(asset, pledgee, _date(as_of, "as_of"), limit))
+                limit: int | None = LIMIT, cursor: str | None = CURSOR,
+                secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("pledges", cursor, limit, asset=asset, pledgee=pledgee, as_of=as_of)
+        return answer(secret, lambda ledger, _: pager.page(
+            lambda n: ledger.pledges(asset, pledgee, _date(as_of, "as_of"), n)))  # fmt: skip
 
     @app.get("/v1/licences", tags=tags, summary="Licences in force (as `ipledger licences`).")
     def licences(asset: str | None = None, licensee: str | None = None, as_of: str | None = AS_OF,
-                 limit: int | None = LIMIT, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
-        return answer(secret, lambda ledger, _: ledger.licences(asset, licensee, _date(as_of, "as_of"), limit))
+                 limit: int | None = LIMIT, cursor: str | None = CURSOR,
+                 secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        pager = Pager("licences", cursor, limit, asset=asset, licensee=licensee, as_of=as_of)
+        return answer(secret, lambda ledger, _: pager.page(
+            lambda n: ledger.licences(asset, licensee, _date(as_of, "as_of"), n)))  # fmt: skip
 
     @app.get("/v1/audit/digest", tags=tags, summary="The log head's position and hash (as `ipledger audit digest`).")
     def digest(secret: str = Depends(secret_of)) -> dict[str, Any]:

@@ -5,12 +5,19 @@ a revoked token ends a following stream at its next poll."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.test_api import NOW, Api, _ledger, api, problem, sealed_listing  # noqa: F401 - api is a fixture
+from tests.conftest import Market
+from tests.test_api import NOW, Api, _ledger, problem, sealed_listing, serving
+
+
+@pytest.fixture
+def api(sqlite_market: Market) -> Iterator[Api]:
+    yield from serving(sqlite_market)
 
 
 def read_events(text: str) -> list[dict[str, Any]]:
@@ -37,7 +44,9 @@ def stream(api: Api, actor: str, **params: Any) -> list[dict[str, Any]]:
 
 
 def bids_seen(events: list[dict[str, Any]]) -> dict[str, str]:
-    return {e["data"]["data"]["bidder"]: e["data"]["data"]["amount"] for e in events if e["event"] == "Listing.BidPlaced"}
+    return {
+        e["data"]["data"]["bidder"]: e["data"]["data"]["amount"] for e in events if e["event"] == "Listing.BidPlaced"
+    }
 
 
 def test_the_operator_sees_every_event_of_the_log_with_its_position_as_id(api: Api) -> None:
@@ -97,8 +106,9 @@ def test_a_following_stream_ends_at_its_next_poll_once_the_token_is_revoked(
             ledger.pinned_now = NOW
             ledger.execute(command, args)
 
-    added = threading.Timer(0.3, in_another_process, ("member.add", {"id": "acme", "name": "Acme",
-                                                                     "kind": "enterprise", "country": "CN"}))
+    added = threading.Timer(
+        0.3, in_another_process, ("member.add", {"id": "acme", "name": "Acme", "kind": "enterprise", "country": "CN"})
+    )
     revoked = threading.Timer(1.0, in_another_process, ("token.revoke", {"token": api.ids["huawei"]}))
     added.start()
     revoked.start()
