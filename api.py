@@ -430,8 +430,7 @@ def _add_commands(app: FastAPI, ledgers: Ledgers) -> None:
         with ledgers.use() as ledger:
             actor = ledger.authenticate(secret)  # routes exist only for http_commands()
             args = json_object(body.strip() or b"{}", "a command's args", "body: the args are one JSON object")
-            repeat = key is not None and ledger.exchange.recorded_outcome(key) is not None
-            outcome = ledger.execute(name, args, actor=actor, command_id=key)
+            outcome, repeat = ledger.submit(name, args, actor=actor, command_id=key)
         return JSONResponse(outcome, status_code=200 if repeat else 201)
 
     def route(name: str) -> Callable[..., Awaitable[JSONResponse]]:

@@ -122,6 +122,10 @@ class Ledger:
     ) -> Outcome:
         return self.exchange.execute(name, args, actor=actor, command_id=command_id, now=now)
 
+    def submit(self, name: str, args: dict[str, Any], *, actor: str, command_id: str | None) -> tuple[Outcome, bool]:
+        """`execute` for a client that must know a repeat from a first write (the API's 200 or 201)."""
+        return self.exchange.submit(name, args, actor=actor, command_id=command_id)
+
     def refresh_read_models(self) -> None:
         """Bring read models to the head now, while the write side is loaded, so the next
         query process finds them current (and starts fast). Best effort: the command is
