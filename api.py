@@ -399,17 +399,35 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, ledger_error)  # store failures 503; anything else 500, never a traceback
 
 
+#: Readiness fails while a projection is more than this many events behind the log (unset: no bound).
+READY_MAX_LAG = "IPLEDGER_READY_MAX_LAG"
+
+
+def _lag_bound() -> int | None:
+    value = os.environ.get(READY_MAX_LAG) or None
+    if value is not None and not (value.isascii() and value.isdigit()):
+        raise ValueError(f"{READY_MAX_LAG}: {value!r} is not a number of events (0 or more)")
+    return None if value is None else int(value)
+
+
 def _add_health(app: FastAPI, ledgers: Ledgers) -> None:
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers.")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: the store answers and its schema is current.")
+    bound = _lag_bound()
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: the store answers, its schema is current, the read models are near the head.",
+        description=f"503 while a projection is more events behind the log than {READY_MAX_LAG} (when set).",
+    )
     def readyz() -> Any:
         from sqlalchemy import func, select
 
         from ipledger.ledger.schema import HEAD, revision
-        from ipledger.projections.tables import events_view, tracking_table
+        from ipledger.projections.tables import PROJECTION_TABLES, events_view, tracking_table
 
         with ledgers.use() as ledger:
             try:
@@ -421,8 +439,15 @@ def _add_health(app: FastAPI, ledgers: Ledgers) -> None:
                 raise StoreUnavailable(f"db: the store could not be read ({type(e).__name__})") from None
         if schema != HEAD:
             raise StoreUnavailable(f"db: the schema is at {schema}, the code needs {HEAD}; run 'ipledger init'")
-        behind = {name: head - int(position) for name, position in sorted(positions.items())}
-        return {"status": "ready", "schema": schema, "head": head, "projections_behind": behind}
+        # A read model never built yet is as far behind as the log is long.
+        behind = {name: head - int(positions.get(name, 0)) for name in sorted(PROJECTION_TABLES)}
+        ready = {"status": "ready", "schema": schema, "head": head, "projections_behind": behind}
+        lag = max(behind.values(), default=0)
+        if bound is not None and lag > bound:
+            detail = f"projections: {lag} events behind the log head {head}, more than {READY_MAX_LAG}={bound}"
+            doc = problem_doc(503, "NotReady", detail) | ready | {"status": "lagging", "max_lag": bound}
+            return JSONResponse(doc, status_code=503, media_type=PROBLEM, headers={"Retry-After": "5"})
+        return ready
 
 
 def _add_commands(app: FastAPI, ledgers: Ledgers) -> None:
