@@ -620,6 +620,14 @@ KEEPALIVE_SECONDS = 15.0
 EVENTS_PAGE = 500
 
 
+#: One event of the stream, as a client's SSE parser hands it over (`data`: a JSON document).
+SSE_EVENT = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["data"],
+}
+
+
 def sse(doc: dict[str, Any], event: str | None = None, id: int | None = None) -> bytes:
     """One Server-Sent Event: `data` is one line of JSON (orjson never writes a newline)."""
     import orjson
@@ -669,7 +677,7 @@ def _add_events(app: FastAPI, ledgers: Ledgers) -> None:
         "stream waits for new events, with a keep-alive comment when quiet, and re-reads the token at every poll: "
         "a revoked token ends it with an `error` event. `follow=false` ends at the log head.",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+        responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}}},
     )
     async def events(
         after: int = Query(0, ge=0, le=2**62, description="Start after this log position (0: from the start)."),

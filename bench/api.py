@@ -264,6 +264,9 @@ def main() -> int:
             "commands": phase(base, market, args.clients, args.seconds, 1.0, "1"),
             "queries": phase(base, market, args.clients, args.seconds, 0.0, "2"),
             "mixed": phase(base, market, args.clients, args.seconds, 0.2, "3"),
+            # One client alone: a request's own time, without waiting behind 15 others.
+            "solo_commands": phase(base, market, 1, args.seconds / 2, 1.0, "4"),
+            "solo_queries": phase(base, market, 1, args.seconds / 2, 0.0, "5"),
         }
     finally:
         server.send_signal(signal.SIGTERM)
@@ -296,6 +299,7 @@ def git_commit() -> str:
 def report(r: dict[str, Any]) -> str:
     fmt: Callable[[float], str] = lambda x: f"{x:.1f}"  # noqa: E731
     c, q, m, b = r["commands"]["command"], r["queries"]["query"], r["mixed"], r["in_process"]
+    sc, sq = r["solo_commands"]["command"], r["solo_queries"]["query"]
     ratio = c["per_s"] / b["commands_per_s"]
     lines = [
         f"### HTTP API — {r['args']['clients']} clients, {r['args']['workers']} workers, PostgreSQL; "
@@ -313,8 +317,13 @@ def report(r: dict[str, Any]) -> str:
         "| — | — |",
         f"| mixed: queries/s, p50 / p99 | {m['query']['per_s']:,.0f}, {fmt(m['query']['p50_ms'])} / "
         f"{fmt(m['query']['p99_ms'])} ms | — | — |",
+        f"| one client alone: command p50 / p99 ({sc['per_s']:,.0f}/s) | {fmt(sc['p50_ms'])} / {fmt(sc['p99_ms'])} ms "
+        "| — | — |",
+        f"| one client alone: query p50 / p99 ({sq['per_s']:,.0f}/s) | {fmt(sq['p50_ms'])} / {fmt(sq['p99_ms'])} ms "
+        "| — | — |",
     ]
-    phases = [(k, kind) for k in ("commands", "queries", "mixed") for kind in ("command", "query")]
+    phases = [(k, kind) for k in ("commands", "queries", "mixed", "solo_commands", "solo_queries")
+              for kind in ("command", "query")]  # fmt: skip
     refused = {f"{k}/{kind}": r[k][kind]["failed"] for k, kind in phases if r[k][kind]["failed"]}
     if refused:
         lines += ["", f"Refused (status: count), not counted above: {refused}"]
