@@ -114,3 +114,35 @@ def test_a_command_its_repeat_a_query_and_the_live_event_stream_over_http(
         assert "B-huawei" not in text and "100000" not in text  # huawei's sealed bid, never
         assert rest[-1]["data"]["data"]["bidder"] == "zte" and rest[-1]["id"] == str(rest[-1]["data"]["position"])
         assert any(e["data"]["type"] == "Listing.Opened" for e in rest)
+
+
+def test_connections_to_several_workers_send_at_once() -> None:
+    """uvicorn's `--workers` socket says proto 0, so asyncio left Nagle on and each keep-alive
+    answer waited ~40 ms for a delayed ACK: the socket `serve` hands its workers says TCP, and
+    what it accepts sends without delay (TCP_NODELAY)."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from ipledger.api import said_tcp
+
+    config = uvicorn.Config("ipledger.api:from_environment", host="127.0.0.1", port=_free_port(), workers=2)
+    listening = said_tcp(config.bind_socket())
+    assert listening.proto == socket.IPPROTO_TCP
+
+    async def accepted_nodelay() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname())
+            value = await asyncio.wait_for(accepted, 10)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0
