@@ -97,3 +97,12 @@ def test_a_bad_cursor_is_a_problem_naming_the_cursor(busy: Api) -> None:
         assert doc["field"] == "cursor"
     doc = problem(busy.get("/v1/assets", cursor=cursor), 400, "InvalidInput")  # another list's cursor
     assert doc["field"] == "cursor"
+
+
+def test_openapi_documents_each_lists_next_and_failures_as_problem_documents(busy: Api) -> None:
+    doc = busy.client.get("/openapi.json").json()
+    page = doc["paths"]["/v1/trades"]["get"]["responses"]
+    assert page["200"]["content"]["application/json"]["schema"]["required"] == ["trades", "next"]
+    assert set(page) >= {"400", "401", "403", "404", "409", "503"} and "422" not in page  # 400 it is, never 422
+    assert page["400"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert "413" in doc["paths"]["/v1/commands/bid.place"]["post"]["responses"]
