@@ -17,7 +17,7 @@ import os
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -122,6 +122,10 @@ class Ledger:
     ) -> Outcome:
         return self.exchange.execute(name, args, actor=actor, command_id=command_id, now=now)
 
+    def submit(self, name: str, args: dict[str, Any], *, actor: str, command_id: str | None) -> tuple[Outcome, bool]:
+        """`execute` for a client that must know a repeat from a first write (the API's 200 or 201)."""
+        return self.exchange.submit(name, args, actor=actor, command_id=command_id)
+
     def refresh_read_models(self) -> None:
         """Bring read models to the head now, while the write side is loaded, so the next
         query process finds them current (and starts fast). Best effort: the command is
@@ -192,36 +196,47 @@ class Ledger:
     # ------------------------------------------------------------------ reading
 
     def _read(self, *names: str) -> Any:
-        """A connection on read models that reflect every committed event."""
-        if self._exchange is None and self._current(names):
-            assert self._engine is not None
-            return self._engine.connect()
+        """A connection on read models that reflect every committed event.
+
+        Checked and answered on one connection (one round of small reads when current, as
+        every query of a busy server mostly is); only read models behind are caught up."""
+        engine = self._exchange.engine if self._exchange is not None else self._light_engine()
+        conn = engine.connect()
+        try:
+            if self._current(conn, names):
+                return conn
+        except DBAPIError:
+            pass
+        conn.close()
         self.read_models.catch_up(names)
         return self.exchange.engine.connect()
 
-    def _current(self, names: tuple[str, ...]) -> bool:
-        """Cheap check (no event-sourcing imports): schema at head, and each projection's
-        tables as the code defines them and at the log head."""
-        from ipledger.ledger.schema import HEAD, revision
-
+    def _light_engine(self) -> Engine:
+        """An engine without the write side (no event-sourcing imports): a query whose read
+        models are current starts fast."""
         if self._engine is None:
             self._engine = make_engine(self.url)
-        try:
-            with self._engine.connect() as conn:
-                if revision(conn) != HEAD:
-                    return False
-                head = conn.execute(select(events_view.c.id).order_by(events_view.c.id.desc()).limit(1)).scalar()
-                rows = {
-                    r.name: r
-                    for r in conn.execute(
-                        select(tracking_table.c.name, tracking_table.c.position, tracking_table.c.fingerprint)
-                    )
-                }
-        except DBAPIError:
-            return False
+        return self._engine
+
+    @staticmethod
+    def _current(conn: Any, names: tuple[str, ...]) -> bool:
+        """Schema at head, and each projection's tables as the code defines them and at the
+        log head: one statement, as a busy server asks it before every query."""
+        from ipledger.ledger.schema import HEAD, revision_column
+
+        t = tracking_table.c
+        head = select(func.max(events_view.c.id)).scalar_subquery()
+        rows = {
+            r.name: r
+            for r in conn.execute(
+                select(t.name, t.position, t.fingerprint, revision_column().label("revision"), head.label("head"))
+            )
+        }
         for name in names:
             row = rows.get(name)
-            if row is None or row.fingerprint != fingerprint(PROJECTION_TABLES[name]) or row.position < (head or 0):
+            if row is None or row.revision != HEAD or row.fingerprint != fingerprint(PROJECTION_TABLES[name]):
+                return False
+            if row.position < (row.head or 0):
                 return False
         return True
 
@@ -381,6 +396,21 @@ class Ledger:
         who = Actor.parse(viewer)
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
             return queries.trail(conn, events_view, key, what, who)
+
+    def events(self, after: int = 0, viewer: str = "operator", limit: int = 500) -> dict[str, Any]:
+        """The log after position `after` as the trail shows it, to `viewer` (the event
+        stream, api.md): at most `limit` stored events read; `last` is the position read
+        up to, where the next page starts, even when the viewer may see none of them."""
+        if after < 0:
+            raise InvalidInput(f"after: {after} is not a position (0 or more)")
+        who = Actor.parse(viewer)
+        with self._read("listings", "book") as conn:  # they say which bids are sealed
+            # Only as far as those read models have read: a bid newer than them is unknown to them.
+            until = conn.execute(
+                select(func.min(tracking_table.c.position)).where(tracking_table.c.name.in_(("listings", "book")))
+            ).scalar()
+            found, last = queries.events_after(conn, events_view, after, min(limit, max(0, (until or 0) - after)), who)
+        return {"events": found, "last": last}
 
     def restore(
         self,

@@ -101,6 +101,21 @@ class Exchange(Application[UUID], Loader):
         now: str | datetime | None = None,
     ) -> Outcome:
         """Run one writing command: validate, authorise, decide, save atomically."""
+        return self.submit(name, args, actor=actor, command_id=command_id, now=now)[0]
+
+    def submit(
+        self,
+        name: str,
+        args: dict[str, Any],
+        *,
+        actor: str = "operator",
+        command_id: str | None = None,
+        now: str | datetime | None = None,
+    ) -> tuple[Outcome, bool]:
+        """`execute`, also telling whether the command id was already recorded (a repeat,
+        answered with the first outcome). Two racing requests with one id are told apart
+        by the store's unique index on command ids: the loser's write conflicts, and its
+        retry finds the winner's record."""
         request = self.request(name, args, actor)
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
@@ -115,7 +130,7 @@ class Exchange(Application[UUID], Loader):
                     trusted = attempt == 0 and command_id is None and self.cache.head is not None
                     recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
                     if recorded is not None:
-                        return self.repeat(cid, request, recorded)
+                        return self.repeat(cid, request, recorded), True
                     with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted) as uow:
                         try:
                             outcome = uow.decide(request, cid, now, "IPLEDGER_NOW")
@@ -126,7 +141,7 @@ class Exchange(Application[UUID], Loader):
                                 raise RecordConflict("the log moved since this process last wrote") from None
                             raise
                         uow.commit()
-                        return outcome
+                        return outcome, False
             except RecordConflict:
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)

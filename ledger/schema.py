@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.selectable import ScalarSelect
 
 HEAD = "0005"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -20,8 +22,13 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def revision(conn: Connection) -> str | None:
     """The schema revision a store is at (the one place that reads it)."""
-    value = conn.execute(text("select version_num from alembic_version")).scalar()
+    value = conn.execute(select(revision_column())).scalar()
     return None if value is None else str(value)
+
+
+def revision_column() -> ScalarSelect[Any]:
+    """The revision as a column, for a check that reads it with other things in one round trip."""
+    return select(column("version_num")).select_from(table("alembic_version")).scalar_subquery()
 
 
 def current_revision(engine: Engine) -> str | None:

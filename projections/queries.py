@@ -380,42 +380,62 @@ class BidPrivacy:
         )
 
 
-def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
-    """Every event touching an asset or a member, in log order, with actor and payload
-    (a sealed listing's bids only for those who may see them)."""
+def _event_doc(r: Any) -> dict[str, Any]:
+    """One stored event as the trail and the event stream show it: position, type,
+    aggregate, version, when, who, which command, and the payload's facts."""
     # Here, not at the top: the codec loads the eventsourcing machinery, which the other
     # queries' fast path never needs.
     from ipledger.ledger.codec import Envelope, payload_fields
 
+    aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
+    envelope, payload = Envelope.from_state(orjson.loads(bytes(r.state)))
+    recorded, data = payload_fields(payload)
+    return {
+        "position": r.id,
+        "type": r.topic.partition(":")[2],
+        "aggregate": str(aggregate),
+        "version": r.originator_version,
+        "recorded": recorded,
+        "actor": envelope.actor,
+        "command_id": envelope.command_id,
+        "data": data,
+    }
+
+
+def _event_columns(events: Any) -> Any:
+    return select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+
+
+def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
+    """Every event touching an asset or a member, in log order, with actor and payload
+    (a sealed listing's bids only for those who may see them)."""
     privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
     q = (
-        select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+        _event_columns(events)
         .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
         .order_by(events.c.id)
     )
-    out = []
-    for r in conn.execute(q):
-        aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
-        state = orjson.loads(bytes(r.state))
-        if not privacy.shows(state):
-            continue
-        envelope, payload = Envelope.from_state(state)
-        recorded, data = payload_fields(payload)
-        out.append(
-            {
-                "position": r.id,
-                "type": r.topic.partition(":")[2],
-                "aggregate": str(aggregate),
-                "version": r.originator_version,
-                "recorded": recorded,
-                "actor": envelope.actor,
-                "command_id": envelope.command_id,
-                "data": data,
-            }
-        )
+    out = [doc for doc in map(_event_doc, conn.execute(q)) if privacy.shows(doc["data"])]
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
     return {"key": key, "events": out}
+
+
+def events_after(
+    conn: Connection, events: Any, after: int, limit: int, viewer: Actor
+) -> tuple[list[dict[str, Any]], int]:
+    """The log after position `after`, at most `limit` stored events read, as the trail
+    shows them to `viewer` (a hidden sealed bid's events left out). Also the last position
+    read, so a follower moves past events it may not see."""
+    q = _event_columns(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
+    privacy = BidPrivacy(conn, viewer)
+    last, out = after, []
+    for r in conn.execute(q):
+        last = r.id
+        doc = _event_doc(r)
+        if privacy.shows(doc["data"]):
+            out.append(doc)
+    return out, last
 
 
 def recorded_pledges(conn: Connection) -> list[PastPledge]:

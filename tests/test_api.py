@@ -332,7 +332,9 @@ def test_every_query_route_answers_what_the_cli_prints(sqlite_market: Market) ->
             r = it.get(path, actor, **params)
             assert r.status_code == 200, (path, r.text)
             printed = json.loads(run.ok(*argv, "--json", actor=actor).stdout)
-            assert r.json() == printed, (actor, path)
+            answered = r.json()
+            answered.pop("next", None)  # a list's cursor for its next page (test_api_paging.py)
+            assert answered == printed, (actor, path)
     it.client.close()
 
 
@@ -396,7 +398,8 @@ def test_a_real_ipledger_serve_process_over_http(tmp_path: Any) -> None:
             hw = {"Authorization": f"Bearer {huawei['secret']}"}
             listed = http.get("/v1/members", headers=hw, params={"kind": "enterprise"})
             assert [m["member"] for m in listed.json()["members"]] == ["huawei", "zte"]
-            assert listed.json() == json.loads(run.ok("members", "--kind", "enterprise", "--json").stdout)
+            printed = json.loads(run.ok("members", "--kind", "enterprise", "--json").stdout)
+            assert listed.json() == printed | {"next": None}  # the whole list: no next page
             refused = http.post("/v1/commands/member.suspend", headers=hw, json={"id": "zte"})
             assert refused.status_code == 403 and refused.json()["title"] == "NotAuthorised"
             with _ledger(url) as ledger:  # another process revokes
