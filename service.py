@@ -256,6 +256,11 @@ class Ledger:
         with self._read("listings", "book") as conn:
             return queries.book(conn, listing_id, Actor.parse(viewer), self.now())
 
+    def bid_history(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
+        """Every bid placed on a listing, as `viewer` may see them (the web view's chart)."""
+        with self._read("listings", "book") as conn:
+            return queries.bid_history(conn, listing_id, Actor.parse(viewer))
+
     def listings(
         self,
         status: str | None = None,

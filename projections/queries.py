@@ -179,6 +179,26 @@ def book(conn: Connection, listing_id: str, viewer: Actor, now: datetime) -> dic
     return {**listing, "sealed_hidden": hidden, "bids": bids}
 
 
+def bid_history(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, Any]:
+    """Every bid ever placed on a listing, in the order placed, whatever became of it
+    (superseded, withdrawn, won, lost): what a bids-over-time chart draws. The book shows
+    only the bids that stand; each bid here passes the same visibility rule."""
+    row = _listing_row(conn, listing_id)
+    b = bids_table.c
+    is_open = row.status == "open"
+    q = (
+        select(b.bid_id, b.bidder, b.amount, b.placed, b.state)
+        .where(b.listing_aggregate == row.aggregate_id)
+        .order_by(b.position)
+    )
+    bids = [
+        {"id": r.bid_id, "bidder": r.bidder, "amount": r.amount, "placed": _time(r.placed), "state": r.state}
+        for r in conn.execute(q)
+        if bid_visible(mechanism=row.mechanism, listing_open=is_open, bidder=r.bidder, viewer=viewer)
+    ]
+    return {"listing": listing_id, "bids": bids}
+
+
 def listings(
     conn: Connection,
     now: datetime,
