@@ -48,7 +48,7 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a form post's Origin "null"
     "Cache-Control": "no-store",  # a page shows what one actor may see
 }
 
@@ -226,8 +226,7 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
             ref_ = shown["asset"]
             encumbrances = ledger.encumbrances(ref_, as_of, known_at)
             on = date.fromisoformat(encumbrances["as_of"])
-            licences = [{**x, "asset": ref_} for x in encumbrances["licences"]]
-            pledges = [{**x, "asset": ref_} for x in encumbrances["pledges"]]
+            licences, pledges = encumbrances["licences"], encumbrances["pledges"]
             title = ledger.title(ref_)
             trail = ledger.trail(asset=ref_, viewer=actor)
             point = " ".join(

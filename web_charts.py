@@ -19,6 +19,7 @@ from html import escape
 PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666")
 INK, MUTED, GRID, PAPER = "#1a1a1a", "#555555", "#d8d8d8", "#ffffff"
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+HOUR = timedelta(hours=1)
 
 
 def _e(text: object) -> str:
@@ -48,10 +49,17 @@ class Axis:
     right: float
 
     @classmethod
-    def over(cls, moments: Iterable[datetime], left: float, right: float, pad: float = 0.06) -> Axis:
+    def over(
+        cls, moments: Iterable[datetime], left: float, right: float, pad: float = 0.06, least: timedelta = HOUR
+    ) -> Axis:
+        """An axis over `moments`, padded, and never shorter than `least` (one bid still
+        gets a readable scale around it)."""
         points = sorted(moments)
         start, end = points[0], points[-1]
-        span = end - start or timedelta(days=1)
+        if end - start < least:
+            middle = start + (end - start) / 2
+            start, end = middle - least / 2, middle + least / 2
+        span = end - start
         return cls(start - span * pad, end + span * pad, left, right)
 
     def x(self, when: datetime) -> float:
@@ -66,6 +74,8 @@ class Axis:
         """Dates over spans of days; hours and minutes when the span is shorter."""
         if self.end - self.start > timedelta(days=4):
             return when.strftime("%Y-%m-%d")
+        if self.start.date() == self.end.date():
+            return when.strftime("%H:%M")
         return when.strftime("%m-%d %H:%M")
 
 
@@ -91,12 +101,26 @@ def _time_grid(axis: Axis, top: float, bottom: float, label_y: float) -> list[st
     return out
 
 
-def _marker(axis: Axis, when: datetime, top: float, bottom: float, label: str) -> list[str]:
+def _marker(axis: Axis, when: datetime, top: float, bottom: float, label: str, label_y: float) -> list[str]:
+    """A dashed red line at `when` (the picked as-of or known-at point), labelled at `label_y`."""
     x = axis.x(when)
+    anchor = "end" if x > (axis.left + axis.right) / 2 else "start"
     return [
         f'<line x1="{x:.1f}" y1="{top:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#b00020" stroke-dasharray="4 3"/>',
-        _text(x + 3, top + 10, label, fill="#b00020"),
+        _text(x + (-4 if anchor == "end" else 4), label_y, label, anchor=anchor, fill="#b00020"),
     ]
+
+
+def nice_levels(low: Decimal, high: Decimal, count: int = 5) -> list[Decimal]:
+    """Round gridline values (1, 2 or 5 times a power of ten) covering `low` to `high`."""
+    raw = (high - low) / (count - 1) or abs(high) / 10 or Decimal(1)
+    power = Decimal(10) ** raw.adjusted()
+    step = next(power * m for m in (1, 2, 5, 10) if power * m >= raw)
+    first = (low / step).to_integral_value(rounding="ROUND_FLOOR") * step
+    levels = [first]
+    while levels[-1] < high:
+        levels.append(levels[-1] + step)
+    return levels
 
 
 # --------------------------------------------------------------------------- bids over time
@@ -105,27 +129,26 @@ def _marker(axis: Axis, when: datetime, top: float, bottom: float, label: str) -
 def bids_chart(bids: Sequence[dict[str, object]], *, currency: str, opens: str, ask: str | None) -> str:
     """Each bid a dot at (time placed, amount), coloured by bidder, hollow once superseded
     or withdrawn; a step line for the highest bid so far; the ask as a dashed line."""
-    width, height, left, right, top, bottom = 680, 300, 78, 660, 16, 240
+    width, height, left, right, top, bottom = 680, 310, 86, 660, 30, 250
     if not bids:
         return _svg(width, 60, "Bids over time", "No bids to show.",
                     [_text(width / 2, 34, "No bids to show.", anchor="middle", fill=MUTED)], "bids")  # fmt: skip
     placed = [moment(str(b["placed"])) for b in bids]
     amounts = [Decimal(str(b["amount"])) for b in bids]
     axis = Axis.over([moment(opens), *placed], left, right)
-    levels = amounts + ([Decimal(ask)] if ask else [])
-    low, high = min(levels), max(levels)
-    margin = (high - low) * Decimal("0.1") or high * Decimal("0.05") or Decimal(1)
-    low, high = max(low - margin, Decimal(0)), high + margin
+    shown = amounts + ([Decimal(ask)] if ask else [])
+    margin = (max(shown) - min(shown)) * Decimal("0.1") or max(shown) * Decimal("0.05") or Decimal(1)
+    levels = nice_levels(max(min(shown) - margin, Decimal(0)), max(shown) + margin)
+    low, high = levels[0], levels[-1]
 
     def y(amount: Decimal) -> float:
         return bottom - float((amount - low) / (high - low)) * (bottom - top)
 
     body = _time_grid(axis, top, bottom, bottom + 16)
-    for i in range(5):
-        level = low + (high - low) * i / 4
+    for level in levels:
         body.append(f'<line x1="{left}" y1="{y(level):.1f}" x2="{right}" y2="{y(level):.1f}" stroke="{GRID}"/>')
-        body.append(_text(left - 6, y(level) + 4, f"{level:,.0f}", anchor="end", fill=MUTED))
-    body.append(_text(12, top + 4, currency, fill=MUTED))
+        body.append(_text(left - 6, y(level) + 4, f"{level.normalize():,f}", anchor="end", fill=MUTED))
+    body.append(_text(left - 6, top - 14, currency, anchor="end", fill=MUTED))
     if ask:
         body.append(
             f'<line x1="{left}" y1="{y(Decimal(ask)):.1f}" x2="{right}" y2="{y(Decimal(ask)):.1f}" '
@@ -184,24 +207,26 @@ def title_chart(
     recorded (bottom). A vertical link is a fact recorded as it happened; a slanted one
     was recorded later (or earlier) than its effect, which is what an as-of question
     and a known-at question tell apart."""
-    width, left, right = 680, 24, 656
+    width, left, right = 680, 86, 656
     eff_y, rec_y = 78.0, 178.0
     height = 230
     if not conveyances:
         return _svg(width, 60, "Chain of title", "No conveyances.", [_text(20, 34, "No conveyances.")], "title")
     effective = [moment(str(c["effective"])) for c in conveyances]
-    recorded = [moment(str(c["recorded"])) for c in conveyances]
+    # An effective date is a day: a fact recorded on that day is drawn straight down,
+    # whatever its hour (the tooltip and the table keep the recorded second).
+    recorded = [moment(moment(str(c["recorded"])).date()) for c in conveyances]
     extra = [moment(as_of)] if as_of else []
     extra += [moment(known_at)] if known_at else []
-    axis = Axis.over([*effective, *recorded, *extra], left, right)
+    axis = Axis.over([*effective, *recorded, *extra], left, right, least=timedelta(days=14))
     body = _time_grid(axis, eff_y, rec_y, height - 8)
     for y_, name in ((eff_y, "effective"), (rec_y, "recorded")):
         body.append(f'<line x1="{left}" y1="{y_}" x2="{right}" y2="{y_}" stroke="{INK}"/>')
-        body.append(_text(left, y_ + (-6 if name == "effective" else 16), name, fill=MUTED))
+        body.append(_text(left - 8, y_ + 4, name, anchor="end", fill=MUTED))
     if as_of:
-        body += _marker(axis, moment(as_of), eff_y - 14, eff_y + 14, f"as of {as_of.isoformat()}")
+        body += _marker(axis, moment(as_of), eff_y - 10, eff_y + 24, f"as of {as_of.isoformat()}", eff_y + 20)
     if known_at:
-        body += _marker(axis, moment(known_at), rec_y - 14, rec_y + 14, "known at")
+        body += _marker(axis, moment(known_at), rec_y - 24, rec_y + 10, "known at", rec_y - 12)
     for i, (c, eff, rec) in enumerate(zip(conveyances, effective, recorded, strict=True)):
         x1, x2 = axis.x(eff), axis.x(rec)
         owners = ", ".join(str(o) for o in c["to"])  # type: ignore[attr-defined]
@@ -232,7 +257,7 @@ def encumbrance_chart(
     """The licences in force on `as_of`, one lane per territory, and the pledges (which bind
     the whole asset) in a lane of their own; each bar runs from its start to its end, a
     pledge without an end to the asset's expiry (or a year past `as_of`)."""
-    width, left, right, lane, top = 680, 150, 660, 30, 12
+    width, left, right, lane, top = 680, 150, 660, 30, 26
     lanes: dict[str, list[tuple[str, date, date, str]]] = {}
     for lic in licences:
         for territory in lic["territories"]:  # type: ignore[attr-defined]
@@ -252,8 +277,10 @@ def encumbrance_chart(
         return _svg(width, 60, "Licences and pledges by territory", text, [_text(20, 34, text)], "enc")
     rows = [(name, bar) for name in sorted(lanes) for bar in lanes[name]]
     height = top + lane * len(rows) + 40
-    axis = Axis.over([moment(as_of), *(moment(d) for _, b in rows for d in (b[1], b[2]))], left, right, pad=0.03)
+    dates = [moment(as_of), *(moment(d) for _, b in rows for d in (b[1], b[2]))]
+    axis = Axis.over(dates, left, right, pad=0.03, least=timedelta(days=30))
     body = _time_grid(axis, top, height - 30, height - 12)
+    body += _marker(axis, moment(as_of), top - 6, height - 30, f"as of {as_of.isoformat()}", top - 10)  # under the bars
     seen: set[str] = set()
     for i, (name, (label, start, end, colour)) in enumerate(rows):
         y = top + lane * i
@@ -268,6 +295,5 @@ def encumbrance_chart(
         )
         body.append(_text(x1 + 6, y + 19, f"{label} · {start.isoformat()} – {end.isoformat()}", fill=PAPER,
                           extra=' font-size="11"'))  # fmt: skip
-    body += _marker(axis, moment(as_of), top, height - 30, f"as of {as_of.isoformat()}")
     desc = "; ".join(f"{name}: {label} {start} to {end}" for name, (label, start, end, _) in rows)
     return _svg(width, height, "Licences and pledges in force, by territory", desc, body, "enc")

@@ -30,6 +30,8 @@ a { color: var(--accent); }
 table { border-collapse: collapse; width: 100%; background: #fff; margin: .3rem 0 .8rem; }
 caption { text-align: left; color: var(--muted); padding: .2rem 0; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+/* ids, dates, amounts and links stay on one line (they break at their hyphens otherwise) */
+th, td:first-child, td.num, td.nw, td time, td a, td .badge { white-space: nowrap; }
 th { background: #eef1f5; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .empty { color: var(--muted); font-style: italic; }
@@ -48,7 +50,9 @@ header button { background: transparent; color: #fff; border: 1px solid #fff8; b
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: .4rem 0; }
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
-code { font-size: .9em; word-break: break-all; }
+code { font-size: .9em; }
+code.hash { word-break: break-all; }
+form.picker a { align-self: center; }
 .signin { max-width: 30rem; margin: 3rem auto; background: #fff; padding: 1.2rem 1.5rem; border: 1px solid var(--line); }
 .signin input { width: 100%; }
 """
@@ -109,24 +113,24 @@ MACROS = """
 </table>
 {% else %}<p class="empty">{{ caption }}: none.</p>{% endif %}
 {% endmacro %}
-{% macro pledges_table(pledges, caption) %}
+{% macro pledges_table(pledges, caption, with_asset=True) %}
 {% if pledges %}
 <table><caption>{{ caption }}</caption>
-<thead><tr><th scope="col">Pledge</th><th scope="col">Asset</th><th scope="col">Pledgee</th><th scope="col" class="num">Rank</th>
+<thead><tr><th scope="col">Pledge</th>{% if with_asset %}<th scope="col">Asset</th>{% endif %}<th scope="col">Pledgee</th><th scope="col" class="num">Rank</th>
 <th scope="col" class="num">Amount</th><th scope="col">Start</th><th scope="col">End</th></tr></thead>
-<tbody>{% for p in pledges %}<tr><td>{{ p.id }}</td><td>{{ asset(p.asset) }}</td><td>{{ member(p.pledgee) }}</td>
-<td class="num">{{ p.rank }}</td><td class="num">{{ money(p.amount, p.currency) }}</td><td>{{ p.start }}</td><td>{{ p.end or "—" }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for p in pledges %}<tr><td>{{ p.id }}</td>{% if with_asset %}<td>{{ asset(p.asset) }}</td>{% endif %}<td>{{ member(p.pledgee) }}</td>
+<td class="num">{{ p.rank }}</td><td class="num">{{ money(p.amount, p.currency) }}</td><td class="nw">{{ p.start }}</td><td class="nw">{{ p.end or "—" }}</td></tr>{% endfor %}</tbody>
 </table>
 {% else %}<p class="empty">{{ caption }}: none.</p>{% endif %}
 {% endmacro %}
-{% macro licences_table(licences, caption) %}
+{% macro licences_table(licences, caption, with_asset=True) %}
 {% if licences %}
 <table><caption>{{ caption }}</caption>
-<thead><tr><th scope="col">Licence</th><th scope="col">Asset</th><th scope="col">Licensee</th><th scope="col">Licensors</th>
+<thead><tr><th scope="col">Licence</th>{% if with_asset %}<th scope="col">Asset</th>{% endif %}<th scope="col">Licensee</th><th scope="col">Licensors</th>
 <th scope="col">Type</th><th scope="col">Territories</th><th scope="col">Fields</th><th scope="col">Start</th><th scope="col">End</th></tr></thead>
-<tbody>{% for x in licences %}<tr><td>{{ x.id }}</td><td>{{ asset(x.asset) }}</td><td>{{ member(x.licensee) }}</td>
-<td>{{ members(x.licensors) }}</td><td>{{ x.type }}</td><td>{{ x.territories | join(", ") }}</td><td>{{ x.fields | join(", ") }}</td>
-<td>{{ x.start }}</td><td>{{ x.end }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for x in licences %}<tr><td>{{ x.id }}</td>{% if with_asset %}<td>{{ asset(x.asset) }}</td>{% endif %}<td>{{ member(x.licensee) }}</td>
+<td>{{ members(x.licensors) }}</td><td>{{ x.type | replace("_", " ") }}</td><td>{{ x.territories | join(", ") }}</td><td>{{ x.fields | join(", ") }}</td>
+<td class="nw">{{ x.start }}</td><td class="nw">{{ x.end }}</td></tr>{% endfor %}</tbody>
 </table>
 {% else %}<p class="empty">{{ caption }}: none.</p>{% endif %}
 {% endmacro %}
@@ -162,7 +166,7 @@ DASHBOARD = """{% extends "base" %}{% import "macros" as m with context %}
 <h2 id="assets">Assets</h2>
 <table><caption>Every registered asset and its owners now</caption>
 <thead><tr><th scope="col">Asset</th><th scope="col">Title</th><th scope="col">Owners</th><th scope="col">Expires</th></tr></thead>
-<tbody>{% for a in assets %}<tr><td>{{ m.asset(a.asset) }}</td><td>{{ a.title }}</td><td>{{ m.owners(a.owners) }}</td><td>{{ a.expires_on or "—" }}</td></tr>{% endfor %}</tbody>
+<tbody>{% for a in assets %}<tr><td>{{ m.asset(a.asset) }}</td><td>{{ a.title }}</td><td>{{ m.owners(a.owners) }}</td><td class="nw">{{ a.expires_on or "—" }}</td></tr>{% endfor %}</tbody>
 </table>
 <h2 id="members">Members</h2>
 <table><caption>Members of the exchange</caption>
@@ -223,13 +227,13 @@ ASSET = """{% extends "base" %}{% import "macros" as m with context %}
 {{ title_chart }}
 <table><caption>Conveyances in effective order</caption>
 <thead><tr><th scope="col">Kind</th><th scope="col">Effective</th><th scope="col">Recorded</th><th scope="col">From</th><th scope="col">To</th><th scope="col">Trade</th></tr></thead>
-<tbody>{% for c in title.conveyances %}<tr><td>{{ c.kind | replace("_", " ") }}</td><td>{{ c.effective }}</td><td>{{ m.when(c.recorded) }}</td>
+<tbody>{% for c in title.conveyances %}<tr><td>{{ c.kind | replace("_", " ") }}</td><td class="nw">{{ c.effective }}</td><td>{{ m.when(c.recorded) }}</td>
 <td>{{ m.members(c.from) if c.from else "—" }}</td><td>{{ m.owners(c.shares) }}</td><td>{% if c.trade %}{{ c.trade }}{% else %}—{% endif %}</td></tr>{% endfor %}</tbody>
 </table>
 <h2 id="encumbrances">Licences and pledges in force {{ point }}</h2>
 {{ encumbrance_chart }}
-{{ m.licences_table(licences, "Licences in force") }}
-{{ m.pledges_table(pledges, "Pledges in force, by rank") }}
+{{ m.licences_table(licences, "Licences in force", with_asset=False) }}
+{{ m.pledges_table(pledges, "Pledges in force, by rank", with_asset=False) }}
 <h2 id="listings">Open listings</h2>
 {{ m.listings_table(asset.listings, "Listings of this asset taking bids") }}
 <h2 id="trades">Trades</h2>
@@ -274,13 +278,13 @@ AUDIT = """{% extends "base" %}{% import "macros" as m with context %}
 <h1>Audit</h1>
 <p class="sub">The log's head, its signed checkpoints and how far the read models trail it.</p>
 <h2 id="digest">Digest</h2>
-<dl class="facts"><dt>Head position</dt><dd>#{{ digest.position }}</dd><dt>Head hash</dt><dd><code>{{ digest.hash }}</code></dd>
-<dt>Digest</dt><dd><code>{{ digest.position }}:{{ digest.hash }}</code></dd></dl>
+<dl class="facts"><dt>Head position</dt><dd>#{{ digest.position }}</dd><dt>Head hash</dt><dd><code class="hash">{{ digest.hash }}</code></dd>
+<dt>Digest</dt><dd><code class="hash">{{ digest.position }}:{{ digest.hash }}</code></dd></dl>
 <p>Hand the digest to an auditor; later, <code>ipledger audit verify --digest {{ digest.position }}:{{ digest.hash[:12] }}…</code> proves that nothing before it changed.</p>
 <h2 id="checkpoints">Signed checkpoints</h2>
 {% if checkpoints %}<table><caption>Signed tree heads, oldest first (<code>ipledger audit checkpoints</code>)</caption>
 <thead><tr><th scope="col" class="num">Tree size</th><th scope="col">Root hash</th><th scope="col" class="num">Events since</th></tr></thead>
-<tbody>{% for c in checkpoints %}<tr><td class="num">{{ c.size }}</td><td><code>{{ c.root_hash }}</code></td><td class="num">{{ digest.position - c.size }}</td></tr>{% endfor %}</tbody></table>
+<tbody>{% for c in checkpoints %}<tr><td class="num">{{ c.size }}</td><td><code class="hash">{{ c.root_hash }}</code></td><td class="num">{{ digest.position - c.size }}</td></tr>{% endfor %}</tbody></table>
 {% else %}<p class="empty">No checkpoint signed yet (<code>ipledger audit checkpoint --key FILE</code>).</p>{% endif %}
 <h2 id="projections">Projection lag</h2>
 <table><caption>Each read model's position against the log head, when this page was asked for</caption>
