@@ -387,6 +387,12 @@ class Ledger:
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
             return queries.trail(conn, events_view, key, what, who)
 
+    def latest(self, viewer: str = "operator", limit: int = 10) -> dict[str, Any]:
+        """The market's latest events, newest first, as `viewer` may see them (the dashboard's feed)."""
+        who = Actor.parse(viewer)
+        with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
+            return queries.latest(conn, events_view, who, limit)
+
     def restore(
         self,
         lines: Iterable[bytes],

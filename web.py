@@ -196,12 +196,14 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
     @app.get("/", include_in_schema=False)
     def dashboard(request: Request) -> Response:
         def build(ledger: Ledger, actor: str) -> Page:
+            latest = ledger.latest(actor, limit=10)
             return "dashboard", {
                 "listings": ledger.listings("open", viewer=actor)["listings"],
                 "trades": ledger.trades("pending")["trades"],
                 "assets": ledger.assets()["assets"],
                 "members": ledger.members()["members"],
                 "digest": ledger.digest(),
+                "latest": trail_rows(latest, ledger.trail_names(latest)),
             }
 
         return page(request, build)

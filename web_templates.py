@@ -91,6 +91,14 @@ MACROS = """
 {% macro badge(status) %}<span class="badge {{ status }}">{{ status }}</span>{% endmacro %}
 {% macro money(amount, currency) %}{% if amount %}{{ amount }} {{ currency or "" }}{% else %}—{% endif %}{% endmacro %}
 {% macro when(text) %}{% if text %}<time datetime="{{ text }}">{{ text | short_time }}</time>{% else %}—{% endif %}{% endmacro %}
+{% macro events_table(rows, caption) %}
+{% if rows %}
+<table><caption>{{ caption }}</caption>
+<thead><tr><th scope="col" class="num">#</th><th scope="col">Recorded</th><th scope="col">By</th><th scope="col">What</th></tr></thead>
+<tbody>{% for r in rows %}<tr><td class="num">{{ r.position }}</td><td>{{ when(r.recorded) }}</td><td>{{ r.actor }}</td><td>{{ r.what }}</td></tr>{% endfor %}</tbody>
+</table>
+{% else %}<p class="empty">{{ caption }}: none.</p>{% endif %}
+{% endmacro %}
 {% macro trades_table(trades, caption) %}
 {% if trades %}
 <table><caption>{{ caption }}</caption>
@@ -163,6 +171,8 @@ DASHBOARD = """{% extends "base" %}{% import "macros" as m with context %}
 {{ m.listings_table(listings, "Listings taking bids, with their close times") }}
 <h2 id="pending-trades">Pending trades</h2>
 {{ m.trades_table(trades, "Trades waiting for payment, with their settlement deadlines") }}
+<h2 id="latest">Latest on the market</h2>
+{{ m.events_table(latest, "The latest events on any asset you may see, newest first") }}
 <h2 id="assets">Assets</h2>
 <table><caption>Every registered asset and its owners now</caption>
 <thead><tr><th scope="col">Asset</th><th scope="col">Title</th><th scope="col">Owners</th><th scope="col">Expires</th></tr></thead>
@@ -239,10 +249,7 @@ ASSET = """{% extends "base" %}{% import "macros" as m with context %}
 <h2 id="trades">Trades</h2>
 {{ m.trades_table(asset.trades, "Trades of this asset") }}
 <h2 id="trail">History</h2>
-<table><caption>Every event on this asset you may see, in log order</caption>
-<thead><tr><th scope="col" class="num">#</th><th scope="col">Recorded</th><th scope="col">By</th><th scope="col">What</th></tr></thead>
-<tbody>{% for r in trail %}<tr><td class="num">{{ r.position }}</td><td>{{ m.when(r.recorded) }}</td><td>{{ r.actor }}</td><td>{{ r.what }}</td></tr>{% endfor %}</tbody>
-</table>
+{{ m.events_table(trail, "Every event on this asset you may see, in log order") }}
 {% endblock %}
 """
 

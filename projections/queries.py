@@ -400,21 +400,18 @@ class BidPrivacy:
         )
 
 
-def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
-    """Every event touching an asset or a member, in log order, with actor and payload
-    (a sealed listing's bids only for those who may see them)."""
+def _visible_events(conn: Connection, q: Any, viewer: Actor | None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The events `q` selects, as `trail` shows them, leaving out what `viewer` may not see
+    (read until `limit` are shown)."""
     # Here, not at the top: the codec loads the eventsourcing machinery, which the other
     # queries' fast path never needs.
     from ipledger.ledger.codec import Envelope, payload_fields
 
     privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
-    q = (
-        select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
-        .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
-        .order_by(events.c.id)
-    )
-    out = []
+    out: list[dict[str, Any]] = []
     for r in conn.execute(q):
+        if limit is not None and len(out) >= limit:
+            break
         aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
         state = orjson.loads(bytes(r.state))
         if not privacy.shows(state):
@@ -433,9 +430,33 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
                 "data": data,
             }
         )
+    return out
+
+
+def _event_columns(events: Any) -> Any:
+    return select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+
+
+def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
+    """Every event touching an asset or a member, in log order, with actor and payload
+    (a sealed listing's bids only for those who may see them)."""
+    q = (
+        _event_columns(events)
+        .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
+        .order_by(events.c.id)
+    )
+    out = _visible_events(conn, q, viewer)
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
     return {"key": key, "events": out}
+
+
+def latest(conn: Connection, events: Any, viewer: Actor, limit: int) -> dict[str, Any]:
+    """The market's latest events, newest first: those touching an asset (registrations,
+    listings, bids, trades, licences, pledges), each as `trail --asset` shows it to `viewer`."""
+    touching = select(trail_table.c.position).where(trail_table.c.key.like("asset:%"))
+    q = _event_columns(events).where(events.c.id.in_(touching)).order_by(events.c.id.desc())
+    return {"events": _visible_events(conn, q, viewer, limit)}
 
 
 def recorded_pledges(conn: Connection) -> list[PastPledge]:

@@ -181,6 +181,14 @@ def test_dashboard_lists_open_listings_and_pending_trades_with_deadlines(site: S
     assert "none" in pending  # the demo settles both of its trades
 
 
+def test_dashboard_shows_the_latest_market_events_newest_first_as_the_actor_sees(site: Site, web: TestClient) -> None:
+    mine = visible_text(web.get("/", headers=site.bearer("huawei")).text).split("Latest on the market", 1)[1]
+    assert "bid B-sealed-huawei placed on L-SEALED by huawei" in mine and "B-sealed-zte" not in mine
+    assert mine.index("L-SEALED opened") > mine.index("bid B-sealed-huawei placed")  # newest first
+    everything = visible_text(web.get("/", headers=site.bearer("operator")).text)
+    assert "bid B-sealed-zte placed on L-SEALED by zte" in everything
+
+
 def test_dashboard_links_to_each_listing_asset_and_member(site: Site, web: TestClient) -> None:
     html = page(signed_in(site, web, "zte"), "/")
     for href in ("/listings/L-NEGOTIATED", f"/assets/{CO_OWNED}", "/members/icbc-sh", "/audit"):
