@@ -533,6 +533,22 @@ class Ledger:
             kept = proofs.checkpoints(conn)
         return {"checkpoints": [c for c in kept if until is None or c["size"] <= until]}
 
+    def checkpoints_held(self) -> dict[str, Any]:
+        """Each kept checkpoint against today's stored Merkle tree: whether the tree still
+        has the signed root at that size. The quick check a page can make on every view;
+        `verify_checkpoint` is the full one (signature, every leaf from the log)."""
+        from ipledger.ledger import proofs
+
+        with self.exchange.engine.connect() as conn:
+            tree = proofs.Tree(conn)
+            size, _ = tree.head()
+            kept = [
+                {"size": c["size"], "root_hash": c["root_hash"], "holds": c["size"] <= size
+                 and tree.root(c["size"]).hex() == c["root_hash"]}
+                for c in proofs.checkpoints(conn)
+            ]  # fmt: skip
+        return {"size": size, "checkpoints": kept}
+
     def _proof_size(self, conn: Any, size: int | None, field: str) -> int:
         """The tree size a proof is for (default: the latest checkpoint's)."""
         from ipledger.ledger import proofs

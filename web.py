@@ -266,10 +266,12 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
     def audit(request: Request) -> Response:
         def build(ledger: Ledger, actor: str) -> Page:
             lag = ledger.projection_status()  # first: every other query catches the read models up
+            held = ledger.checkpoints_held()
             return "audit", {
                 "projections": lag,
                 "digest": ledger.digest(),
-                "checkpoints": ledger.checkpoints()["checkpoints"],
+                "checkpoints": held["checkpoints"],
+                "tree_size": held["size"],
             }
 
         return page(request, build)

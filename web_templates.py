@@ -290,8 +290,10 @@ AUDIT = """{% extends "base" %}{% import "macros" as m with context %}
 <p>Hand the digest to an auditor; later, <code>ipledger audit verify --digest {{ digest.position }}:{{ digest.hash[:12] }}…</code> proves that nothing before it changed.</p>
 <h2 id="checkpoints">Signed checkpoints</h2>
 {% if checkpoints %}<table><caption>Signed tree heads, oldest first (<code>ipledger audit checkpoints</code>)</caption>
-<thead><tr><th scope="col" class="num">Tree size</th><th scope="col">Root hash</th><th scope="col" class="num">Events since</th></tr></thead>
-<tbody>{% for c in checkpoints %}<tr><td class="num">{{ c.size }}</td><td><code class="hash">{{ c.root_hash }}</code></td><td class="num">{{ digest.position - c.size }}</td></tr>{% endfor %}</tbody></table>
+<thead><tr><th scope="col" class="num">Tree size</th><th scope="col">Root hash</th><th scope="col" class="num">Leaves since</th><th scope="col">Checked now</th></tr></thead>
+<tbody>{% for c in checkpoints %}<tr><td class="num">{{ c.size }}</td><td><code class="hash">{{ c.root_hash }}</code></td><td class="num">{{ tree_size - c.size }}</td>
+<td>{% if c.holds %}<span class="badge active">holds</span>{% else %}<span class="badge void">differs</span>{% endif %}</td></tr>{% endfor %}</tbody></table>
+<p>"Checked now": today's Merkle tree still has the signed root at that size. The full check (the signature, every leaf recomputed from the log) is <code>ipledger audit verify --checkpoint FILE --key VKEY</code>.</p>
 {% else %}<p class="empty">No checkpoint signed yet (<code>ipledger audit checkpoint --key FILE</code>).</p>{% endif %}
 <h2 id="projections">Projection lag</h2>
 <table><caption>Each read model's position against the log head, when this page was asked for</caption>

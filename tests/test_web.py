@@ -297,7 +297,7 @@ def test_the_audit_page_shows_the_digest_checkpoints_and_projection_lag(site: Si
         ledger.close()
     text = visible_text(page(signed_in(site, web, "auditor"), "/audit"))
     assert f"{head['position']}:{head['hash']}" in text
-    assert f"{signed['size']} {signed['root_hash']}" in text
+    assert f"{signed['size']} {signed['root_hash']} 0 holds" in text
     assert re.search(r"Behind (\w+ \d+ \d+ \d+ )+", text) and "book " in text
 
 
@@ -351,3 +351,23 @@ def test_a_pledge_without_an_end_runs_to_the_assets_expiry() -> None:
                             as_of=date(2026, 6, 1), expires_on="2038-01-05")  # fmt: skip
     assert "P-1 icbc-sh rank 1: 2026-01-01 to 2038-01-05" in svg
 
+
+
+def test_the_audit_page_flags_a_checkpoint_todays_tree_does_not_hold(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from ipledger.ledger.checkpoints import Signer
+
+    url = f"sqlite:///{tmp_path}/tampered.db"
+    ledger = Ledger(url)
+    try:
+        ledger.execute("member.add", {"id": "huawei", "name": "Huawei", "kind": "enterprise", "country": "CN"})
+        signed = ledger.checkpoint(Signer.generate("exchange.example"))
+        secret = ledger.issue_token("auditor")["secret"]
+        with ledger.exchange.engine.begin() as conn:  # a checkpoint row edited behind the ledger's back
+            conn.execute(text("UPDATE ipledger_checkpoints SET root = :r"), {"r": "ab" * 32})
+    finally:
+        ledger.close()
+    with TestClient(create_app(url)) as client:
+        shown = visible_text(client.get("/audit", headers={"Authorization": f"Bearer {secret}"}).text)
+    assert f"{signed['size']} {'ab' * 32} " in shown and " differs" in shown and " holds" not in shown
