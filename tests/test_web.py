@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ipledger.demo import CO_OWNED, PATENT, run_demo
 from ipledger.service import Ledger
@@ -371,3 +374,28 @@ def test_the_audit_page_flags_a_checkpoint_todays_tree_does_not_hold(tmp_path: P
     with TestClient(create_app(url)) as client:
         shown = visible_text(client.get("/audit", headers={"Authorization": f"Bearer {secret}"}).text)
     assert f"{signed['size']} {'ab' * 32} " in shown and " differs" in shown and " holds" not in shown
+
+
+@pytest.fixture(scope="module")
+def operator_web(site: Site) -> Iterator[TestClient]:
+    with site.client() as client:
+        client.headers["Authorization"] = f"Bearer {site.tokens['operator']}"
+        yield client
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)  # what a URL can carry
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ref=TEXT, as_of=TEXT, known_at=TEXT, listing=TEXT, member=TEXT)
+def test_no_path_or_picker_input_is_a_server_error(
+    operator_web: TestClient, ref: str, as_of: str, known_at: str, listing: str, member: str
+) -> None:
+    for path, params in (
+        (f"/assets/{quote(ref, safe='')}", {"as_of": as_of, "known_at": known_at}),
+        (f"/assets/{PATENT}", {"as_of": as_of, "known_at": known_at}),
+        (f"/listings/{quote(listing, safe='')}", {}),
+        (f"/members/{quote(member, safe='')}", {}),
+    ):
+        r = operator_web.get(path, params=params or None)
+        assert r.status_code < 500, (path, params, r.text)
