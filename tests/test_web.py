@@ -304,6 +304,15 @@ def test_the_audit_page_shows_the_digest_checkpoints_and_projection_lag(site: Si
     assert re.search(r"Behind (\w+ \d+ \d+ \d+ )+", text) and "book " in text
 
 
+def test_every_page_renders_on_each_store(store_url: str) -> None:
+    site = build_site(store_url)
+    with site.client() as client:
+        for path in ("/", "/listings/L-AUCTION", "/listings/L-SEALED", f"/assets/{CO_OWNED}", "/members/zte", "/audit"):
+            r = client.get(path, headers=site.bearer("zte"))
+            assert r.status_code == 200 and "Signed in as zte" in visible_text(r.text), path
+            assert ZTE_SEALED in r.text or path not in ("/listings/L-SEALED", "/members/zte")
+
+
 # --------------------------------------------------------------------------- who sees what
 
 
