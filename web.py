@@ -22,7 +22,7 @@ site sent it, so no site can sign a visitor in as someone else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -79,7 +79,7 @@ TEMPLATES = environment({"short_time": short_time, "until": until, "u": lambda s
 def html(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     context.setdefault("actor", None)
     context.setdefault("member_page", None)
-    context.setdefault("now", datetime.now().isoformat())
+    context.setdefault("now", datetime.now(UTC).isoformat())
     body = TEMPLATES.get_template(template).render(**context)
     return HTMLResponse(body, status_code=status, headers=HEADERS | (headers or {}))
 
@@ -117,7 +117,13 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def _here(request: Request) -> str:
+    """The page asked for, path and query, to come back to after signing in."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _cross_site(request: Request) -> bool:
+    """Whether the browser says another site sent this request (Sec-Fetch-Site, Origin)."""
     if request.headers.get("sec-fetch-site") == "cross-site":
         return True
     origin = request.headers.get("origin")
@@ -125,8 +131,8 @@ def _cross_site(request: Request) -> bool:
 
 
 def _sign_in_again(request: Request, message: str, status: int = 401) -> HTMLResponse:
-    page = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    response = html("sign_in", status, next=_safe_next(page if request.method == "GET" else None), message=message)
+    back = _here(request) if request.method == "GET" else None
+    response = html("sign_in", status, next=_safe_next(back), message=message)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
@@ -141,8 +147,7 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
     def page(request: Request, build: Callable[[Ledger, str], Page]) -> Response:
         secret, from_cookie = _presented(request)
         if secret is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", status_code=303)
+            return RedirectResponse(f"/sign-in?next={quote(_here(request), safe='')}", status_code=303)
         with ledgers.use() as ledger:
             try:
                 actor = ledger.authenticate(secret)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import escape
+from typing import Any
 
 #: Bidders' colours (distinct in print and for the common colour blindnesses).
 PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666")
@@ -35,7 +36,7 @@ def moment(value: str | date | datetime) -> datetime:
     text = value.replace("Z", "+00:00")
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is not None:
-        parsed = (parsed - parsed.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -201,7 +202,7 @@ def _legend(colours: dict[str, str], left: float, y: float, note: str) -> list[s
 
 
 def title_chart(
-    conveyances: Sequence[dict[str, object]], *, as_of: date | None = None, known_at: datetime | None = None
+    conveyances: Sequence[dict[str, Any]], *, as_of: date | None = None, known_at: datetime | None = None
 ) -> str:
     """Two time axes on one scale: when each conveyance took effect (top) and when it was
     recorded (bottom). A vertical link is a fact recorded as it happened; a slanted one
@@ -229,7 +230,7 @@ def title_chart(
         body += _marker(axis, moment(known_at), rec_y - 24, rec_y + 10, "known at", rec_y - 12)
     for i, (c, eff, rec) in enumerate(zip(conveyances, effective, recorded, strict=True)):
         x1, x2 = axis.x(eff), axis.x(rec)
-        owners = ", ".join(str(o) for o in c["to"])  # type: ignore[attr-defined]
+        owners = ", ".join(str(o) for o in c["to"])
         tip = f"{c['kind']} to {owners}: effective {c['effective']}, recorded {c['recorded']}"
         body.append(
             f"<g><title>{_e(tip)}</title>"
@@ -248,8 +249,8 @@ def title_chart(
 
 
 def encumbrance_chart(
-    licences: Sequence[dict[str, object]],
-    pledges: Sequence[dict[str, object]],
+    licences: Sequence[dict[str, Any]],
+    pledges: Sequence[dict[str, Any]],
     *,
     as_of: date,
     expires_on: str | None,
@@ -260,7 +261,7 @@ def encumbrance_chart(
     width, left, right, lane, top = 680, 150, 660, 30, 26
     lanes: dict[str, list[tuple[str, date, date, str]]] = {}
     for lic in licences:
-        for territory in lic["territories"]:  # type: ignore[attr-defined]
+        for territory in lic["territories"]:
             label = f"{lic['id']} {lic['licensee']} ({str(lic['type']).replace('_', ' ')})"
             lanes.setdefault(str(territory), []).append(
                 (label, date.fromisoformat(str(lic["start"])), date.fromisoformat(str(lic["end"])), PALETTE[0])
