@@ -356,6 +356,9 @@ def create_app(db: str | None = None, *, pinned_now: str | None = None) -> FastA
     _add_commands(app, ledgers)
     _add_queries(app, answer)
     _add_events(app, ledgers)
+    from ipledger import web  # the read-only pages for people, beside the API (web.py)
+
+    web.mount(app, ledgers)
     schemas = {name: _command_schema(c.Command.named(name)) for name in http_commands()}
     _document(app, schemas)
     return app

@@ -271,6 +271,11 @@ class Ledger:
         with self._read("listings", "book") as conn:
             return queries.book(conn, listing_id, Actor.parse(viewer), self.now())
 
+    def bid_history(self, listing_id: str, viewer: str = "operator") -> dict[str, Any]:
+        """Every bid placed on a listing, as `viewer` may see them (the web view's chart)."""
+        with self._read("listings", "book") as conn:
+            return queries.bid_history(conn, listing_id, Actor.parse(viewer))
+
     def listings(
         self,
         status: str | None = None,
@@ -412,6 +417,12 @@ class Ledger:
             found, last = queries.events_after(conn, events_view, after, min(limit, max(0, (until or 0) - after)), who)
         return {"events": found, "last": last}
 
+    def latest(self, viewer: str = "operator", limit: int = 10) -> dict[str, Any]:
+        """The market's latest events, newest first, as `viewer` may see them (the dashboard's feed)."""
+        who = Actor.parse(viewer)
+        with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
+            return queries.latest(conn, events_view, who, limit)
+
     def restore(
         self,
         lines: Iterable[bytes],
@@ -551,6 +562,22 @@ class Ledger:
         with self.exchange.engine.connect() as conn:
             kept = proofs.checkpoints(conn)
         return {"checkpoints": [c for c in kept if until is None or c["size"] <= until]}
+
+    def checkpoints_held(self) -> dict[str, Any]:
+        """Each kept checkpoint against today's stored Merkle tree: whether the tree still
+        has the signed root at that size. The quick check a page can make on every view;
+        `verify_checkpoint` is the full one (signature, every leaf from the log)."""
+        from ipledger.ledger import proofs
+
+        with self.exchange.engine.connect() as conn:
+            tree = proofs.Tree(conn)
+            size, _ = tree.head()
+            kept = [
+                {"size": c["size"], "root_hash": c["root_hash"], "holds": c["size"] <= size
+                 and tree.root(c["size"]).hex() == c["root_hash"]}
+                for c in proofs.checkpoints(conn)
+            ]  # fmt: skip
+        return {"size": size, "checkpoints": kept}
 
     def _proof_size(self, conn: Any, size: int | None, field: str) -> int:
         """The tree size a proof is for (default: the latest checkpoint's)."""

@@ -179,6 +179,26 @@ def book(conn: Connection, listing_id: str, viewer: Actor, now: datetime) -> dic
     return {**listing, "sealed_hidden": hidden, "bids": bids}
 
 
+def bid_history(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, Any]:
+    """Every bid ever placed on a listing, in the order placed, whatever became of it
+    (superseded, withdrawn, won, lost): what a bids-over-time chart draws. The book shows
+    only the bids that stand; each bid here passes the same visibility rule."""
+    row = _listing_row(conn, listing_id)
+    b = bids_table.c
+    is_open = row.status == "open"
+    q = (
+        select(b.bid_id, b.bidder, b.amount, b.placed, b.state)
+        .where(b.listing_aggregate == row.aggregate_id)
+        .order_by(b.position)
+    )
+    bids = [
+        {"id": r.bid_id, "bidder": r.bidder, "amount": r.amount, "placed": _time(r.placed), "state": r.state}
+        for r in conn.execute(q)
+        if bid_visible(mechanism=row.mechanism, listing_open=is_open, bidder=r.bidder, viewer=viewer)
+    ]
+    return {"listing": listing_id, "bids": bids}
+
+
 def listings(
     conn: Connection,
     now: datetime,
@@ -402,6 +422,20 @@ def _event_doc(r: Any) -> dict[str, Any]:
     }
 
 
+def _visible_events(conn: Connection, q: Any, viewer: Actor | None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The events `q` selects, as `trail` shows them, leaving out what `viewer` may not see
+    (read until `limit` are shown)."""
+    privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
+    out: list[dict[str, Any]] = []
+    for r in conn.execute(q):
+        if limit is not None and len(out) >= limit:
+            break
+        doc = _event_doc(r)
+        if privacy.shows(doc["data"]):
+            out.append(doc)
+    return out
+
+
 def _event_columns(events: Any) -> Any:
     return select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
 
@@ -409,13 +443,12 @@ def _event_columns(events: Any) -> Any:
 def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
     """Every event touching an asset or a member, in log order, with actor and payload
     (a sealed listing's bids only for those who may see them)."""
-    privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
     q = (
         _event_columns(events)
         .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
         .order_by(events.c.id)
     )
-    out = [doc for doc in map(_event_doc, conn.execute(q)) if privacy.shows(doc["data"])]
+    out = _visible_events(conn, q, viewer)
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
     return {"key": key, "events": out}
@@ -436,6 +469,14 @@ def events_after(
         if privacy.shows(doc["data"]):
             out.append(doc)
     return out, last
+
+
+def latest(conn: Connection, events: Any, viewer: Actor, limit: int) -> dict[str, Any]:
+    """The market's latest events, newest first: those touching an asset (registrations,
+    listings, bids, trades, licences, pledges), each as `trail --asset` shows it to `viewer`."""
+    touching = select(trail_table.c.position).where(trail_table.c.key.like("asset:%"))
+    q = _event_columns(events).where(events.c.id.in_(touching)).order_by(events.c.id.desc())
+    return {"events": _visible_events(conn, q, viewer, limit)}
 
 
 def recorded_pledges(conn: Connection) -> list[PastPledge]:

@@ -117,4 +117,5 @@ def test_the_serve_it_block_runs_as_written(tmp_path: Path) -> None:
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert '{"listings":[{"listing":"L-' in done.stdout
     assert '{"id":"acme","status":"active"}\n' in done.stdout
+    assert "<h1>Listing L-AUCTION</h1>\n" in done.stdout  # the web view's page, with the same token
     assert (checkout / "ipledger.db").is_file()
