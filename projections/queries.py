@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -25,6 +25,7 @@ from ipledger.projections.tables import (
     listings_table,
     naive_utc,
     pledges_table,
+    trail_keys_table,
     trail_table,
 )
 
@@ -388,11 +389,14 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
     from ipledger.ledger.codec import Envelope, payload_fields
 
     privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
-    q = (
-        select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
-        .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
-        .order_by(events.c.id)
-    )
+    columns = (events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+    # Every event of the aggregates that are about the key, and the events naming it
+    # besides (the projection writes no pair twice, so no event comes twice).
+    k, t = trail_keys_table.c, trail_table.c
+    q = union_all(
+        select(*columns).where(events.c.originator_id.in_(select(k.aggregate_id).where(k.key == key))),
+        select(*columns).where(events.c.id.in_(select(t.position).where(t.key == key))),
+    ).order_by("id")
     out = []
     for r in conn.execute(q):
         aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
@@ -416,6 +420,14 @@ def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | No
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
     return {"key": key, "events": out}
+
+
+def in_trail(conn: Connection, key: str) -> bool:
+    """Whether any event touches the key ("member:ID", "asset:REF")."""
+    for table in (trail_keys_table, trail_table):
+        if conn.execute(select(table.c.key).where(table.c.key == key).limit(1)).first() is not None:
+            return True
+    return False
 
 
 def recorded_pledges(conn: Connection) -> list[PastPledge]:
