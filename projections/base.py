@@ -246,6 +246,8 @@ class Projection:
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
     kept: ClassVar[tuple[Table, ...]] = ()
+    #: Tables an earlier version of this read model had: dropped when it is rebuilt.
+    retired: ClassVar[tuple[str, ...]] = ()
     _dispatch: ClassVar[dict[str, str]]
 
     def __init__(self) -> None:
@@ -253,6 +255,13 @@ class Projection:
         # The position this process last brought the read model to: if another process
         # moved it since, the cache may be stale and is dropped.
         self.position_seen: int | None = None
+
+    def drop_tables(self, conn: Connection) -> None:
+        """Drop this read model's tables, and those earlier versions of it had."""
+        for table in reversed(self.tables):
+            table.drop(conn, checkfirst=True)
+        for name in self.retired:
+            sqlalchemy.Table(name, sqlalchemy.MetaData()).drop(conn, checkfirst=True)
 
     def discard(self) -> None:
         """Forget cached facts (the transaction rolled back or the tables were dropped)."""

@@ -415,6 +415,7 @@ class TrailProjection(Projection):
 
     name = "trail"
     tables = PROJECTION_TABLES["trail"]
+    retired = ("rm_trail_aggregates",)  # each aggregate's keys as JSON, before rm_trail_keys
 
     def handler(self, topic: str) -> Callable[[Rows, Recorded], None]:
         return self.apply  # every event

@@ -189,8 +189,7 @@ class ReadModels:
                 ).scalar()
                 if current == projection.fingerprint():
                     return
-            for table in reversed(projection.tables):
-                table.drop(conn, checkfirst=True)
+            projection.drop_tables(conn)
             for table in projection.tables:
                 table.create(conn)
             conn.execute(
@@ -285,8 +284,7 @@ class Replay:
         self.position = 0
         for p in group:
             p.discard()
-            for table in reversed(p.tables):
-                table.drop(conn, checkfirst=True)
+            p.drop_tables(conn)
             for table in p.tables:
                 conn.execute(CreateTable(table))  # no index yet: built once, after the load
         self.rows = {p.name: MemoryRows(conn, p.tables, p.kept) for p in group}
