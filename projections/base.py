@@ -17,9 +17,8 @@ catch-up from position 0, only faster; any read model can be dropped and rebuilt
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import sqlalchemy
 from sqlalchemy import Table
@@ -30,14 +29,15 @@ from ipledger.ledger.driver import Raw
 from ipledger.projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    """An event as a projection sees it: the domain event plus where and by whom."""
+class Recorded(NamedTuple):
+    """An event as a projection sees it: the domain event plus where and by whom (a
+    tuple: a rebuild makes one per event)."""
 
     position: int
     event: Any
     actor: str
     command_id: str
+    aggregate: str  # the event's aggregate id as text, as read models keep it
 
     @property
     def at(self) -> datetime:
@@ -71,10 +71,11 @@ class Rows(Protocol):
 _INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...], tuple[Any, ...]]] = {}
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: list[Any], ordered: bool = False) -> None:
     """INSERT many rows through the driver in one `executemany`, each value converted by
     SQLAlchemy's own bind processor for the dialect: stored exactly as `table.insert()`
-    would store it, without its per-row work (a rebuild writes millions of rows)."""
+    would store it, without its per-row work (a rebuild writes millions of rows).
+    `rows`: dicts by column name, or (`ordered`) lists of every column's value in order."""
     dialect = conn.dialect
     shape = _INSERTS.get((table.name, dialect.name))
     if shape is None:
@@ -88,7 +89,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         processors = tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
         shape = _INSERTS[(table.name, dialect.name)] = (sql, columns, processors)
     sql, columns, processors = shape
-    values = [list(map(row.get, columns)) for row in rows]
+    values = rows if ordered else [list(map(row.get, columns)) for row in rows]
     for i, process in enumerate(processors):
         if process is not None:
             for value in values:
@@ -163,7 +164,8 @@ class MemoryRows:
     def select(self, table: Table, columns: tuple[str, ...], **where: Any) -> list[tuple[Any, ...]]:
         kept = self.kept.get(table)
         if kept is not None:
-            return [tuple(row[c] for c in columns) for row in kept.find(where)]
+            at = [kept.at[c] for c in columns]
+            return [tuple(row[i] for i in at) for row in kept.find(where)]
         self.flush()  # an append-only table: read back from the fresh table
         return SqlRows(self.conn, self.tables).select(table, columns, **where)
 
@@ -179,51 +181,65 @@ class MemoryRows:
         for table in self.tables:
             kept = self.kept.get(table)
             if kept is not None and kept.rows:
-                insert_rows(self.conn, table, list(kept.rows.values()))
+                insert_rows(self.conn, table, list(kept.rows.values()), ordered=True)
                 kept.rows.clear()
 
 
 class _Kept:
-    """One table's rows in memory: by primary key, and by any column asked about."""
+    """One table's rows in memory: by primary key, and by any column asked about. A row
+    is a list in column order (a rebuild at a million events keeps hundreds of
+    thousands: a list is a third of a dict's size)."""
 
     def __init__(self, table: Table) -> None:
-        self.key = tuple(c.name for c in table.primary_key.columns)
-        self.rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.indexes: dict[str, dict[Any, set[tuple[Any, ...]]]] = {}
+        self.columns = tuple(c.name for c in table.columns)
+        self.at = {c: i for i, c in enumerate(self.columns)}
+        self.key = tuple(self.at[c.name] for c in table.primary_key.columns)
+        self.rows: dict[Any, list[Any]] = {}
+        self.indexes: dict[int, dict[Any, set[Any]]] = {}
 
-    def add(self, row: dict[str, Any]) -> None:
-        pk = tuple(row[c] for c in self.key)
+    def _pk(self, row: list[Any]) -> Any:
+        key = self.key
+        return row[key[0]] if len(key) == 1 else tuple(row[i] for i in key)
+
+    def add(self, values: dict[str, Any]) -> None:
+        row = list(map(values.get, self.columns))
+        pk = self._pk(row)
         if pk in self.rows:
             raise sqlalchemy.exc.IntegrityError(f"duplicate key {pk}", None, ValueError("UNIQUE constraint failed"))
         self.rows[pk] = row
-        for column, index in self.indexes.items():
-            index.setdefault(row.get(column), set()).add(pk)
+        for i, index in self.indexes.items():
+            index.setdefault(row[i], set()).add(pk)
 
-    def find(self, where: dict[str, Any]) -> list[dict[str, Any]]:
-        if all(c in where for c in self.key):
-            row = self.rows.get(tuple(where[c] for c in self.key))
-            candidates: Iterable[dict[str, Any]] = () if row is None else (row,)
+    def find(self, where: dict[str, Any]) -> list[list[Any]]:
+        at = self.at
+        conditions = [(at[c], v) for c, v in where.items()]
+        wanted = dict(conditions)
+        if all(i in wanted for i in self.key):
+            pk = wanted[self.key[0]] if len(self.key) == 1 else tuple(wanted[i] for i in self.key)
+            row = self.rows.get(pk)
+            candidates: Iterable[list[Any]] = () if row is None else (row,)
         else:
-            column = next(iter(where))
-            candidates = [self.rows[pk] for pk in self._index(column).get(where[column], ())]
-        return [row for row in candidates if all(row.get(c) == v for c, v in where.items())]
+            i, value = conditions[0]
+            candidates = [self.rows[pk] for pk in self._index(i).get(value, ())]
+        return [row for row in candidates if all(row[i] == v for i, v in conditions)]
 
     def update(self, where: dict[str, Any], values: dict[str, Any]) -> None:
+        changes = [(self.at[c], v) for c, v in values.items()]
         for row in self.find(where):
-            pk = tuple(row[c] for c in self.key)
-            for column, value in values.items():
-                index = self.indexes.get(column)
+            pk = self._pk(row)
+            for i, value in changes:
+                index = self.indexes.get(i)
                 if index is not None:
-                    index[row.get(column)].discard(pk)
+                    index[row[i]].discard(pk)
                     index.setdefault(value, set()).add(pk)
-                row[column] = value
+                row[i] = value
 
-    def _index(self, column: str) -> dict[Any, set[tuple[Any, ...]]]:
-        index = self.indexes.get(column)
+    def _index(self, i: int) -> dict[Any, set[Any]]:
+        index = self.indexes.get(i)
         if index is None:
-            index = self.indexes[column] = {}
+            index = self.indexes[i] = {}
             for pk, row in self.rows.items():
-                index.setdefault(row.get(column), set()).add(pk)
+                index.setdefault(row[i], set()).add(pk)
         return index
 
 

@@ -61,19 +61,19 @@ class OwnershipProjection(Projection):
         rows.add(
             assets_table,
             ref=e.ref,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             title=e.title,
             expires_on=e.expires_on,
             registered_on=e.effective,
             position=r.position,
         )
-        self.cache[str(e.originator_id)] = e.ref
+        self.cache[r.aggregate] = e.ref
         self._conveyance(rows, r, e.ref, "registration", {}, e.owners, None, e.effective)
 
     @handles(Asset.Conveyed)
     def conveyed(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        aggregate_id = str(e.originator_id)
+        aggregate_id = r.aggregate
         ref = self.cache.get(aggregate_id)
         if ref is None:
             ((ref,),) = rows.select(assets_table, ("ref",), aggregate_id=aggregate_id)
@@ -123,7 +123,7 @@ class ListingsProjection(Projection):
         rows.add(
             listings_table,
             listing_id=e.listing_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             type=e.type,
             mechanism=e.mechanism,
@@ -139,7 +139,7 @@ class ListingsProjection(Projection):
         )
 
     def _set(self, rows: Rows, r: Recorded, **values: object) -> None:
-        rows.update(listings_table, {"aggregate_id": str(r.event.originator_id)}, position=r.position, **values)
+        rows.update(listings_table, {"aggregate_id": r.aggregate}, position=r.position, **values)
 
     @handles(Listing.CloseExtended)
     def extended(self, rows: Rows, r: Recorded) -> None:
@@ -168,18 +168,18 @@ class ListingsProjection(Projection):
         rows.update(
             listings_table,
             {"listing_id": e.listing_id},
-            trade_aggregate=str(e.originator_id),
+            trade_aggregate=r.aggregate,
             trade_state="pending",
             deadline=naive_utc(e.deadline),
         )
 
     @handles(Trade.Settled)
     def settled(self, rows: Rows, r: Recorded) -> None:
-        rows.update(listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="settled")
+        rows.update(listings_table, {"trade_aggregate": r.aggregate}, trade_state="settled")
 
     @handles(Trade.Voided)
     def voided(self, rows: Rows, r: Recorded) -> None:
-        rows.update(listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="void")
+        rows.update(listings_table, {"trade_aggregate": r.aggregate}, trade_state="void")
 
 
 class BookProjection(Projection):
@@ -191,14 +191,14 @@ class BookProjection(Projection):
 
     @handles(Listing.Opened)
     def opened(self, rows: Rows, r: Recorded) -> None:
-        listing = str(r.event.originator_id)
+        listing = r.aggregate
         rows.add(currencies_table, listing_aggregate=listing, currency=r.event.currency)
         self.cache[("currency", listing)] = r.event.currency
 
     @handles(Listing.BidPlaced)
     def placed(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        listing = str(e.originator_id)
+        listing = r.aggregate
         currency = self.cache.get(("currency", listing))
         if currency is None:
             ((currency,),) = rows.select(currencies_table, ("currency",), listing_aggregate=listing)
@@ -228,7 +228,7 @@ class BookProjection(Projection):
 
     @handles(Listing.Sold)
     def sold(self, rows: Rows, r: Recorded) -> None:
-        listing = str(r.event.originator_id)
+        listing = r.aggregate
         live = {"listing_aggregate": listing, "state": "live"}
         rows.update(bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
         rows.update(bids_table, live, state="lost")
@@ -236,12 +236,12 @@ class BookProjection(Projection):
     @handles(Listing.SaleFellThrough)
     def fell_through(self, rows: Rows, r: Recorded) -> None:
         """The trade was voided: its winning bid no longer won anything."""
-        where = {"listing_aggregate": str(r.event.originator_id), "state": "won"}
+        where = {"listing_aggregate": r.aggregate, "state": "won"}
         rows.update(bids_table, where, state="voided")
 
     @handles(Listing.EndedUnsold, Listing.Withdrawn)
     def ended(self, rows: Rows, r: Recorded) -> None:
-        rows.update(bids_table, {"listing_aggregate": str(r.event.originator_id), "state": "live"}, state="lost")
+        rows.update(bids_table, {"listing_aggregate": r.aggregate, "state": "live"}, state="lost")
 
 
 # --------------------------------------------------------------------------- encumbrances
@@ -261,7 +261,7 @@ class EncumbrancesProjection(Projection):
         rows.add(
             licences_table,
             licence_id=e.licence_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             licensee=e.licensee,
             type=s.type.value,
@@ -284,7 +284,7 @@ class EncumbrancesProjection(Projection):
         e = r.event
         rows.update(
             licences_table,
-            {"aggregate_id": str(e.originator_id)},
+            {"aggregate_id": r.aggregate},
             status=e.how,
             ended_on=e.effective,
             ended_recorded=r.at,
@@ -297,7 +297,7 @@ class EncumbrancesProjection(Projection):
         rows.add(
             pledges_table,
             pledge_id=e.pledge_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             pledgee=e.pledgee,
             pledgors=orjson.dumps(e.pledgors).decode(),
@@ -315,7 +315,7 @@ class EncumbrancesProjection(Projection):
         e = r.event
         rows.update(
             pledges_table,
-            {"aggregate_id": str(e.originator_id)},
+            {"aggregate_id": r.aggregate},
             status=e.how,
             ended_on=e.effective,
             ended_recorded=r.at,
@@ -339,7 +339,7 @@ class MembersProjection(Projection):
         rows.add(
             members_table,
             member_id=e.member_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             name=e.name,
             kind=e.kind,
             country=e.country,
@@ -350,12 +350,12 @@ class MembersProjection(Projection):
 
     @handles(Member.Suspended)
     def suspended(self, rows: Rows, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
+        where = {"aggregate_id": r.aggregate}
         rows.update(members_table, where, status="suspended", reason=r.event.reason or None)
 
     @handles(Member.Reinstated)
     def reinstated(self, rows: Rows, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
+        where = {"aggregate_id": r.aggregate}
         rows.update(members_table, where, status="active", reason=None)
 
 
@@ -372,7 +372,7 @@ class TradesProjection(Projection):
         rows.add(
             trades_table,
             trade_id=e.trade_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             listing_id=e.listing_id,
             asset=e.ref,
             type=e.type,
@@ -390,14 +390,14 @@ class TradesProjection(Projection):
     @handles(Trade.Settled)
     def settled(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        where = {"aggregate_id": str(e.originator_id)}
+        where = {"aggregate_id": r.aggregate}
         rows.update(
             trades_table, where, state="settled", payment_ref=e.payment_ref, effective=e.effective, resolved=r.at
         )
 
     @handles(Trade.Voided)
     def voided(self, rows: Rows, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
+        where = {"aggregate_id": r.aggregate}
         rows.update(trades_table, where, state="void", reason=r.event.reason or None, resolved=r.at)
 
 
@@ -426,11 +426,15 @@ class TrailProjection(Projection):
         spec = _trail_fields(type(e))
         aggregate_id = e.originator_id
         if e.originator_version == 1:
-            keys = self.cache[aggregate_id] = self._created_keys(rows, fields, spec)
+            keys = self._created_keys(rows, fields, spec)
+            # A rebuild keeps one entry per aggregate: by its 16 bytes, each set of keys shared.
+            self.cache[aggregate_id.bytes] = self.cache.setdefault(("keys", keys), keys)
             for key in keys:
                 rows.add(trail_keys_table, key=key, aggregate_id=aggregate_id)
         else:
             keys = self._keys_of(rows, aggregate_id)
+        if not (spec.named or spec.named_maps):
+            return  # the event names no party of its own (most do not)
         named = {f"member:{v}" for attr in spec.named if isinstance(v := fields[attr], str)}
         for attr in spec.named_maps:
             named.update(f"member:{m}" for m in fields[attr] or {})
@@ -439,10 +443,10 @@ class TrailProjection(Projection):
 
     def _keys_of(self, rows: Rows, aggregate_id: UUID) -> tuple[str, ...]:
         """An aggregate's keys, as its first event set them (they never change)."""
-        cached: tuple[str, ...] | None = self.cache.get(aggregate_id)
+        cached: tuple[str, ...] | None = self.cache.get(aggregate_id.bytes)
         if cached is None:
             found = rows.select(trail_keys_table, ("key",), aggregate_id=aggregate_id)
-            cached = self.cache[aggregate_id] = tuple(sorted(k for (k,) in found))
+            cached = self.cache[aggregate_id.bytes] = tuple(sorted(k for (k,) in found))
         return cached
 
     def _created_keys(self, rows: Rows, fields: dict[str, Any], spec: TrailFields) -> tuple[str, ...]:

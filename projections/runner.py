@@ -270,7 +270,7 @@ class Fold:
             if not takers:
                 continue
             event = decode_event(topic, payload, originator_id, version)
-            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "")
+            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "", str(originator_id))
             for _, handler, rows in takers:
                 handler(rows, recorded)
 

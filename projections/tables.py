@@ -277,6 +277,8 @@ events_view = Table(
 
 def naive_utc(value: datetime) -> datetime:
     """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
+    if value.tzinfo is UTC:
+        return value.replace(tzinfo=None)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
