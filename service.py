@@ -37,7 +37,7 @@ from ipledger.domain.visibility import may_export
 from ipledger.ledger import merkle
 from ipledger.ledger.config import make_engine, opening_store, store_url
 from ipledger.projections import lists, queries
-from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table, trail_table
+from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table
 
 if TYPE_CHECKING:
     from ipledger.ledger.application import Exchange, Outcome
@@ -253,10 +253,7 @@ class Ledger:
     def holdings(self, member: str, as_of: date | None = None, known_at: datetime | None = None) -> dict[str, Any]:
         member = parse_member_id(member, "member")
         with self._read("ownership", "trail") as conn:
-            if (
-                conn.execute(select(trail_table.c.key).where(trail_table.c.key == f"member:{member}").limit(1)).first()
-                is None
-            ):
+            if not queries.in_trail(conn, f"member:{member}"):
                 raise NotFound(f"member: no member {member}")
             return queries.holdings(conn, member, as_of, known_at)
 
@@ -499,21 +496,25 @@ class Ledger:
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
         from ipledger.ledger import chain, proofs
 
-        report = chain.verify_chain(
-            self.exchange.recorder,
-            self.exchange.engine,
-            None if expect is None else chain.parse_digest(expect),
-            progress,
-        )
-        with self.exchange.engine.connect() as conn:
-            report["tree"] = proofs.verify_tree(conn)
-        for row in self.read_models.status():
-            if row["position"] > row["head"]:
-                raise IntegrityError(
-                    f"projections: {row['name']} claims position {row['position']}, beyond the log head "
-                    f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
-                )
-        differ = self.read_models.reconcile()
+        # One pass over the log: each page proved by the chain is also folded into a
+        # fresh copy of every read model (the rebuild's own fold), compared at the end.
+        with self.read_models.fresh_replay() as fresh:
+            report = chain.verify_chain(
+                self.exchange.recorder,
+                self.exchange.engine,
+                None if expect is None else chain.parse_digest(expect),
+                progress,
+                consumer=fresh,
+            )
+            with self.exchange.engine.connect() as conn:
+                report["tree"] = proofs.verify_tree(conn)
+            for row in self.read_models.status():
+                if row["position"] > row["head"]:
+                    raise IntegrityError(
+                        f"projections: {row['name']} claims position {row['position']}, beyond the log head "
+                        f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
+                    )
+            differ = fresh.differ()
         if differ:
             raise IntegrityError(
                 f"projections: {', '.join(differ)} differ from a fresh replay of the log; "
@@ -666,11 +667,10 @@ class Ledger:
         from ipledger.ledger import chain
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
-        try:
-            chain.verify_chain(self.exchange.recorder, self.exchange.engine)
+        try:  # one pass: each page is folded once the chain has proved it; a bad one rolls all back
+            self.read_models.rebuild(chosen, progress, chain.checked_log(self.exchange.recorder, self.exchange.engine))
         except IntegrityError as e:
             raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
-        self.read_models.rebuild(chosen, progress)
 
     def projection_status(self) -> list[dict[str, Any]]:
         return self.read_models.status()

@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import orjson
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, func, select
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ipledger.domain.errors import IntegrityError, InvalidInput
 from ipledger.ledger.codec import Envelope
+from ipledger.ledger.driver import Raw
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -170,83 +172,166 @@ def parse_digest(text: str) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
+#: One event as read from the log for a fold (see `read_log`): position, aggregate id,
+#: version, topic, the envelope, and the payload (the decoded state without the envelope).
+Logged = tuple[int, UUID, int, str, Envelope, dict[str, Any]]
+
+#: Events per page when the log is walked through the driver.
+READ_PAGE = 5000
+
+
+def _paged(raw: Raw, sql: str, after: int, until: int | None = None) -> Iterator[Any]:
+    """Rows of `sql` (… WHERE key > ? [AND key <= ?] ORDER BY key LIMIT ?) page by page on the
+    driver's connection, the key in the first column: no cursor stays open between pages, so
+    one connection walks several tables in step."""
+    while True:
+        rows = raw.rows(sql, (after, PAGE_LIMIT if until is None else until, READ_PAGE))
+        yield from rows
+        if len(rows) < READ_PAGE:
+            return
+        after = rows[-1][0]
+
+
+PAGE_LIMIT = 2**62
+
+
+def _log_sql(events: str, mark: str) -> str:
+    return (
+        f"SELECT id, originator_id, originator_version, topic, state FROM {events} "
+        f"WHERE id > {mark} AND id <= {mark} ORDER BY id LIMIT {mark}"
+    )
+
+
+def _aggregate_id(value: Any) -> UUID:
+    """The stored aggregate id (16 bytes on SQLite, a uuid from PostgreSQL's driver)."""
+    return value if isinstance(value, UUID) else UUID(bytes=bytes(value))
+
+
+def read_log(conn: Connection, events: str, after: int = 0, until: int | None = None) -> Iterator[list[Logged]]:
+    """The log after `after` (up to `until`), in pages, each event's JSON decoded once:
+    what a projection fold reads when no hash is checked (catch-up, and the runner's own
+    rebuild)."""
+    raw = Raw(conn)
+    page: list[Logged] = []
+    for position, originator_id, version, topic, state in _paged(raw, _log_sql(events, raw.mark), after, until):
+        envelope, payload = Envelope.from_state(orjson.loads(state))
+        page.append((position, _aggregate_id(originator_id), version, topic, envelope, payload))
+        if len(page) == READ_PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def checked_log(
+    recorder: LedgerRecorder,
+    engine: Engine,
+    expect: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    report: dict[str, Any] | None = None,
+) -> Iterator[list[Logged]]:
+    """The log in pages, each page given out only after every event in it was proved:
+    its hash recomputed from the stored bytes and matched to its link, and the command
+    records beside it. Raise IntegrityError at the first bad position (a consumer that
+    folds the pages in one transaction then rolls back: nothing unproved is kept).
+    `report` is filled in at the end (events, position, head hash, commands)."""
+    events = recorder.events_table_name
+    prev = GENESIS
+    count = 0
+    last_position = 0
+    seen_digest = expect is None or expect[0] == 0
+    with engine.connect() as conn:
+        raw = Raw(conn)
+        m = raw.mark
+        log = _paged(raw, _log_sql(events, m), 0)
+        chain_rows = _paged(
+            raw, f"SELECT position, hash FROM ipledger_chain WHERE position > {m} AND position <= {m} "
+            f"ORDER BY position LIMIT {m}", 0
+        )  # fmt: skip
+        records = CommandRecords(
+            _paged(
+                raw, "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
+                f"WHERE position > {m} AND position <= {m} ORDER BY position LIMIT {m}", 0
+            )  # fmt: skip
+        )
+        page: list[Logged] = []
+        for position, originator_id, version, topic, stored in log:
+            link = next(chain_rows, None)
+            if link is None or link[0] > position:
+                raise IntegrityError(f"position {position}: event has no link in the hash chain (inserted?)")
+            if link[0] < position:
+                raise IntegrityError(f"position {link[0]}: chained event is missing from the log (deleted?)")
+            state = bytes(stored)
+            aggregate_id = _aggregate_id(originator_id)
+            expected = chain_hash(prev, position, str(aggregate_id), version, topic, state)
+            if expected != link[1]:
+                raise IntegrityError(
+                    f"position {position}: event content does not match its hash (altered or reordered)"
+                )
+            if expect is not None and position == expect[0]:
+                if link[1] != expect[1]:
+                    raise IntegrityError(
+                        f"position {position}: the log no longer extends the digest {expect[0]}:{expect[1]}"
+                    )
+                seen_digest = True
+            envelope, payload = Envelope.from_state(orjson.loads(state))
+            records.event(position, envelope)
+            prev = link[1]
+            count += 1
+            last_position = position
+            page.append((position, aggregate_id, version, topic, envelope, payload))
+            if len(page) == READ_PAGE:
+                yield page
+                page = []
+                if progress is not None:
+                    progress(position)
+        extra = next(chain_rows, None)
+        if extra is not None:
+            raise IntegrityError(f"position {extra[0]}: chained event is missing from the log (deleted?)")
+        records.end()
+    if not seen_digest:
+        raise IntegrityError(f"position {expect[0] if expect else 0}: the digest's position is not in the log")
+    if page:
+        yield page
+    if progress is not None:
+        progress(last_position)
+    if report is not None:
+        report.update(events=count, position=last_position, hash=prev, commands=records.checked)
+
+
 def verify_chain(
     recorder: LedgerRecorder,
     engine: Engine,
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    consumer: Callable[[list[Logged]], None] | None = None,
 ) -> dict[str, Any]:
     """Recompute the hash chain from the first event; raise IntegrityError at the first bad position.
 
     The command records (idempotency) live outside the chain, so each is checked against
     the hashed envelope of its command's last event: same command id, position, request
-    digest and outcome digest. A record edited, added or deleted is caught here."""
-    events = recorder.events_table
-    prev = GENESIS
-    count = 0
-    last_position = 0
-    seen_digest = expect is None or expect[0] == 0
-    with engine.connect() as conn, engine.connect() as records_conn:
-        chain = conn.execute(select(chain_table.c.position, chain_table.c.hash).order_by(chain_table.c.position))
-        records = CommandRecords(records_conn)
-        log = conn.execution_options(stream_results=True).execute(
-            select(
-                events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state
-            ).order_by(events.c.id)
-        )
-        chain_rows = iter(chain)
-        for row in log:
-            link = next(chain_rows, None)
-            if link is None or link.position > row.id:
-                raise IntegrityError(f"position {row.id}: event has no link in the hash chain (inserted?)")
-            if link.position < row.id:
-                raise IntegrityError(f"position {link.position}: chained event is missing from the log (deleted?)")
-            state = bytes(row.state)
-            expected = chain_hash(prev, row.id, str(row.originator_id), row.originator_version, row.topic, state)
-            if expected != link.hash:
-                raise IntegrityError(f"position {row.id}: event content does not match its hash (altered or reordered)")
-            if expect is not None and row.id == expect[0]:
-                if link.hash != expect[1]:
-                    raise IntegrityError(
-                        f"position {row.id}: the log no longer extends the digest {expect[0]}:{expect[1]}"
-                    )
-                seen_digest = True
-            records.event(row.id, state)
-            prev = link.hash
-            count += 1
-            last_position = row.id
-            if progress is not None and count % 1000 == 0:
-                progress(row.id)
-        extra = next(chain_rows, None)
-        if extra is not None:
-            raise IntegrityError(f"position {extra.position}: chained event is missing from the log (deleted?)")
-        if progress is not None:
-            progress(last_position)
-        records.end()
-    if not seen_digest:
-        raise IntegrityError(f"position {expect[0] if expect else 0}: the digest's position is not in the log")
-    return {"events": count, "position": last_position, "hash": prev, "commands": records.checked}
+    digest and outcome digest. A record edited, added or deleted is caught here. Each
+    proved page is handed to `consumer` (a projection fold), so one pass does both."""
+    report: dict[str, Any] = {}
+    for page in checked_log(recorder, engine, expect, progress, report):
+        if consumer is not None:
+            consumer(page)
+    return report
 
 
 class CommandRecords:
-    """Walks the command records in position order beside the log (both streamed).
+    """Walks the command records in position order beside the log.
 
     A command's events are contiguous (written together under the write lock), and its
     record points at the last of them: so the log's runs of one command id, in order,
     must meet the records, in order, one for one."""
 
-    def __init__(self, conn: Connection) -> None:
-        c = commands_table.c
-        self._rows = iter(
-            conn.execution_options(stream_results=True).execute(
-                select(c.command_id, c.command, c.outcome, c.position, c.digest).order_by(c.position)
-            )
-        )
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self._rows = rows  # (position, command_id, command, outcome, digest) in position order
         self._run: tuple[str, int, Envelope] | None = None  # (command id, last position, its envelope)
         self.checked = 0
 
-    def event(self, position: int, state: bytes) -> None:
-        envelope, _ = Envelope.from_state(orjson.loads(state))
+    def event(self, position: int, envelope: Envelope) -> None:
         command_id = envelope.command_id
         if self._run is not None and self._run[0] != command_id:
             self._close()
@@ -259,7 +344,7 @@ class CommandRecords:
         extra = next(self._rows, None)
         if extra is not None:
             raise IntegrityError(
-                f"position {extra.position}: command record {extra.command_id} has no command in the log (inserted?)"
+                f"position {extra[0]}: command record {extra[1]} has no command in the log (inserted?)"
             )
 
     def _close(self) -> None:
@@ -267,18 +352,19 @@ class CommandRecords:
         command_id, position, envelope = self._run
         self._run = None
         record = next(self._rows, None)
-        if record is None or record.position > position:
+        if record is None or record[0] > position:
             raise IntegrityError(f"position {position}: command {command_id} has no command record (deleted?)")
-        if record.position < position or record.command_id != command_id:
+        record_position, record_id, command, outcome, digest = record
+        if record_position < position or record_id != command_id:
             raise IntegrityError(
-                f"position {record.position}: command record {record.command_id} does not match the log (edited?)"
+                f"position {record_position}: command record {record_id} does not match the log (edited?)"
             )
         stamp = envelope.stamp  # envelopes written before digests existed carry none
         if stamp is not None and (
-            stamp.command != record.command
-            or stamp.digest != record.digest
+            stamp.command != command
+            or stamp.digest != digest
             or stamp.outcome is None
-            or not outcome_matches(bytes(record.outcome), stamp.outcome)
+            or not outcome_matches(bytes(outcome), stamp.outcome)
         ):
             raise IntegrityError(
                 f"position {position}: command record {command_id} does not match its event's hashed envelope "

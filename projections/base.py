@@ -1,34 +1,43 @@
 """Projection machinery: read models in SQL tables that track their log position.
 
 A projection is one class per read model. It declares its tables and, with
-`@handles(EventClass)`, which events it applies. The runner feeds it every stored
-event after its tracking position and writes the rows and the new position in one
-transaction, so each event is applied exactly once; any read model can be dropped
-and rebuilt from the log.
+`@handles(EventClass)`, which events it applies. Its handlers write through `Rows`,
+which has two backends and one meaning:
+
+* `SqlRows` (catch-up): rows go to the live tables in the page's transaction, with the
+  new position, so each event is applied exactly once.
+* `MemoryRows` (rebuild): the rows later events change (`Projection.kept`) are held in
+  memory and written once at the end; every other row is append-only and is written in
+  bulk per page. The runner loads fresh tables this way and builds their indexes after.
+
+So the rules of a read model are written once, and a rebuild is the same fold as a
+catch-up from position 0, only faster; any read model can be dropped and rebuilt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import sqlalchemy
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from ipledger.ledger.codec import log_topic
+from ipledger.ledger.driver import Raw
 from ipledger.projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """An event as a projection sees it: the domain event plus where and by whom."""
+class Recorded(NamedTuple):
+    """An event as a projection sees it: the domain event plus where and by whom (a
+    tuple: a rebuild makes one per event)."""
 
     position: int
     event: Any
     actor: str
     command_id: str
+    aggregate: str  # the event's aggregate id as text, as read models keep it
 
     @property
     def at(self) -> datetime:
@@ -41,9 +50,200 @@ def ev(aggregate: type[Any], name: str) -> type[Any]:
     return cls
 
 
+#: Facts a catch-up keeps between pages; past this many it forgets them (memory stays
+#: flat on any log size; a miss falls back to SQL). A rebuild keeps all (see MemoryRows).
 CACHE_LIMIT = 50_000
 
-Handler = Callable[[Any, Connection, Recorded], None]
+
+class Rows(Protocol):
+    """Where a projection's handlers write and look up rows (see the module's docstring)."""
+
+    def add(self, table: Table, **row: Any) -> None: ...
+
+    def update(self, table: Table, where: dict[str, Any], **values: Any) -> None:
+        """UPDATE table SET values WHERE each column of `where` equals its value."""
+
+    def select(self, table: Table, columns: tuple[str, ...], **where: Any) -> list[tuple[Any, ...]]:
+        """The `columns` of every row whose `where` columns equal the values given."""
+        ...
+
+
+_INSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...], tuple[Any, ...]]] = {}
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[Any], ordered: bool = False) -> None:
+    """INSERT many rows through the driver in one `executemany`, each value converted by
+    SQLAlchemy's own bind processor for the dialect: stored exactly as `table.insert()`
+    would store it, without its per-row work (a rebuild writes millions of rows).
+    `rows`: dicts by column name, or (`ordered`) lists of every column's value in order."""
+    dialect = conn.dialect
+    shape = _INSERTS.get((table.name, dialect.name))
+    if shape is None:
+        quote = dialect.identifier_preparer.quote
+        columns = tuple(c.name for c in table.columns)
+        mark = "?" if dialect.name == "sqlite" else "%s"
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)})"
+        )
+        processors = tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+        shape = _INSERTS[(table.name, dialect.name)] = (sql, columns, processors)
+    sql, columns, processors = shape
+    values = rows if ordered else [list(map(row.get, columns)) for row in rows]
+    for i, process in enumerate(processors):
+        if process is not None:
+            for value in values:
+                if value[i] is not None:
+                    value[i] = process(value[i])
+    Raw(conn).run(sql, values, many=True)
+
+
+class SqlRows:
+    """Rows on the live tables, inside one page's transaction. Inserts are buffered and
+    written in bulk (`flush`, before any update or select, so both see them)."""
+
+    _updates: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def __init__(self, conn: Connection, tables: tuple[Table, ...]) -> None:
+        self.conn = conn
+        self.tables = tables
+        self._buffer: dict[Table, list[dict[str, Any]]] = {}
+
+    def add(self, table: Table, **row: Any) -> None:
+        self._buffer.setdefault(table, []).append(row)
+
+    def flush(self) -> None:
+        for table in self.tables:  # in declaration order: parents before children
+            rows = self._buffer.pop(table, None)
+            if rows:
+                insert_rows(self.conn, table, rows)
+
+    def update(self, table: Table, where: dict[str, Any], **values: Any) -> None:
+        """By a statement built once per shape: a catch-up runs thousands, and building
+        each cost more than running it."""
+        self.flush()
+        shape = (table.name, tuple(where), tuple(values))
+        statement = self._updates.get(shape)
+        if statement is None:
+            statement = sqlalchemy.update(table).values({k: sqlalchemy.bindparam(f"v_{k}") for k in values})
+            for column in where:
+                statement = statement.where(table.c[column] == sqlalchemy.bindparam(f"w_{column}"))
+            self._updates[shape] = statement
+        params = {**{f"v_{k}": v for k, v in values.items()}, **{f"w_{k}": v for k, v in where.items()}}
+        self.conn.execute(statement, params)
+
+    def select(self, table: Table, columns: tuple[str, ...], **where: Any) -> list[tuple[Any, ...]]:
+        self.flush()
+        q = sqlalchemy.select(*(table.c[c] for c in columns))
+        for column, value in where.items():
+            q = q.where(table.c[column] == value)
+        return [tuple(r) for r in self.conn.execute(q)]
+
+
+class MemoryRows:
+    """Rows for a rebuild into fresh tables. The `kept` tables live in memory, keyed by
+    primary key, with a hash index on each column an update or select names, and are
+    written once by `finish`; the others only grow, and `flush` writes them per page."""
+
+    def __init__(self, conn: Connection, tables: tuple[Table, ...], kept: tuple[Table, ...]) -> None:
+        self.conn = conn
+        self.tables = tables
+        self.kept: dict[Table, _Kept] = {t: _Kept(t) for t in kept}
+        self._buffer: dict[Table, list[dict[str, Any]]] = {t: [] for t in tables if t not in self.kept}
+
+    def add(self, table: Table, **row: Any) -> None:
+        kept = self.kept.get(table)
+        if kept is not None:
+            kept.add(row)
+        else:
+            self._buffer[table].append(row)
+
+    def update(self, table: Table, where: dict[str, Any], **values: Any) -> None:
+        self.kept[table].update(where, values)  # KeyError: a table updated must be declared kept
+
+    def select(self, table: Table, columns: tuple[str, ...], **where: Any) -> list[tuple[Any, ...]]:
+        kept = self.kept.get(table)
+        if kept is not None:
+            at = [kept.at[c] for c in columns]
+            return [tuple(row[i] for i in at) for row in kept.find(where)]
+        self.flush()  # an append-only table: read back from the fresh table
+        return SqlRows(self.conn, self.tables).select(table, columns, **where)
+
+    def flush(self) -> None:
+        for table, rows in self._buffer.items():
+            if rows:
+                insert_rows(self.conn, table, rows)
+                rows.clear()
+
+    def finish(self) -> None:
+        """Write the kept rows (parents before children), then nothing is left in memory."""
+        self.flush()
+        for table in self.tables:
+            kept = self.kept.get(table)
+            if kept is not None and kept.rows:
+                insert_rows(self.conn, table, list(kept.rows.values()), ordered=True)
+                kept.rows.clear()
+
+
+class _Kept:
+    """One table's rows in memory: by primary key, and by any column asked about. A row
+    is a list in column order (a rebuild at a million events keeps hundreds of
+    thousands: a list is a third of a dict's size)."""
+
+    def __init__(self, table: Table) -> None:
+        self.columns = tuple(c.name for c in table.columns)
+        self.at = {c: i for i, c in enumerate(self.columns)}
+        self.key = tuple(self.at[c.name] for c in table.primary_key.columns)
+        self.rows: dict[Any, list[Any]] = {}
+        self.indexes: dict[int, dict[Any, set[Any]]] = {}
+
+    def _pk(self, row: list[Any]) -> Any:
+        key = self.key
+        return row[key[0]] if len(key) == 1 else tuple(row[i] for i in key)
+
+    def add(self, values: dict[str, Any]) -> None:
+        row = list(map(values.get, self.columns))
+        pk = self._pk(row)
+        if pk in self.rows:
+            raise sqlalchemy.exc.IntegrityError(f"duplicate key {pk}", None, ValueError("UNIQUE constraint failed"))
+        self.rows[pk] = row
+        for i, index in self.indexes.items():
+            index.setdefault(row[i], set()).add(pk)
+
+    def find(self, where: dict[str, Any]) -> list[list[Any]]:
+        at = self.at
+        conditions = [(at[c], v) for c, v in where.items()]
+        wanted = dict(conditions)
+        if all(i in wanted for i in self.key):
+            pk = wanted[self.key[0]] if len(self.key) == 1 else tuple(wanted[i] for i in self.key)
+            row = self.rows.get(pk)
+            candidates: Iterable[list[Any]] = () if row is None else (row,)
+        else:
+            i, value = conditions[0]
+            candidates = [self.rows[pk] for pk in self._index(i).get(value, ())]
+        return [row for row in candidates if all(row[i] == v for i, v in conditions)]
+
+    def update(self, where: dict[str, Any], values: dict[str, Any]) -> None:
+        changes = [(self.at[c], v) for c, v in values.items()]
+        for row in self.find(where):
+            pk = self._pk(row)
+            for i, value in changes:
+                index = self.indexes.get(i)
+                if index is not None:
+                    index[row[i]].discard(pk)
+                    index.setdefault(value, set()).add(pk)
+                row[i] = value
+
+    def _index(self, i: int) -> dict[Any, set[Any]]:
+        index = self.indexes.get(i)
+        if index is None:
+            index = self.indexes[i] = {}
+            for pk, row in self.rows.items():
+                index.setdefault(row[i], set()).add(pk)
+        return index
+
+
+Handler = Callable[[Any, Rows, Recorded], None]
 
 
 def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
@@ -55,52 +255,32 @@ def handles(*event_classes: type[Any]) -> Callable[[Handler], Handler]:
 
 
 class Projection:
-    """One read model. Inserts may be buffered (`add`) and are written in bulk by
-    `flush`, which the runner calls before it records the new position; a handler that
-    updates or reads rows calls `flush` first."""
+    """One read model: its tables, the ones later events change (`kept`), and a handler
+    per event type. `cache` holds facts learnt while applying events (a rebuild keeps
+    them all; a catch-up drops them when another process moved the read model)."""
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    kept: ClassVar[tuple[Table, ...]] = ()
+    #: Tables an earlier version of this read model had: dropped when it is rebuilt.
+    retired: ClassVar[tuple[str, ...]] = ()
     _dispatch: ClassVar[dict[str, str]]
 
     def __init__(self) -> None:
-        self._buffer: dict[Table, list[dict[str, Any]]] = {}
-        self.cache: dict[Any, Any] = {}  # what this process learnt while applying events
+        self.cache: dict[Any, Any] = {}
         # The position this process last brought the read model to: if another process
         # moved it since, the cache may be stale and is dropped.
         self.position_seen: int | None = None
 
-    def add(self, table: Table, **row: Any) -> None:
-        self._buffer.setdefault(table, []).append(row)
-
-    def flush(self, conn: Connection) -> None:
-        for table in self.tables:  # in declaration order: parents before children
-            rows = self._buffer.pop(table, None)
-            if rows:
-                conn.execute(table.insert(), rows)
-        if len(self.cache) > CACHE_LIMIT:
-            self.cache.clear()  # memory stays flat on any log size; misses fall back to SQL
-
-    _updates: ClassVar[dict[tuple[Any, ...], Any]] = {}
-
-    def update(self, conn: Connection, table: Table, where: dict[str, Any], **values: Any) -> None:
-        """UPDATE table SET values WHERE columns equal `where`, by a statement built once
-        per shape: a rebuild runs thousands, and building each cost more than running it.
-        Buffered rows are written first, so the update sees every row added before it."""
-        self.flush(conn)
-        shape = (table.name, tuple(where), tuple(values))
-        statement = self._updates.get(shape)
-        if statement is None:
-            statement = sqlalchemy.update(table).values({k: sqlalchemy.bindparam(f"v_{k}") for k in values})
-            for column in where:
-                statement = statement.where(table.c[column] == sqlalchemy.bindparam(f"w_{column}"))
-            self._updates[shape] = statement
-        conn.execute(statement, {**{f"v_{k}": v for k, v in values.items()}, **{f"w_{k}": v for k, v in where.items()}})
+    def drop_tables(self, conn: Connection) -> None:
+        """Drop this read model's tables, and those earlier versions of it had."""
+        for table in reversed(self.tables):
+            table.drop(conn, checkfirst=True)
+        for name in self.retired:
+            sqlalchemy.Table(name, sqlalchemy.MetaData()).drop(conn, checkfirst=True)
 
     def discard(self) -> None:
-        """Forget buffered rows and cached facts (the transaction rolled back or the
-        tables were dropped)."""
-        self._buffer.clear()
+        """Forget cached facts (the transaction rolled back or the tables were dropped)."""
         self.cache.clear()
         self.position_seen = None
 
@@ -115,12 +295,10 @@ class Projection:
     def fingerprint(cls) -> str:
         return fingerprint(cls.tables)
 
-    @classmethod
-    def topics(cls) -> tuple[str, ...]:
-        """Topics to read from the log; empty means every event."""
-        return tuple(cls._dispatch)
-
-    def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
+    def handler(self, topic: str) -> Callable[[Rows, Recorded], None] | None:
+        """What applies events of `topic` (None: this read model ignores them)."""
         method = self._dispatch.get(topic)
-        if method is not None:
-            getattr(self, method)(conn, recorded)
+        if method is None:
+            return None
+        handler: Callable[[Rows, Recorded], None] = getattr(self, method)
+        return handler

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -25,6 +25,7 @@ from ipledger.projections.tables import (
     listings_table,
     naive_utc,
     pledges_table,
+    trail_keys_table,
     trail_table,
 )
 
@@ -443,11 +444,13 @@ def _event_columns(events: Any) -> Any:
 def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
     """Every event touching an asset or a member, in log order, with actor and payload
     (a sealed listing's bids only for those who may see them)."""
-    q = (
-        _event_columns(events)
-        .where(events.c.id.in_(select(trail_table.c.position).where(trail_table.c.key == key)))
-        .order_by(events.c.id)
-    )
+    # Every event of the aggregates that are about the key, and the events naming it
+    # besides (the projection writes no pair twice, so no event comes twice).
+    k, t = trail_keys_table.c, trail_table.c
+    q = union_all(
+        _event_columns(events).where(events.c.originator_id.in_(select(k.aggregate_id).where(k.key == key))),
+        _event_columns(events).where(events.c.id.in_(select(t.position).where(t.key == key))),
+    ).order_by("id")
     out = _visible_events(conn, q, viewer)
     if not out:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
@@ -474,9 +477,21 @@ def events_after(
 def latest(conn: Connection, events: Any, viewer: Actor, limit: int) -> dict[str, Any]:
     """The market's latest events, newest first: those touching an asset (registrations,
     listings, bids, trades, licences, pledges), each as `trail --asset` shows it to `viewer`."""
-    touching = select(trail_table.c.position).where(trail_table.c.key.like("asset:%"))
-    q = _event_columns(events).where(events.c.id.in_(touching)).order_by(events.c.id.desc())
+    k, t = trail_keys_table.c, trail_table.c
+    touching = or_(
+        events.c.originator_id.in_(select(k.aggregate_id).where(k.key.like("asset:%"))),
+        events.c.id.in_(select(t.position).where(t.key.like("asset:%"))),
+    )
+    q = _event_columns(events).where(touching).order_by(events.c.id.desc())
     return {"events": _visible_events(conn, q, viewer, limit)}
+
+
+def in_trail(conn: Connection, key: str) -> bool:
+    """Whether any event touches the key ("member:ID", "asset:REF")."""
+    for table in (trail_keys_table, trail_table):
+        if conn.execute(select(table.c.key).where(table.c.key == key).limit(1)).first() is not None:
+            return True
+    return False
 
 
 def recorded_pledges(conn: Connection) -> list[PastPledge]:

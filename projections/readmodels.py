@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+from uuid import UUID
 
 import orjson
-from sqlalchemy import select
-from sqlalchemy.engine import Connection
 
 from ipledger.domain.assets import Asset
 from ipledger.domain.licences import Licence
@@ -15,7 +16,7 @@ from ipledger.domain.members import Member
 from ipledger.domain.pledges import Pledge
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import minor
-from ipledger.projections.base import Projection, Recorded, handles, naive_utc
+from ipledger.projections.base import Projection, Recorded, Rows, handles, naive_utc
 from ipledger.projections.tables import (
     PROJECTION_TABLES,
     assets_table,
@@ -28,9 +29,18 @@ from ipledger.projections.tables import (
     members_table,
     pledges_table,
     trades_table,
-    trail_aggregates_table,
+    trail_keys_table,
     trail_table,
 )
+
+
+class BidRow(NamedTuple):
+    """A bid as the book holds it: what the domain's supersede rule reads."""
+
+    bid_id: str
+    bidder: str
+    state: str
+
 
 # --------------------------------------------------------------------------- ownership
 
@@ -46,35 +56,33 @@ class OwnershipProjection(Projection):
     tables = PROJECTION_TABLES["ownership"]
 
     @handles(Asset.Registered)
-    def registered(self, conn: Connection, r: Recorded) -> None:
+    def registered(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.add(
+        rows.add(
             assets_table,
             ref=e.ref,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             title=e.title,
             expires_on=e.expires_on,
             registered_on=e.effective,
             position=r.position,
         )
-        self.cache[str(e.originator_id)] = e.ref
-        self._conveyance(conn, r, e.ref, "registration", {}, e.owners, None, e.effective)
+        self.cache[r.aggregate] = e.ref
+        self._conveyance(rows, r, e.ref, "registration", {}, e.owners, None, e.effective)
 
     @handles(Asset.Conveyed)
-    def conveyed(self, conn: Connection, r: Recorded) -> None:
+    def conveyed(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        aggregate_id = str(e.originator_id)
+        aggregate_id = r.aggregate
         ref = self.cache.get(aggregate_id)
         if ref is None:
-            ref = conn.execute(
-                select(assets_table.c.ref).where(assets_table.c.aggregate_id == aggregate_id)
-            ).scalar_one()
+            ((ref,),) = rows.select(assets_table, ("ref",), aggregate_id=aggregate_id)
             self.cache[aggregate_id] = ref
-        self._conveyance(conn, r, ref, e.kind, e.from_owners, e.to_owners, e.trade, e.effective)
+        self._conveyance(rows, r, ref, e.kind, e.from_owners, e.to_owners, e.trade, e.effective)
 
     def _conveyance(
         self,
-        conn: Connection,
+        rows: Rows,
         r: Recorded,
         ref: str,
         kind: str,
@@ -83,7 +91,7 @@ class OwnershipProjection(Projection):
         trade: str | None,
         effective: object,
     ) -> None:
-        self.add(
+        rows.add(
             conveyances_table,
             position=r.position,
             asset=ref,
@@ -96,7 +104,7 @@ class OwnershipProjection(Projection):
             trade=trade,
         )
         for member in to_owners:
-            self.add(conveyance_members_table, member=member, asset=ref, position=r.position)
+            rows.add(conveyance_members_table, member=member, asset=ref, position=r.position)
 
 
 # --------------------------------------------------------------------------- market
@@ -107,14 +115,15 @@ class ListingsProjection(Projection):
 
     name = "listings"
     tables = PROJECTION_TABLES["listings"]
+    kept = (listings_table,)  # their rows change after they are added
 
     @handles(Listing.Opened)
-    def opened(self, conn: Connection, r: Recorded) -> None:
+    def opened(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.add(
+        rows.add(
             listings_table,
             listing_id=e.listing_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             type=e.type,
             mechanism=e.mechanism,
@@ -129,49 +138,48 @@ class ListingsProjection(Projection):
             position=r.position,
         )
 
-    def _set(self, conn: Connection, r: Recorded, **values: object) -> None:
-        self.update(conn, listings_table, {"aggregate_id": str(r.event.originator_id)}, position=r.position, **values)
+    def _set(self, rows: Rows, r: Recorded, **values: object) -> None:
+        rows.update(listings_table, {"aggregate_id": r.aggregate}, position=r.position, **values)
 
     @handles(Listing.CloseExtended)
-    def extended(self, conn: Connection, r: Recorded) -> None:
-        self._set(conn, r, closes_at=naive_utc(r.event.closes_at))
+    def extended(self, rows: Rows, r: Recorded) -> None:
+        self._set(rows, r, closes_at=naive_utc(r.event.closes_at))
 
     @handles(Listing.Sold)
-    def sold(self, conn: Connection, r: Recorded) -> None:
+    def sold(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self._set(conn, r, status="sold", trade=e.trade_id, winner=e.buyer, price=str(e.price))
+        self._set(rows, r, status="sold", trade=e.trade_id, winner=e.buyer, price=str(e.price))
 
     @handles(Listing.EndedUnsold)
-    def unsold(self, conn: Connection, r: Recorded) -> None:
-        self._set(conn, r, status="unsold")
+    def unsold(self, rows: Rows, r: Recorded) -> None:
+        self._set(rows, r, status="unsold")
 
     @handles(Listing.Withdrawn)
-    def withdrawn(self, conn: Connection, r: Recorded) -> None:
-        self._set(conn, r, status="withdrawn")
+    def withdrawn(self, rows: Rows, r: Recorded) -> None:
+        self._set(rows, r, status="withdrawn")
 
     @handles(Listing.SaleFellThrough)
-    def fell_through(self, conn: Connection, r: Recorded) -> None:
-        self._set(conn, r, status="closed")
+    def fell_through(self, rows: Rows, r: Recorded) -> None:
+        self._set(rows, r, status="closed")
 
     @handles(Trade.Struck)
-    def struck(self, conn: Connection, r: Recorded) -> None:
+    def struck(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.update(
-            conn,
+        rows.update(
             listings_table,
             {"listing_id": e.listing_id},
-            trade_aggregate=str(e.originator_id),
+            trade_aggregate=r.aggregate,
             trade_state="pending",
             deadline=naive_utc(e.deadline),
         )
 
     @handles(Trade.Settled)
-    def settled(self, conn: Connection, r: Recorded) -> None:
-        self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="settled")
+    def settled(self, rows: Rows, r: Recorded) -> None:
+        rows.update(listings_table, {"trade_aggregate": r.aggregate}, trade_state="settled")
 
     @handles(Trade.Voided)
-    def voided(self, conn: Connection, r: Recorded) -> None:
-        self.update(conn, listings_table, {"trade_aggregate": str(r.event.originator_id)}, trade_state="void")
+    def voided(self, rows: Rows, r: Recorded) -> None:
+        rows.update(listings_table, {"trade_aggregate": r.aggregate}, trade_state="void")
 
 
 class BookProjection(Projection):
@@ -179,36 +187,30 @@ class BookProjection(Projection):
 
     name = "book"
     tables = PROJECTION_TABLES["book"]
+    kept = (bids_table,)  # their rows change after they are added
 
     @handles(Listing.Opened)
-    def opened(self, conn: Connection, r: Recorded) -> None:
-        listing = str(r.event.originator_id)
-        self.add(currencies_table, listing_aggregate=listing, currency=r.event.currency)
+    def opened(self, rows: Rows, r: Recorded) -> None:
+        listing = r.aggregate
+        rows.add(currencies_table, listing_aggregate=listing, currency=r.event.currency)
         self.cache[("currency", listing)] = r.event.currency
 
     @handles(Listing.BidPlaced)
-    def placed(self, conn: Connection, r: Recorded) -> None:
+    def placed(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        listing = str(e.originator_id)
+        listing = r.aggregate
         currency = self.cache.get(("currency", listing))
         if currency is None:
-            self.flush(conn)
-            currency = conn.execute(
-                select(currencies_table.c.currency).where(currencies_table.c.listing_aggregate == listing)
-            ).scalar_one()
+            ((currency,),) = rows.select(currencies_table, ("currency",), listing_aggregate=listing)
         # The bids this one superseded are named by the event (version 2). A log written
         # before says nothing: the domain's rule picks them from the listing's bids.
         superseded = e.supersedes
         if superseded is None:
-            self.flush(conn)
-            b = bids_table.c
-            rows = conn.execute(select(b.bid_id, b.bidder, b.state).where(b.listing_aggregate == listing)).all()
-            superseded = superseded_bids(rows, e.bidder)
-        if superseded:
-            self.flush(conn)
-            for bid_id in superseded:
-                self.update(conn, bids_table, {"bid_id": bid_id}, state="superseded")
-        self.add(
+            bids = rows.select(bids_table, ("bid_id", "bidder", "state"), listing_aggregate=listing)
+            superseded = superseded_bids((BidRow(*b) for b in bids), e.bidder)
+        for bid_id in superseded:
+            rows.update(bids_table, {"bid_id": bid_id}, state="superseded")
+        rows.add(
             bids_table,
             bid_id=e.bid_id,
             listing_aggregate=listing,
@@ -221,28 +223,25 @@ class BookProjection(Projection):
         )
 
     @handles(Listing.BidWithdrawn)
-    def withdrawn(self, conn: Connection, r: Recorded) -> None:
-        self.flush(conn)
-        self.update(conn, bids_table, {"bid_id": r.event.bid_id}, state="withdrawn")
+    def withdrawn(self, rows: Rows, r: Recorded) -> None:
+        rows.update(bids_table, {"bid_id": r.event.bid_id}, state="withdrawn")
 
     @handles(Listing.Sold)
-    def sold(self, conn: Connection, r: Recorded) -> None:
-        self.flush(conn)
-        listing = str(r.event.originator_id)
+    def sold(self, rows: Rows, r: Recorded) -> None:
+        listing = r.aggregate
         live = {"listing_aggregate": listing, "state": "live"}
-        self.update(conn, bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
-        self.update(conn, bids_table, live, state="lost")
+        rows.update(bids_table, {**live, "bid_id": r.event.bid_id}, state="won")
+        rows.update(bids_table, live, state="lost")
 
     @handles(Listing.SaleFellThrough)
-    def fell_through(self, conn: Connection, r: Recorded) -> None:
+    def fell_through(self, rows: Rows, r: Recorded) -> None:
         """The trade was voided: its winning bid no longer won anything."""
-        where = {"listing_aggregate": str(r.event.originator_id), "state": "won"}
-        self.update(conn, bids_table, where, state="voided")
+        where = {"listing_aggregate": r.aggregate, "state": "won"}
+        rows.update(bids_table, where, state="voided")
 
     @handles(Listing.EndedUnsold, Listing.Withdrawn)
-    def ended(self, conn: Connection, r: Recorded) -> None:
-        self.flush(conn)
-        self.update(conn, bids_table, {"listing_aggregate": str(r.event.originator_id), "state": "live"}, state="lost")
+    def ended(self, rows: Rows, r: Recorded) -> None:
+        rows.update(bids_table, {"listing_aggregate": r.aggregate, "state": "live"}, state="lost")
 
 
 # --------------------------------------------------------------------------- encumbrances
@@ -253,15 +252,16 @@ class EncumbrancesProjection(Projection):
 
     name = "encumbrances"
     tables = PROJECTION_TABLES["encumbrances"]
+    kept = (licences_table, pledges_table)  # their rows change after they are added
 
     @handles(Licence.Granted)
-    def granted(self, conn: Connection, r: Recorded) -> None:
+    def granted(self, rows: Rows, r: Recorded) -> None:
         e = r.event
         s = e.scope
-        self.add(
+        rows.add(
             licences_table,
             licence_id=e.licence_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             licensee=e.licensee,
             type=s.type.value,
@@ -280,12 +280,11 @@ class EncumbrancesProjection(Projection):
         )
 
     @handles(Licence.Ended)
-    def licence_ended(self, conn: Connection, r: Recorded) -> None:
+    def licence_ended(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.update(
-            conn,
+        rows.update(
             licences_table,
-            {"aggregate_id": str(e.originator_id)},
+            {"aggregate_id": r.aggregate},
             status=e.how,
             ended_on=e.effective,
             ended_recorded=r.at,
@@ -293,12 +292,12 @@ class EncumbrancesProjection(Projection):
         )
 
     @handles(Pledge.Registered)
-    def registered(self, conn: Connection, r: Recorded) -> None:
+    def registered(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.add(
+        rows.add(
             pledges_table,
             pledge_id=e.pledge_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             asset=e.ref,
             pledgee=e.pledgee,
             pledgors=orjson.dumps(e.pledgors).decode(),
@@ -312,12 +311,11 @@ class EncumbrancesProjection(Projection):
         )
 
     @handles(Pledge.Ended)
-    def pledge_ended(self, conn: Connection, r: Recorded) -> None:
+    def pledge_ended(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.update(
-            conn,
+        rows.update(
             pledges_table,
-            {"aggregate_id": str(e.originator_id)},
+            {"aggregate_id": r.aggregate},
             status=e.how,
             ended_on=e.effective,
             ended_recorded=r.at,
@@ -333,14 +331,15 @@ class MembersProjection(Projection):
 
     name = "members"
     tables = PROJECTION_TABLES["members"]
+    kept = (members_table,)  # their rows change after they are added
 
     @handles(Member.Admitted)
-    def admitted(self, conn: Connection, r: Recorded) -> None:
+    def admitted(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.add(
+        rows.add(
             members_table,
             member_id=e.member_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             name=e.name,
             kind=e.kind,
             country=e.country,
@@ -350,14 +349,14 @@ class MembersProjection(Projection):
         )
 
     @handles(Member.Suspended)
-    def suspended(self, conn: Connection, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
-        self.update(conn, members_table, where, status="suspended", reason=r.event.reason or None)
+    def suspended(self, rows: Rows, r: Recorded) -> None:
+        where = {"aggregate_id": r.aggregate}
+        rows.update(members_table, where, status="suspended", reason=r.event.reason or None)
 
     @handles(Member.Reinstated)
-    def reinstated(self, conn: Connection, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
-        self.update(conn, members_table, where, status="active", reason=None)
+    def reinstated(self, rows: Rows, r: Recorded) -> None:
+        where = {"aggregate_id": r.aggregate}
+        rows.update(members_table, where, status="active", reason=None)
 
 
 class TradesProjection(Projection):
@@ -365,14 +364,15 @@ class TradesProjection(Projection):
 
     name = "trades"
     tables = PROJECTION_TABLES["trades"]
+    kept = (trades_table,)  # their rows change after they are added
 
     @handles(Trade.Struck)
-    def struck(self, conn: Connection, r: Recorded) -> None:
+    def struck(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        self.add(
+        rows.add(
             trades_table,
             trade_id=e.trade_id,
-            aggregate_id=str(e.originator_id),
+            aggregate_id=r.aggregate,
             listing_id=e.listing_id,
             asset=e.ref,
             type=e.type,
@@ -388,17 +388,17 @@ class TradesProjection(Projection):
         )
 
     @handles(Trade.Settled)
-    def settled(self, conn: Connection, r: Recorded) -> None:
+    def settled(self, rows: Rows, r: Recorded) -> None:
         e = r.event
-        where = {"aggregate_id": str(e.originator_id)}
-        self.update(
-            conn, trades_table, where, state="settled", payment_ref=e.payment_ref, effective=e.effective, resolved=r.at
+        where = {"aggregate_id": r.aggregate}
+        rows.update(
+            trades_table, where, state="settled", payment_ref=e.payment_ref, effective=e.effective, resolved=r.at
         )
 
     @handles(Trade.Voided)
-    def voided(self, conn: Connection, r: Recorded) -> None:
-        where = {"aggregate_id": str(r.event.originator_id)}
-        self.update(conn, trades_table, where, state="void", reason=r.event.reason or None, resolved=r.at)
+    def voided(self, rows: Rows, r: Recorded) -> None:
+        where = {"aggregate_id": r.aggregate}
+        rows.update(trades_table, where, state="void", reason=r.event.reason or None, resolved=r.at)
 
 
 # --------------------------------------------------------------------------- audit trail
@@ -407,63 +407,95 @@ class TradesProjection(Projection):
 class TrailProjection(Projection):
     """Which events touch which asset and which member: the index behind `trail`.
 
-    An aggregate's first event says what it is about (an asset, its parties); its later
-    events inherit that, plus any party they name themselves (a bidder, a buyer).
+    An aggregate's first event says what it is about (an asset, its parties): one row
+    per key and aggregate says that every event of the aggregate touches the key. A
+    later event names parties of its own (a bidder, a buyer, new owners): one row per
+    such key and event, for the keys its aggregate does not already have.
     """
 
     name = "trail"
     tables = PROJECTION_TABLES["trail"]
+    retired = ("rm_trail_aggregates",)  # each aggregate's keys as JSON, before rm_trail_keys
 
-    def apply(self, conn: Connection, topic: str, recorded: Recorded) -> None:
+    def handler(self, topic: str) -> Callable[[Rows, Recorded], None]:
+        return self.apply  # every event
+
+    def apply(self, rows: Rows, recorded: Recorded) -> None:
         e = recorded.event
         fields = vars(e)  # a pydantic model's field values (getattr of an absent one raises inside, slowly)
-        aggregate_id = str(e.originator_id)
-        created = self._created_keys(conn, e)
-        keys = set() if created is not None else set(self._keys_of(conn, aggregate_id))  # a new aggregate has none
-        if created is not None:
-            keys |= created
-            self.cache[aggregate_id] = sorted(keys)
-            self.add(trail_aggregates_table, aggregate_id=aggregate_id, trail_keys=orjson.dumps(sorted(keys)).decode())
-        for attr in ("bidder", "buyer", "member"):
-            value = fields.get(attr)
-            if isinstance(value, str):
-                keys.add(f"member:{value}")
-        for attr in ("from_owners", "to_owners"):
-            keys |= {f"member:{m}" for m in fields.get(attr) or {}}
-        for key in sorted(keys):
-            self.add(trail_table, key=key, position=recorded.position)
+        spec = _trail_fields(type(e))
+        aggregate_id = e.originator_id
+        if e.originator_version == 1:
+            keys = self._created_keys(rows, fields, spec)
+            # A rebuild keeps one entry per aggregate: by its 16 bytes, each set of keys shared.
+            self.cache[aggregate_id.bytes] = self.cache.setdefault(("keys", keys), keys)
+            for key in keys:
+                rows.add(trail_keys_table, key=key, aggregate_id=aggregate_id)
+        else:
+            keys = self._keys_of(rows, aggregate_id)
+        if not (spec.named or spec.named_maps):
+            return  # the event names no party of its own (most do not)
+        named = {f"member:{v}" for attr in spec.named if isinstance(v := fields[attr], str)}
+        for attr in spec.named_maps:
+            named.update(f"member:{m}" for m in fields[attr] or {})
+        for key in sorted(named.difference(keys)):
+            rows.add(trail_table, key=key, position=recorded.position)
 
-    def _keys_of(self, conn: Connection, aggregate_id: str) -> list[str]:
-        cached = self.cache.get(aggregate_id)
-        if cached is not None:
-            return list(cached)
-        row = conn.execute(
-            select(trail_aggregates_table.c.trail_keys).where(trail_aggregates_table.c.aggregate_id == aggregate_id)
-        ).first()
-        keys = [] if row is None else list(orjson.loads(row[0]))
-        if row is not None:
-            self.cache[aggregate_id] = keys
-        return keys
+    def _keys_of(self, rows: Rows, aggregate_id: UUID) -> tuple[str, ...]:
+        """An aggregate's keys, as its first event set them (they never change)."""
+        cached: tuple[str, ...] | None = self.cache.get(aggregate_id.bytes)
+        if cached is None:
+            found = rows.select(trail_keys_table, ("key",), aggregate_id=aggregate_id)
+            cached = self.cache[aggregate_id.bytes] = tuple(sorted(k for (k,) in found))
+        return cached
 
-    def _created_keys(self, conn: Connection, e: Any) -> set[str] | None:
-        """Keys of an aggregate's first event, or None for later events."""
-        if e.originator_version != 1:
-            return None
-        fields = vars(e)
+    def _created_keys(self, rows: Rows, fields: dict[str, Any], spec: TrailFields) -> tuple[str, ...]:
+        """The keys an aggregate's first event gives it (interned: a rebuild keeps them all)."""
         keys: set[str] = set()
-        ref = fields.get("ref")
-        if isinstance(ref, str):
+        if spec.ref and isinstance(ref := fields["ref"], str):
             keys.add(f"asset:{ref}")
-        for attr in ("member_id", "licensee", "pledgee", "buyer"):
-            value = fields.get(attr)
-            if isinstance(value, str):
-                keys.add(f"member:{value}")
-        for attr in ("owners", "sellers", "licensors", "pledgors"):
-            keys |= {f"member:{m}" for m in fields.get(attr) or ()}
-        listing_id = fields.get("listing_id")
-        if isinstance(listing_id, str) and not keys:  # a bid index: about its listing's asset
-            keys |= {k for k in self._keys_of(conn, str(Listing.create_id(listing_id))) if k.startswith("asset:")}
-        return keys
+        keys.update(f"member:{v}" for attr in spec.parties if isinstance(v := fields[attr], str))
+        for attr in spec.party_lists:
+            keys.update(f"member:{m}" for m in fields[attr] or ())
+        if spec.listing_id and not keys and isinstance(listing_id := fields["listing_id"], str):
+            # a bid index: about its listing's asset
+            keys.update(k for k in self._keys_of(rows, Listing.create_id(listing_id)) if k.startswith("asset:"))
+        return tuple(sorted(sys.intern(k) for k in keys))
+
+
+class TrailFields(NamedTuple):
+    """Which of the fields the trail reads an event class has (read once per class)."""
+
+    ref: bool
+    parties: tuple[str, ...]  # first event: one member each
+    party_lists: tuple[str, ...]  # first event: members
+    listing_id: bool
+    named: tuple[str, ...]  # any event: one member each
+    named_maps: tuple[str, ...]  # any event: members, as the keys of a mapping
+
+
+_TRAIL_FIELDS: dict[type[Any], TrailFields] = {}
+
+
+def _trail_fields(cls: type[Any]) -> TrailFields:
+    spec = _TRAIL_FIELDS.get(cls)
+    if spec is None:
+        spec = _TRAIL_FIELDS[cls] = _read_trail_fields(set(cls.model_fields))
+    return spec
+
+
+def _read_trail_fields(fields: set[str]) -> TrailFields:
+    def having(*names: str) -> tuple[str, ...]:
+        return tuple(n for n in names if n in fields)
+
+    return TrailFields(
+        "ref" in fields,
+        having("member_id", "licensee", "pledgee", "buyer"),
+        having("owners", "sellers", "licensors", "pledgors"),
+        "listing_id" in fields,
+        having("bidder", "buyer", "member"),
+        having("from_owners", "to_owners"),
+    )
 
 
 def _text(value: object) -> str | None:

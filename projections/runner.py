@@ -1,25 +1,32 @@
-"""Runs projections: catch up to the log head before every query; drop and rebuild.
+"""Runs projections: catch up to the log head before every query; rebuild from the log.
 
-Each page of events is applied in one transaction that first locks the projection's
-tracking row, so two processes catching up at once never apply an event twice, and
-rows and position always move together.
+Both fold the log through the same projection classes (projections/base.py). A
+catch-up applies each page of events to the live tables in one transaction that first
+locks the projection's tracking row, so two processes catching up at once never apply
+an event twice, and rows and position always move together. A rebuild folds the whole
+log into fresh tables in one transaction (`Replay`): the old read models are served
+until it commits, and kept if it fails.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from itertools import zip_longest
+from typing import Any
 
-import orjson
 from eventsourcing.persistence import ApplicationRecorder
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateTable
 
 from ipledger.domain.errors import NotFound
-from ipledger.ledger.codec import Envelope, decode_event
-from ipledger.projections.base import Projection, Recorded, tracking_table
+from ipledger.ledger.chain import Logged, read_log
+from ipledger.ledger.codec import decode_event
+from ipledger.projections.base import CACHE_LIMIT, MemoryRows, Projection, Recorded, Rows, SqlRows, tracking_table
 from ipledger.projections.readmodels import PROJECTIONS
 
 PAGE = 1000
@@ -33,6 +40,7 @@ class ReadModels:
     def __init__(self, recorder: ApplicationRecorder, engine: Engine) -> None:
         self.recorder = recorder
         self.engine = engine
+        self.events = str(getattr(recorder, "events_table_name", "ipledger_events"))
         self.projections: dict[str, Projection] = {cls.name: cls() for cls in PROJECTIONS}
         with engine.connect() as conn:
             stored = dict(conn.execute(select(tracking_table.c.name, tracking_table.c.fingerprint)).tuples().all())
@@ -55,25 +63,31 @@ class ReadModels:
 
     def _catch_up(self, group: list[Projection], progress: Progress | None, stop: int | None = None) -> None:
         """Bring projections to the head in one pass over the log: each event is read and
-        decoded once and offered to every projection that has not yet applied it."""
+        decoded once and offered to every projection that has not yet applied it. A read
+        model at position 0 (new, or reset because its tables changed) is rebuilt instead:
+        the same fold, into fresh tables."""
         head = self.head() if stop is None else stop
-        behind = [p for p in group if self.position(p.name) < head]
+        positions = self.positions()
+        fresh = [p for p in group if positions.get(p.name, 0) == 0 < head]
+        if fresh:
+            self.rebuild([p.name for p in fresh], progress, only_if_empty=True)
+            positions = self.positions()
+        behind = [p for p in group if positions.get(p.name, 0) < head]
         if not behind:
             return  # already current: no write, so a read-only store still answers
-        wanted = {p.name: set(p.topics()) for p in behind}
         while True:
             try:
-                reached = self._catch_up_page(behind, wanted, head)
+                reached = self._catch_up_page(behind, head)
             except BaseException:
                 for p in behind:
-                    p.discard()  # rows buffered by a rolled-back page must not leak into the next
+                    p.discard()  # what a rolled-back page taught must not leak into the next
                 raise
             if reached is None:
                 return
             if progress is not None:
                 progress(reached, head)
 
-    def _catch_up_page(self, behind: list[Projection], wanted: dict[str, set[str]], head: int) -> int | None:
+    def _catch_up_page(self, behind: list[Projection], head: int) -> int | None:
         """Apply one page of the log to the projections behind; None when all are current."""
         with self.engine.begin() as conn:
             positions = {p.name: self._lock(conn, p.name) for p in behind}
@@ -83,40 +97,27 @@ class ReadModels:
             active = [p for p in behind if positions[p.name] < head]
             if not active:
                 return None
-            topics: tuple[str, ...] = ()
-            if all(wanted[p.name] for p in active):
-                topics = tuple(sorted(set().union(*(wanted[p.name] for p in active))))
             start = min(positions[p.name] for p in active)
-            notes = self.recorder.select_notifications(start=start + 1, limit=PAGE, stop=head, topics=topics)
-            for note in notes:
-                takers = [
-                    p
-                    for p in active
-                    if positions[p.name] < note.id and (not wanted[p.name] or note.topic in wanted[p.name])
-                ]
-                if not takers:
-                    continue
-                envelope, payload = Envelope.from_state(orjson.loads(note.state))
-                event = decode_event(note.topic, payload, note.originator_id, note.originator_version)
-                recorded = Recorded(note.id, event, envelope.actor or "", envelope.command_id or "")
-                for p in takers:
-                    p.apply(conn, note.topic, recorded)
+            until = min(head, start + PAGE)
+            rows = {p.name: SqlRows(conn, p.tables) for p in active}
+            fold = Fold(active, rows, positions)
+            for page in read_log(conn, self.events, start, until):
+                fold(page)
             for p in active:
-                p.flush(conn)
-            reached = notes[-1].id if len(notes) == PAGE else head
-            for p in active:
-                conn.execute(
-                    update(tracking_table)
-                    .where(tracking_table.c.name == p.name)
-                    .values(position=max(reached, positions[p.name]))
-                )
-                p.position_seen = max(reached, positions[p.name])
-        return reached
+                rows[p.name].flush()
+                reached = max(until, positions[p.name])
+                conn.execute(update(tracking_table).where(tracking_table.c.name == p.name).values(position=reached))
+                p.position_seen = reached
+                if len(p.cache) > CACHE_LIMIT:
+                    p.cache.clear()  # memory stays flat on any log size; misses fall back to SQL
+        return until if until < head else head
+
+    def positions(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {n: int(p) for n, p in conn.execute(select(tracking_table.c.name, tracking_table.c.position))}
 
     def position(self, name: str) -> int:
-        with self.engine.connect() as conn:
-            value = conn.execute(select(tracking_table.c.position).where(tracking_table.c.name == name)).scalar()
-        return int(value or 0)
+        return self.positions().get(name, 0)
 
     @staticmethod
     def _lock(conn: Connection, name: str) -> int:
@@ -127,15 +128,47 @@ class ReadModels:
         )
         return int(conn.execute(select(tracking_table.c.position).where(tracking_table.c.name == name)).scalar_one())
 
-    def rebuild(self, names: Iterable[str] | None = None, progress: Progress | None = None) -> None:
-        """Drop the read models' tables and replay the whole log into them."""
+    def rebuild(
+        self,
+        names: Iterable[str] | None = None,
+        progress: Progress | None = None,
+        log: Iterable[list[Logged]] | None = None,
+        *,
+        only_if_empty: bool = False,
+    ) -> None:
+        """Fold the whole log into fresh tables and swap them in, in one transaction.
+
+        `log`: the pages to fold (default: the log as stored, to its head now); a caller
+        that proves the log as it reads it passes its pages, and an error raised from
+        them rolls the rebuild back. `only_if_empty`: skip read models another process
+        brought past position 0 meanwhile."""
         chosen = [self.projections[n] for n in self.names(names)]
-        for projection in chosen:
-            self._reset(projection)
-        self._catch_up(chosen, progress)
+        with self.engine.begin() as conn:
+            positions = {p.name: self._lock(conn, p.name) for p in chosen}
+            if only_if_empty:
+                chosen = [p for p in chosen if positions[p.name] == 0]
+            if not chosen:
+                return
+            replay = Replay(conn, chosen)
+            try:
+                if log is None:
+                    head = self.head()
+                    log = read_log(conn, self.events, 0, head)
+                else:
+                    head = 0
+                for page in log:
+                    replay(page)
+                    if progress is not None:
+                        progress(page[-1][0], max(head, page[-1][0]))
+                replay.finish(conn)
+            except BaseException:
+                for p in chosen:
+                    p.discard()
+                raise
 
     def _reset(self, projection: Projection, insert_row: bool = False, only_if_stale: bool = False) -> None:
-        """Drop and recreate a projection's tables at position 0, in one transaction.
+        """Drop and recreate a projection's tables at position 0, in one transaction
+        (the next catch-up rebuilds it).
 
         Under the tracking row's lock, so two processes opening a store at once do it
         once (`only_if_stale`: skip when the other process already did)."""
@@ -156,8 +189,7 @@ class ReadModels:
                 ).scalar()
                 if current == projection.fingerprint():
                     return
-            for table in reversed(projection.tables):
-                table.drop(conn, checkfirst=True)
+            projection.drop_tables(conn)
             for table in projection.tables:
                 table.create(conn)
             conn.execute(
@@ -168,31 +200,141 @@ class ReadModels:
 
     def status(self) -> list[dict[str, Any]]:
         head = self.head()
-        with self.engine.connect() as conn:
-            rows = dict(conn.execute(select(tracking_table.c.name, tracking_table.c.position)).tuples().all())
+        rows = self.positions()
         return [
-            {"name": name, "position": int(rows.get(name, 0)), "head": head, "behind": head - int(rows.get(name, 0))}
+            {"name": name, "position": rows.get(name, 0), "head": head, "behind": head - rows.get(name, 0)}
             for name in self.projections
         ]
 
-    def reconcile(self) -> list[str]:
-        """Compare every read model with a fresh replay of the log in memory.
+    @contextmanager
+    def fresh_replay(self) -> Iterator[FreshReplay]:
+        """A replay of every projection into a scratch SQLite file beside nothing live:
+        feed it the log's pages, then `differ()` names the live read models that do not
+        match it (the live ones brought to the same position first)."""
+        with tempfile.TemporaryDirectory(prefix="ipledger-replay-") as folder:
+            engine = create_engine(f"sqlite:///{folder}/replay.db")
+            event.listen(engine, "connect", _scratch)
+            try:
+                tracking_table.create(engine)
+                with engine.begin() as conn:
+                    for p in self.projections.values():
+                        conn.execute(tracking_table.insert().values(name=p.name, position=0, fingerprint=""))
+                    fresh = FreshReplay(self, conn, [type(p)() for p in self.projections.values()])
+                    yield fresh
+                engine.dispose()
+            finally:
+                engine.dispose()
 
-        Returns the names of projections whose tables differ (empty when all agree).
-        """
-        memory = create_engine("sqlite://", poolclass=StaticPool)
-        tracking_table.create(memory)
-        fresh = ReadModels(self.recorder, memory)
+    def reconcile(self) -> list[str]:
+        """Compare every read model with a fresh replay of the log (the rebuild's fold).
+
+        Returns the names of projections whose tables differ (empty when all agree)."""
         head = self.head()
-        for runner in (self, fresh):
-            runner._catch_up(list(runner.projections.values()), None, stop=head)
+        with self.engine.connect() as conn, self.fresh_replay() as fresh:
+            for page in read_log(conn, self.events, 0, head):
+                fresh(page)
+            return fresh.differ()
+
+
+def _scratch(dbapi_connection: Any, _record: Any) -> None:
+    """A scratch replay needs no durability: it is thrown away after the comparison."""
+    dbapi_connection.execute("PRAGMA journal_mode=OFF")
+    dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+
+class Fold:
+    """Offers each event of a page to the projections that take its topic and have not
+    yet applied it: the one loop of catch-up, rebuild and verify."""
+
+    def __init__(self, group: list[Projection], rows: Mapping[str, Rows], positions: dict[str, int] | None = None):
+        self.group = group
+        self.rows = rows
+        self.positions = positions or {}
+        self._takers: dict[str, list[tuple[str, Callable[[Rows, Recorded], None], Rows]]] = {}
+
+    def takers(self, topic: str) -> list[tuple[str, Callable[[Rows, Recorded], None], Rows]]:
+        """(name, handler, rows) of each projection that applies events of `topic`."""
+        found = self._takers.get(topic)
+        if found is None:
+            found = self._takers[topic] = [
+                (p.name, handler, self.rows[p.name]) for p in self.group if (handler := p.handler(topic)) is not None
+            ]
+        return found
+
+    def __call__(self, page: list[Logged]) -> None:
+        positions = self.positions
+        for position, originator_id, version, topic, envelope, payload in page:
+            takers = self.takers(topic)
+            if positions:
+                takers = [t for t in takers if positions[t[0]] < position]
+            if not takers:
+                continue
+            event = decode_event(topic, payload, originator_id, version)
+            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "", str(originator_id))
+            for _, handler, rows in takers:
+                handler(rows, recorded)
+
+
+class Replay:
+    """A rebuild in progress: fresh tables (indexes built after the load), the fold into
+    them, and the positions recorded at the end, all in the caller's transaction."""
+
+    def __init__(self, conn: Connection, group: list[Projection]) -> None:
+        self.group = group
+        self.position = 0
+        for p in group:
+            p.discard()
+            p.drop_tables(conn)
+            for table in p.tables:
+                conn.execute(CreateTable(table))  # no index yet: built once, after the load
+        self.rows = {p.name: MemoryRows(conn, p.tables, p.kept) for p in group}
+        self.fold = Fold(group, dict(self.rows))
+
+    def __call__(self, page: list[Logged]) -> None:
+        self.fold(page)
+        for rows in self.rows.values():
+            rows.flush()
+        self.position = page[-1][0]
+
+    def finish(self, conn: Connection) -> None:
+        for p in self.group:
+            self.rows[p.name].finish()
+            for table in p.tables:
+                for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                    index.create(conn)
+            conn.execute(
+                update(tracking_table)
+                .where(tracking_table.c.name == p.name)
+                .values(position=self.position, fingerprint=p.fingerprint())
+            )
+            p.position_seen = self.position
+
+
+class FreshReplay(Replay):
+    """A replay into scratch tables, to be compared with the live read models."""
+
+    def __init__(self, live: ReadModels, conn: Connection, group: list[Projection]) -> None:
+        super().__init__(conn, group)
+        self.live = live
+        self.conn = conn
+
+    def differ(self) -> list[str]:
+        """Finish the replay; the live read models that differ from it, by projection (table)."""
+        self.finish(self.conn)
+        self.live._catch_up(list(self.live.projections.values()), None, stop=self.position)
         differ = []
-        with self.engine.connect() as live, memory.connect() as replay:
-            for name, projection in self.projections.items():
-                for table in projection.tables:
+        with self.live.engine.connect() as live:
+            for p in self.group:
+                for table in p.tables:
                     q = select(table).order_by(*table.primary_key.columns)
-                    if [tuple(r) for r in live.execute(q)] != [tuple(r) for r in replay.execute(q)]:
-                        differ.append(f"{name} ({table.name})")
+                    mine = self.conn.execution_options(yield_per=5000).execute(q)
+                    theirs = live.execution_options(yield_per=5000).execute(q)
+                    if any(a != b for a, b in zip_longest(_tuples(mine), _tuples(theirs))):
+                        differ.append(f"{p.name} ({table.name})")
                         break
-        memory.dispose()
         return differ
+
+
+def _tuples(rows: Any) -> Iterator[tuple[Any, ...]]:
+    for r in rows:
+        yield tuple(r)

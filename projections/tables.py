@@ -8,12 +8,40 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = MetaData()
 
 POSITION = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AggregateId(TypeDecorator[UUID]):
+    """An aggregate's id as the event store keeps it (16 bytes on SQLite, uuid on
+    PostgreSQL), so a read model joins the log on it."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(PG_UUID(as_uuid=True))
+        return dialect.type_descriptor(LargeBinary(16))
+
+    def process_bind_param(self, value: UUID | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return value.bytes
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> UUID | None:
+        if value is None or isinstance(value, UUID):
+            return value
+        return UUID(bytes=bytes(value))
 
 tracking_table = Table(
     "rm_projections",
@@ -30,7 +58,7 @@ assets_table = Table(
     "rm_assets",
     metadata,
     Column("ref", String(100), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("title", Text, nullable=False),
     Column("expires_on", Date),
     Column("registered_on", Date, nullable=False),
@@ -68,7 +96,7 @@ listings_table = Table(
     "rm_listings",
     metadata,
     Column("listing_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("asset", String(100), nullable=False, index=True),
     Column("type", String(16), nullable=False),
     Column("mechanism", String(16), nullable=False),
@@ -118,7 +146,7 @@ licences_table = Table(
     "rm_licences",
     metadata,
     Column("licence_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("asset", String(100), nullable=False, index=True),
     Column("licensee", String(32), nullable=False),
     Column("type", String(16), nullable=False),
@@ -144,7 +172,7 @@ pledges_table = Table(
     "rm_pledges",
     metadata,
     Column("pledge_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("asset", String(100), nullable=False, index=True),
     Column("pledgee", String(32), nullable=False, index=True),
     Column("pledgors", Text, nullable=False),
@@ -166,7 +194,7 @@ members_table = Table(
     "rm_members",
     metadata,
     Column("member_id", String(32), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("name", Text, nullable=False),
     Column("kind", String(32), nullable=False, index=True),
     Column("country", String(2), nullable=False),
@@ -182,7 +210,7 @@ trades_table = Table(
     "rm_trades",
     metadata,
     Column("trade_id", String(64), primary_key=True),
-    Column("aggregate_id", String(36), nullable=False, unique=True),
+    Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("listing_id", String(64), nullable=False),
     Column("asset", String(100), nullable=False, index=True),
     Column("type", String(16), nullable=False),
@@ -202,19 +230,25 @@ trades_table = Table(
 )
 
 
-trail_table = Table(
-    "rm_trail",
+# The trail: every event of an aggregate touches the keys its first event named
+# (one row per key and aggregate), and an event touches the parties it names itself
+# (one row per such key and event). Both keyed for the query, rows in key order.
+trail_keys_table = Table(
+    "rm_trail_keys",
     metadata,
     Column("key", String(140), primary_key=True),  # "asset:REF" or "member:ID"
-    Column("position", POSITION, primary_key=True, autoincrement=False),
+    Column("aggregate_id", AggregateId(), primary_key=True),
+    Index("rm_trail_keys_aggregate", "aggregate_id"),
+    sqlite_with_rowid=False,
 )
 
 
-trail_aggregates_table = Table(
-    "rm_trail_aggregates",
+trail_table = Table(
+    "rm_trail",
     metadata,
-    Column("aggregate_id", String(36), primary_key=True),
-    Column("trail_keys", Text, nullable=False),
+    Column("key", String(140), primary_key=True),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
 )
 
 
@@ -224,7 +258,7 @@ PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "listings": (listings_table,),
     "book": (bids_table, currencies_table),
     "encumbrances": (licences_table, pledges_table),
-    "trail": (trail_table, trail_aggregates_table),
+    "trail": (trail_keys_table, trail_table),
     "members": (members_table,),
     "trades": (trades_table,),
 }
@@ -243,6 +277,8 @@ events_view = Table(
 
 def naive_utc(value: datetime) -> datetime:
     """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
+    if value.tzinfo is UTC:
+        return value.replace(tzinfo=None)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
