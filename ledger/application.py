@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError as RecordConflict
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import get_topic
 
 from ipledger.domain.base import Aggregate
@@ -122,12 +123,12 @@ class Exchange(Application[UUID], Loader):
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
+            # A command id made here was never recorded, and the cache knows where this
+            # process left the log: the first read is skipped, and the write refuses to land
+            # anywhere but there (see UnitOfWork.commit).
+            trusted = attempt == 0 and command_id is None and self.cache.head is not None
             try:
                 with self.recorder.one_connection():
-                    # A command id made here was never recorded, and the cache knows where
-                    # this process left the log: the first read is skipped, and the write
-                    # refuses to land anywhere but there (see UnitOfWork.commit).
-                    trusted = attempt == 0 and command_id is None and self.cache.head is not None
                     recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
                     if recorded is not None:
                         return self.repeat(cid, request, recorded), True
@@ -145,6 +146,14 @@ class Exchange(Application[UUID], Loader):
             except RecordConflict:
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
+            except StoreOperationalError:
+                if not trusted:
+                    raise
+                # The write was this command's first statement, and the kept connection may
+                # have died since the last command (a server restart): the next attempt
+                # reads first, on a new connection if need be, and that read finds the
+                # command's record by its id if the write did land.
+                continue
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
