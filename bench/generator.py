@@ -183,7 +183,9 @@ class Market:
             used.append(consent)
             yield line
         ask = self.rng.randint(50, 5000) * 1000
-        closes = (self.at + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # An hour outlasts the most bids a listing draws (20, at most 2 minutes apart), and keeps a
+        # 1M-event history inside the past: with 12 hours it ran years past today (ClockAhead).
+        closes = (self.at + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         args: dict[str, Any] = {
             "ref": a.ref,
             "type": "assignment",
