@@ -22,6 +22,12 @@ def sees_sealed_bids_of(viewer: Actor, bidder: str) -> bool:
     return viewer.sees_everything() or viewer.member_id == bidder
 
 
+def sees_tokens(viewer: Actor) -> bool:
+    """Who holds a token, for whom, and its secret's hash are the operator's and auditors'
+    business (`token list` is theirs): a member's trail or event stream never shows them."""
+    return viewer.sees_everything()
+
+
 def may_export(viewer: Actor) -> bool:
     """The whole log holds every sealed bid: it is for the operator and auditors."""
     return viewer.sees_everything()

@@ -15,7 +15,7 @@ from ipledger.domain.rulepacks import PastPledge
 from ipledger.domain.status import listing_status
 from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Actor, Mechanism, format_time, owner_list
-from ipledger.domain.visibility import bid_visible, sees_sealed_bids_of
+from ipledger.domain.visibility import bid_visible, sees_sealed_bids_of, sees_tokens
 from ipledger.projections.tables import (
     assets_table,
     bids_table,
@@ -370,15 +370,22 @@ def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: (e["effective"], e["recorded"]))
 
 
-class BidPrivacy:
-    """Whether an event about a bid may be shown to a viewer (domain.visibility's rule):
-    a hidden sealed bid's events are left out entirely, since even their presence under a
-    member's trail would say that the member bid."""
+class EventPrivacy:
+    """Whether an event may be shown to a viewer (domain.visibility's rules): a hidden
+    sealed bid's events are left out entirely, since even their presence under a member's
+    trail would say that the member bid; so are tokens' events, for a member."""
 
     def __init__(self, conn: Connection, viewer: Actor) -> None:
         self.conn = conn
         self.viewer = viewer
         self._listings: dict[str, Any] = {}
+
+    def shows_event(self, doc: dict[str, Any]) -> bool:
+        """Whether the viewer may see this event (as `_event_doc` shows it): no token's
+        events for a member, and no hidden sealed bid."""
+        if doc["type"].partition(".")[0] == "Token" and not sees_tokens(self.viewer):
+            return False
+        return self.shows(doc["data"])
 
     def shows(self, state: dict[str, Any]) -> bool:
         bid_id = state.get("bid_id")
@@ -426,13 +433,13 @@ def _event_doc(r: Any) -> dict[str, Any]:
 def _visible_events(conn: Connection, q: Any, viewer: Actor | None, limit: int | None = None) -> list[dict[str, Any]]:
     """The events `q` selects, as `trail` shows them, leaving out what `viewer` may not see
     (read until `limit` are shown)."""
-    privacy = BidPrivacy(conn, viewer or Actor.parse("operator"))
+    privacy = EventPrivacy(conn, viewer or Actor.parse("operator"))
     out: list[dict[str, Any]] = []
     for r in conn.execute(q):
         if limit is not None and len(out) >= limit:
             break
         doc = _event_doc(r)
-        if privacy.shows(doc["data"]):
+        if privacy.shows_event(doc):
             out.append(doc)
     return out
 
@@ -464,12 +471,12 @@ def events_after(
     shows them to `viewer` (a hidden sealed bid's events left out). Also the last position
     read, so a follower moves past events it may not see."""
     q = _event_columns(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
-    privacy = BidPrivacy(conn, viewer)
+    privacy = EventPrivacy(conn, viewer)
     last, out = after, []
     for r in conn.execute(q):
         last = r.id
         doc = _event_doc(r)
-        if privacy.shows(doc["data"]):
+        if privacy.shows_event(doc):
             out.append(doc)
     return out, last
 

@@ -135,3 +135,11 @@ def test_a_quiet_following_stream_sends_keep_alive_comments(api: Api, monkeypatc
     finally:
         timer.join()
     assert ": keep-alive\n\n" in r.text
+
+
+def test_a_member_never_sees_tokens_events_and_the_operator_does(api: Api) -> None:
+    sealed_listing(api)  # the market's members act with tokens issued in the log
+    assert any(e["event"] == "Token.Issued" for e in stream(api, "operator"))
+    huawei = stream(api, "huawei")
+    assert huawei and not any(e["event"].startswith("Token.") for e in huawei)
+    assert "secret_sha256" not in str(huawei)
