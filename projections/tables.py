@@ -6,6 +6,7 @@ a query against current read models starts fast.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -284,9 +285,11 @@ def naive_utc(value: datetime) -> datetime:
     return value
 
 
+@functools.cache
 def fingerprint(tables: tuple[Table, ...]) -> str:
     """A hash of the tables' definitions: when code changes them, the stored read model
-    is dropped and rebuilt from the log."""
+    is dropped and rebuilt from the log. Remembered: every query checks its read models'
+    fingerprints, and rendering the DDL cost more than the query's own statements."""
     from sqlalchemy.schema import CreateTable
 
     text = "\n".join(str(CreateTable(t)) + repr(sorted(i.name or "" for i in t.indexes)) for t in tables)
