@@ -32,7 +32,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from starlette.concurrency import run_in_threadpool
 
-from ipledger.api import Ledgers, status_of
+from ipledger.api import Ledgers, _failure
 from ipledger.describe import recorded_time, trail_rows
 from ipledger.domain.errors import LedgerError, Unauthenticated
 from ipledger.domain.values import Actor, parse_date, parse_time
@@ -85,12 +85,10 @@ def html(template: str, status: int = 200, headers: dict[str, str] | None = None
 
 
 def error_page(e: LedgerError, actor: str | None = None) -> HTMLResponse:
-    """A refusal as one line naming the field and the rule, with the API's status for it."""
-    from ipledger.cli import _describe, _one_line  # the CLI's one mapping of failures to names
-
-    name, message, code = _describe(e)
-    status, headers = status_of(name, code)
-    return html("error", status, headers, name=name, message=_one_line(message), actor=actor)
+    """A refusal as one line naming the field and the rule, with the API's status for it
+    (the API's own mapping of a failure, so a page and a problem document never differ)."""
+    status, name, message, headers = _failure(e)
+    return html("error", status, headers, name=name, message=message, actor=actor)
 
 
 def _optional(params: dict[str, str], field: str, parse: Callable[[str, str], Any]) -> Any:
