@@ -428,10 +428,11 @@ class Ledger:
     ) -> dict[str, Any]:
         """A new store from an export: all of it in one transaction, or nothing (exit 4 at
         the first bad line); then the read models are rebuilt from what was restored."""
+        from ipledger.ledger.bulk import bulk_work
         from ipledger.ledger.restore import restore
 
         exchange = self.exchange
-        with exchange.engine.begin() as conn:
+        with bulk_work(), exchange.engine.begin() as conn:
             done = restore(conn, exchange.recorder.events_table, lines, checkpoints, progress)
         exchange.cache.forget()
         try:
@@ -495,10 +496,11 @@ class Ledger:
         """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
         from ipledger.ledger import chain, proofs
+        from ipledger.ledger.bulk import bulk_work
 
         # One pass over the log: each page proved by the chain is also folded into a
         # fresh copy of every read model (the rebuild's own fold), compared at the end.
-        with self.read_models.fresh_replay() as fresh:
+        with bulk_work(), self.read_models.fresh_replay() as fresh:
             report = chain.verify_chain(
                 self.exchange.recorder,
                 self.exchange.engine,

@@ -9,10 +9,8 @@ line whose command id is already recorded, so an interrupted import resumes.
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +19,7 @@ from eventsourcing.persistence import IntegrityError as RecordConflict
 
 from ipledger.domain.errors import ConcurrentWrite, InvalidInput, LedgerError
 from ipledger.ledger.application import MAX_ATTEMPTS, Exchange
+from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.commands import parse_id
 from ipledger.ledger.recorder import CommandRecord
 
@@ -159,22 +158,6 @@ def run_import(
     """Apply the lines; returns counts, or raises ImportFailed naming the first bad line."""
     with bulk_work():
         return _run_import(exchange, raw_lines, batch or BATCH, progress)
-
-
-@contextmanager
-def bulk_work() -> Iterator[None]:
-    """Bulk work allocates millions of objects that live on (cached aggregates, staged rows):
-    the collector's full passes over them find nothing to free but cost a third of the time.
-    What exists before is frozen out of its view and it runs far less often; both are put
-    back afterwards."""
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _run_import(

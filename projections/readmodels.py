@@ -424,15 +424,15 @@ class TrailProjection(Projection):
         e = recorded.event
         fields = vars(e)  # a pydantic model's field values (getattr of an absent one raises inside, slowly)
         spec = _trail_fields(type(e))
-        aggregate_id = e.originator_id
         if e.originator_version == 1:
             keys = self._created_keys(rows, fields, spec)
-            # A rebuild keeps one entry per aggregate: by its 16 bytes, each set of keys shared.
-            self.cache[aggregate_id.bytes] = self.cache.setdefault(("keys", keys), keys)
+            # A rebuild keeps one entry per aggregate: by its id's text (the string the
+            # fold already made), each set of keys shared.
+            self.cache[recorded.aggregate] = self.cache.setdefault(("keys", keys), keys)
             for key in keys:
-                rows.add(trail_keys_table, key=key, aggregate_id=aggregate_id)
+                rows.add(trail_keys_table, key=key, aggregate_id=e.originator_id)
         else:
-            keys = self._keys_of(rows, aggregate_id)
+            keys = self._keys_of(rows, e.originator_id, recorded.aggregate)
         if not (spec.named or spec.named_maps):
             return  # the event names no party of its own (most do not)
         named = {f"member:{v}" for attr in spec.named if isinstance(v := fields[attr], str)}
@@ -441,12 +441,12 @@ class TrailProjection(Projection):
         for key in sorted(named.difference(keys)):
             rows.add(trail_table, key=key, position=recorded.position)
 
-    def _keys_of(self, rows: Rows, aggregate_id: UUID) -> tuple[str, ...]:
+    def _keys_of(self, rows: Rows, aggregate_id: UUID, text: str) -> tuple[str, ...]:
         """An aggregate's keys, as its first event set them (they never change)."""
-        cached: tuple[str, ...] | None = self.cache.get(aggregate_id.bytes)
+        cached: tuple[str, ...] | None = self.cache.get(text)
         if cached is None:
             found = rows.select(trail_keys_table, ("key",), aggregate_id=aggregate_id)
-            cached = self.cache[aggregate_id.bytes] = tuple(sorted(k for (k,) in found))
+            cached = self.cache[text] = tuple(sorted(k for (k,) in found))
         return cached
 
     def _created_keys(self, rows: Rows, fields: dict[str, Any], spec: TrailFields) -> tuple[str, ...]:
@@ -459,7 +459,8 @@ class TrailProjection(Projection):
             keys.update(f"member:{m}" for m in fields[attr] or ())
         if spec.listing_id and not keys and isinstance(listing_id := fields["listing_id"], str):
             # a bid index: about its listing's asset
-            keys.update(k for k in self._keys_of(rows, Listing.create_id(listing_id)) if k.startswith("asset:"))
+            listing = Listing.create_id(listing_id)
+            keys.update(k for k in self._keys_of(rows, listing, str(listing)) if k.startswith("asset:"))
         return tuple(sorted(sys.intern(k) for k in keys))
 
 

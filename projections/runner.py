@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateTable
 
 from ipledger.domain.errors import NotFound
+from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.chain import Logged, read_log
 from ipledger.ledger.codec import decode_event
 from ipledger.projections.base import CACHE_LIMIT, MemoryRows, Projection, Recorded, Rows, SqlRows, tracking_table
@@ -143,7 +144,7 @@ class ReadModels:
         them rolls the rebuild back. `only_if_empty`: skip read models another process
         brought past position 0 meanwhile."""
         chosen = [self.projections[n] for n in self.names(names)]
-        with self.engine.begin() as conn:
+        with bulk_work(), self.engine.begin() as conn:
             positions = {p.name: self._lock(conn, p.name) for p in chosen}
             if only_if_empty:
                 chosen = [p for p in chosen if positions[p.name] == 0]
@@ -230,7 +231,7 @@ class ReadModels:
 
         Returns the names of projections whose tables differ (empty when all agree)."""
         head = self.head()
-        with self.engine.connect() as conn, self.fresh_replay() as fresh:
+        with bulk_work(), self.engine.connect() as conn, self.fresh_replay() as fresh:
             for page in read_log(conn, self.events, 0, head):
                 fresh(page)
             return fresh.differ()
@@ -263,14 +264,14 @@ class Fold:
 
     def __call__(self, page: list[Logged]) -> None:
         positions = self.positions
-        for position, originator_id, version, topic, envelope, payload in page:
+        for position, aggregate, version, topic, envelope, payload in page:
             takers = self.takers(topic)
             if positions:
                 takers = [t for t in takers if positions[t[0]] < position]
             if not takers:
                 continue
-            event = decode_event(topic, payload, originator_id, version)
-            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "", str(originator_id))
+            event = decode_event(topic, payload, aggregate.uuid, version)
+            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "", aggregate.text)
             for _, handler, rows in takers:
                 handler(rows, recorded)
 
