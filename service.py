@@ -495,7 +495,7 @@ class Ledger:
     def verify(self, expect: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
-        from ipledger.ledger import chain, proofs
+        from ipledger.ledger import chain
         from ipledger.ledger.bulk import bulk_work
 
         # One pass over the log: each page proved by the chain is also folded into a
@@ -507,9 +507,8 @@ class Ledger:
                 None if expect is None else chain.parse_digest(expect),
                 progress,
                 consumer=fresh,
+                tree=True,
             )
-            with self.exchange.engine.connect() as conn:
-                report["tree"] = proofs.verify_tree(conn)
             for row in self.read_models.status():
                 if row["position"] > row["head"]:
                     raise IntegrityError(
@@ -644,9 +643,10 @@ class Ledger:
             self.exchange.engine,
             None if expect is None else chain.parse_digest(expect),
             progress,
+            tree=True,
         )
+        tree = report["tree"]
         with self.exchange.engine.connect() as conn:
-            tree = proofs.verify_tree(conn)
             size, root = tree["size"], bytes.fromhex(tree["root_hash"])
             if size < checkpoint.size:
                 raise IntegrityError(

@@ -181,7 +181,7 @@ Logged = tuple[int, "AggregateIds.Id", int, str, Envelope, dict[str, Any]]
 READ_PAGE = 5000
 
 
-def _paged(raw: Raw, sql: str, after: int, until: int | None = None) -> Iterator[Any]:
+def paged(raw: Raw, sql: str, after: int, until: int | None = None) -> Iterator[Any]:
     """Rows of `sql` (… WHERE key > ? [AND key <= ?] ORDER BY key LIMIT ?) page by page on the
     driver's connection, the key in the first column: no cursor stays open between pages, so
     one connection walks several tables in step."""
@@ -239,7 +239,7 @@ def read_log(conn: Connection, events: str, after: int = 0, until: int | None = 
     raw = Raw(conn)
     ids = AggregateIds()
     page: list[Logged] = []
-    for position, originator_id, version, topic, state in _paged(raw, _log_sql(events, raw.mark), after, until):
+    for position, originator_id, version, topic, state in paged(raw, _log_sql(events, raw.mark), after, until):
         envelope, payload = Envelope.from_state(orjson.loads(state))
         page.append((position, ids(originator_id), version, topic, envelope, payload))
         if len(page) == READ_PAGE:
@@ -255,12 +255,14 @@ def checked_log(
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
     report: dict[str, Any] | None = None,
+    tree: bool = False,
 ) -> Iterator[list[Logged]]:
     """The log in pages, each page given out only after every event in it was proved:
     its hash recomputed from the stored bytes and matched to its link, and the command
     records beside it. Raise IntegrityError at the first bad position (a consumer that
     folds the pages in one transaction then rolls back: nothing unproved is kept).
-    `report` is filled in at the end (events, position, head hash, commands)."""
+    `report` is filled in at the end (events, position, head hash, commands, and with
+    `tree` the Merkle tree's size and root, each leaf checked in the same pass)."""
     events = recorder.events_table_name
     prev = GENESIS
     count = 0
@@ -270,13 +272,18 @@ def checked_log(
     with engine.connect() as conn:
         raw = Raw(conn)
         m = raw.mark
-        log = _paged(raw, _log_sql(events, m), 0)
-        chain_rows = _paged(
+        log = paged(raw, _log_sql(events, m), 0)
+        chain_rows = paged(
             raw, f"SELECT position, hash FROM ipledger_chain WHERE position > {m} AND position <= {m} "
             f"ORDER BY position LIMIT {m}", 0
         )  # fmt: skip
+        leaves = None
+        if tree:
+            from ipledger.ledger import merkle, proofs
+
+            leaves = proofs.TreeCheck(raw)
         records = CommandRecords(
-            _paged(
+            paged(
                 raw, "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
                 f"WHERE position > {m} AND position <= {m} ORDER BY position LIMIT {m}", 0
             )  # fmt: skip
@@ -301,6 +308,9 @@ def checked_log(
                         f"position {position}: the log no longer extends the digest {expect[0]}:{expect[1]}"
                     )
                 seen_digest = True
+            if leaves is not None:
+                line = export_line(position, aggregate_id.text, version, topic, state, link[1])
+                leaves.leaf(position, merkle.leaf_hash(line))
             envelope, payload = Envelope.from_state(orjson.loads(state))
             records.event(position, envelope)
             prev = link[1]
@@ -316,14 +326,17 @@ def checked_log(
         if extra is not None:
             raise IntegrityError(f"position {extra[0]}: chained event is missing from the log (deleted?)")
         records.end()
-    if not seen_digest:
-        raise IntegrityError(f"position {expect[0] if expect else 0}: the digest's position is not in the log")
+        if not seen_digest:
+            raise IntegrityError(f"position {expect[0] if expect else 0}: the digest's position is not in the log")
+        tree_report = leaves.end() if leaves is not None else None
     if page:
         yield page
     if progress is not None:
         progress(last_position)
     if report is not None:
         report.update(events=count, position=last_position, hash=prev, commands=records.checked)
+        if tree_report is not None:
+            report["tree"] = tree_report
 
 
 def verify_chain(
@@ -332,15 +345,17 @@ def verify_chain(
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
     consumer: Callable[[list[Logged]], None] | None = None,
+    tree: bool = False,
 ) -> dict[str, Any]:
     """Recompute the hash chain from the first event; raise IntegrityError at the first bad position.
 
     The command records (idempotency) live outside the chain, so each is checked against
     the hashed envelope of its command's last event: same command id, position, request
     digest and outcome digest. A record edited, added or deleted is caught here. Each
-    proved page is handed to `consumer` (a projection fold), so one pass does both."""
+    proved page is handed to `consumer` (a projection fold), so one pass does both; with
+    `tree`, every Merkle leaf is checked in that pass too (the report's "tree")."""
     report: dict[str, Any] = {}
-    for page in checked_log(recorder, engine, expect, progress, report):
+    for page in checked_log(recorder, engine, expect, progress, report, tree):
         if consumer is not None:
             consumer(page)
     return report

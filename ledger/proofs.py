@@ -322,40 +322,71 @@ class Tree:
 def verify_tree(conn: Connection) -> dict[str, Any]:
     """Recompute every leaf from the log's export lines and the root from them; raise
     IntegrityError at the first event whose leaf differs (a log altered behind the tree's
-    back) or if the stored tree's head is not the recomputed one."""
-    stored_size, stored_root = Tree(conn).head()
-    leaves = conn.execute(
-        select(leaves_table.c.idx, leaves_table.c.position, leaves_table.c.hash)
-        .order_by(leaves_table.c.idx)
-        .execution_options(stream_results=True, yield_per=5000)
-    )
-    stored_leaves = iter(leaves)
-    size, frontier = 0, list[bytes]()
+    back) or if the stored tree's head is not the recomputed one. (`audit verify` runs
+    the same `TreeCheck` inside its one pass over the log.)"""
+    from ipledger.ledger.driver import Raw
+
+    check = TreeCheck(Raw(conn))
     for position, h in log_leaves(conn):
-        leaf = next(stored_leaves, None)
-        if leaf is None or leaf.idx != size:
-            raise IntegrityError(
+        check.leaf(position, h)
+    return check.end()
+
+
+class TreeCheck:
+    """The tree's checks, fed each event's leaf in log order by whoever reads the log: the
+    stored leaves are walked beside it, the root recomputed, and the stored head compared
+    at the end. The first failure is raised by `end`, so a pass that also proves the hash
+    chain reports the chain's failures first (as when the tree was checked after it)."""
+
+    def __init__(self, raw: Raw) -> None:
+        from ipledger.ledger.chain import paged
+
+        self.stored_size, self.stored_root = Tree(raw.sa).head()
+        m = raw.mark
+        self._leaves = paged(
+            raw, f"SELECT idx, position, hash FROM ipledger_tree_leaves WHERE idx > {m} AND idx <= {m} "
+            f"ORDER BY idx LIMIT {m}", -1
+        )  # fmt: skip
+        self.size = 0
+        self._frontier: list[bytes] = []
+        self._failure: IntegrityError | None = None
+
+    def leaf(self, position: int, h: bytes) -> None:
+        """The next event's leaf hash, as recomputed from its export line."""
+        if self._failure is None:
+            self._failure = self._check(position, h)
+
+    def _check(self, position: int, h: bytes) -> IntegrityError | None:
+        leaf = next(self._leaves, None)
+        if leaf is None or leaf[0] != self.size:
+            return IntegrityError(
                 f"position {position}: event has no leaf in the Merkle tree (appended behind its back?)"
             )
-        if leaf.position != position:
-            raise IntegrityError(
-                f"position {min(position, leaf.position)}: the log and the Merkle tree disagree on which event is "
-                f"leaf {size} (inserted or deleted?)"
+        if leaf[1] != position:
+            return IntegrityError(
+                f"position {min(position, leaf[1])}: the log and the Merkle tree disagree on which event is "
+                f"leaf {self.size} (inserted or deleted?)"
             )
-        if bytes(leaf.hash) != h:
-            raise IntegrityError(f"position {position}: event does not match its leaf in the Merkle tree (altered?)")
-        size, _ = merkle.append(size, frontier, [h])
-    extra = next(stored_leaves, None)
-    if extra is not None:
-        raise IntegrityError(
-            f"position {extra.position}: the Merkle tree has a leaf for an event the log lacks (deleted?)"
-        )
-    root = merkle.frontier_root(frontier)
-    if (stored_size, stored_root) != (size, root):
-        raise IntegrityError(
-            f"tree: the stored tree head (size {stored_size}) is not the tree of the log (size {size}); store altered"
-        )
-    return {"size": size, "root_hash": root.hex()}
+        if bytes(leaf[2]) != h:
+            return IntegrityError(f"position {position}: event does not match its leaf in the Merkle tree (altered?)")
+        self.size, _ = merkle.append(self.size, self._frontier, [h])
+        return None
+
+    def end(self) -> dict[str, Any]:
+        if self._failure is not None:
+            raise self._failure
+        extra = next(self._leaves, None)
+        if extra is not None:
+            raise IntegrityError(
+                f"position {extra[1]}: the Merkle tree has a leaf for an event the log lacks (deleted?)"
+            )
+        root = merkle.frontier_root(self._frontier)
+        if (self.stored_size, self.stored_root) != (self.size, root):
+            raise IntegrityError(
+                f"tree: the stored tree head (size {self.stored_size}) is not the tree of the log (size {self.size}); "
+                "store altered"
+            )
+        return {"size": self.size, "root_hash": root.hex()}
 
 
 # --------------------------------------------------------------------------- origin and checkpoints
