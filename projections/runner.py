@@ -325,17 +325,31 @@ class FreshReplay(Replay):
         self.live._catch_up(list(self.live.projections.values()), None, stop=self.position)
         differ = []
         with self.live.engine.connect() as live:
+            # Both SQLite: the rows as stored are compared, without converting each value
+            # back (a third of verify's time went there). Both sides were written through
+            # the same columns' bind processors, so equal values are equal as stored.
+            stored = live.dialect.name == "sqlite"
             for p in self.group:
                 for table in p.tables:
                     q = select(table).order_by(*table.primary_key.columns)
-                    mine = self.conn.execution_options(yield_per=5000).execute(q)
-                    theirs = live.execution_options(yield_per=5000).execute(q)
-                    if any(a != b for a, b in zip_longest(_tuples(mine), _tuples(theirs))):
+                    mine, theirs = _rows(self.conn, q, stored), _rows(live, q, stored)
+                    if any(a != b for a, b in zip_longest(mine, theirs)):
                         differ.append(f"{p.name} ({table.name})")
                         break
         return differ
 
 
-def _tuples(rows: Any) -> Iterator[tuple[Any, ...]]:
-    for r in rows:
+def _rows(conn: Connection, q: Any, stored: bool) -> Iterator[tuple[Any, ...]]:
+    """A query's rows as tuples: as the driver returns them (`stored`), or as SQLAlchemy's
+    column types read them."""
+    if stored:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(str(q.compile(dialect=conn.dialect)))
+            while batch := cursor.fetchmany(5000):
+                yield from batch
+        finally:
+            cursor.close()
+        return
+    for r in conn.execution_options(yield_per=5000).execute(q):
         yield tuple(r)
