@@ -579,7 +579,7 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
 
     @app.get("/v1/assets/{ref:path}", tags=tags, summary="Everything about an asset (as `ipledger asset show`).")
     def asset_show(ref: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
-        return answer(secret, lambda ledger, _: ledger.asset(ref))
+        return answer(secret, lambda ledger, actor: ledger.asset(ref, actor))
 
     @app.get("/v1/trades", tags=tags, summary="Trades (as `ipledger trades`).")
     def trades(status: str | None = None, member: str | None = None, limit: int | None = LIMIT,

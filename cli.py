@@ -965,7 +965,7 @@ def assets(
 @pass_session
 def asset_show(s: Session, ref: str) -> None:
     """Everything about an asset: title, owners, dates, encumbrances in force, open listings, trades."""
-    s.emit(s.ledger.asset(ref), _asset_plain)
+    s.emit(s.ledger.asset(ref, s.actor), _asset_plain)
 
 
 def _asset_plain(d: dict[str, Any]) -> str:

@@ -227,7 +227,7 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
             params = dict(request.query_params)
             as_of: date | None = _optional(params, "as_of", parse_date)
             known_at: datetime | None = _optional(params, "known_at", parse_time)
-            shown = ledger.asset(ref)
+            shown = ledger.asset(ref, actor)
             ref_ = shown["asset"]
             encumbrances = ledger.encumbrances(ref_, as_of, known_at)
             on = date.fromisoformat(encumbrances["as_of"])
