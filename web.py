@@ -1,7 +1,7 @@
 """The web view (api.md "The web view"): read-only pages for people in a browser, served
 by the same app as the API and answering from the same service calls, as the signed-in
-actor may see them (a member never sees another member's sealed bid: the queries apply
-`domain.visibility`, this module never does).
+actor may see them (a member never sees another member's sealed bid, nor the amount of a
+reserve not its own: the queries apply `domain.visibility`, this module never does).
 
 Server-rendered HTML with inline SVG charts (`web_charts`) and one inline stylesheet:
 it works without JavaScript, and the Content-Security-Policy forbids fetching anything
