@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ipledger.domain.errors import InvalidInput, LedgerError, NotAuthorised, NotFound, StoreUnavailable, Unauthenticated
 from ipledger.domain.values import parse_date, parse_time
+from ipledger.domain.visibility import HIDDEN
 from ipledger.ledger import commands as c
 from ipledger.ledger.importer import json_object
 from ipledger.service import Ledger
@@ -512,6 +513,12 @@ def _add_commands(app: FastAPI, ledgers: Ledgers) -> None:
 
 Answer = Callable[[str, Callable[[Ledger, str], dict[str, Any]]], dict[str, Any]]
 
+#: How a listing's reserve reads (domain/visibility.py `reserve_shown`), wherever one is shown.
+RESERVE_SHOWN = (
+    "A listing's `reserve` is the amount for the operator, auditors and the listing's sellers; for anyone else "
+    'it is `"hidden"` when there is one (that much is told) and null when there is none, before and after the close.'
+)
+
 
 def _add_queries(app: FastAPI, answer: Answer) -> None:
     """The CLI's queries (cli.md "Queries" and "Lists for people") with its option names."""
@@ -537,11 +544,13 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
             secret, lambda ledger, _: ledger.encumbrances(ref, _date(as_of, "as_of"), _time(known_at, "known_at"))
         )
 
-    @app.get("/v1/book/{listing}", tags=tags, summary="A listing's order book, sealed bids as the actor may see them.")
+    @app.get("/v1/book/{listing}", tags=tags, summary="A listing's order book, sealed bids as the actor may see them.",
+             description="As `ipledger book --json`. " + RESERVE_SHOWN)  # fmt: skip
     def book(listing: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
         return answer(secret, lambda ledger, actor: ledger.book(listing, actor))
 
-    @app.get("/v1/listings", tags=tags, summary="Listings (as `ipledger listings`).")
+    @app.get("/v1/listings", tags=tags, summary="Listings (as `ipledger listings`).",
+             description="Each listing as `ipledger listings --json` shows it. " + RESERVE_SHOWN)  # fmt: skip
     def listings(status: str | None = None, asset: str | None = None, member: str | None = None,
                  limit: int | None = LIMIT, cursor: str | None = CURSOR,
                  secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
@@ -556,7 +565,9 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
             secret, lambda ledger, _: ledger.holdings(member, _date(as_of, "as_of"), _time(known_at, "known_at"))
         )
 
-    @app.get("/v1/trail", tags=tags, summary="Every event touching an asset or a member (as `ipledger trail`).")
+    @app.get("/v1/trail", tags=tags, summary="Every event touching an asset or a member (as `ipledger trail`).",
+             description="A sealed listing's bids are left out for members other than the bidder while it is open; "
+             "a `Listing.Opened` event's `reserve` reads as a listing's does. " + RESERVE_SHOWN)  # fmt: skip
     def trail(asset: str | None = None, member: str | None = None, secret: str = Depends(secret_of)) -> dict[str, Any]:
         return answer(secret, lambda ledger, actor: ledger.trail(asset, member, actor))
 
@@ -566,7 +577,8 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
         pager = Pager("members", cursor, limit, kind=kind, status=status)
         return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.members(kind, status, n)))
 
-    @app.get("/v1/members/{member}", tags=tags, summary="Everything about a member (as `ipledger member show`).")
+    @app.get("/v1/members/{member}", tags=tags, summary="Everything about a member (as `ipledger member show`).",
+             description="Its live bids and open listings as the actor may see them. " + RESERVE_SHOWN)  # fmt: skip
     def member_show(member: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
         return answer(secret, lambda ledger, actor: ledger.member(member, actor))
 
@@ -577,9 +589,10 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
         pager = Pager("assets", cursor, limit, owner=owner, jurisdiction=jurisdiction, kind=kind)
         return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.assets(owner, jurisdiction, kind, n)))
 
-    @app.get("/v1/assets/{ref:path}", tags=tags, summary="Everything about an asset (as `ipledger asset show`).")
+    @app.get("/v1/assets/{ref:path}", tags=tags, summary="Everything about an asset (as `ipledger asset show`).",
+             description="Its open listings as `/v1/listings` shows them to the actor. " + RESERVE_SHOWN)  # fmt: skip
     def asset_show(ref: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
-        return answer(secret, lambda ledger, _: ledger.asset(ref))
+        return answer(secret, lambda ledger, actor: ledger.asset(ref, actor))
 
     @app.get("/v1/trades", tags=tags, summary="Trades (as `ipledger trades`).")
     def trades(status: str | None = None, member: str | None = None, limit: int | None = LIMIT,
@@ -676,7 +689,8 @@ def _add_events(app: FastAPI, ledgers: Ledgers) -> None:
         summary="The log as Server-Sent Events, as the actor may see it.",
         description="Each event after position `after` (or the `Last-Event-ID` a reconnecting client sends) as "
         "`id: POSITION`, `event: TYPE`, `data:` the event as `ipledger trail --json` shows it. A sealed listing's "
-        "bids are left out for members other than the bidder while it is open. With `follow` (the default) the "
+        "bids are left out for members other than the bidder while it is open; a `Listing.Opened` event's `reserve` "
+        "reads as a listing's does (" + RESERVE_SHOWN + ") With `follow` (the default) the "
         "stream waits for new events, with a keep-alive comment when quiet, and re-reads the token at every poll: "
         "a revoked token ends it with an `error` event. `follow=false` ends at the log head.",
         response_class=StreamingResponse,
@@ -750,6 +764,34 @@ PROBLEM_SCHEMA = {
     },
 }
 
+#: A listing as `listings` and `book` answer it; only what visibility shapes is spelled out
+#: (the other fields are cli.md's): the reserve is an amount, "hidden" or null.
+LISTING_SCHEMA = {
+    "type": "object",
+    "title": "Listing",
+    "required": ["listing", "reserve"],
+    "properties": {
+        "listing": {"type": "string"},
+        "reserve": {
+            "anyOf": [
+                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                {"type": "string", "enum": [HIDDEN]},
+                {"type": "null"},
+            ],
+            "description": RESERVE_SHOWN,
+        },
+    },
+}
+#: The items of a paged list whose shape is spelled out.
+ITEMS: dict[str, dict[str, Any]] = {"listings": {"$ref": "#/components/schemas/Listing"}}
+BOOK_SCHEMA = {
+    "title": "Book",
+    "allOf": [{"$ref": "#/components/schemas/Listing"}],
+    "type": "object",
+    "required": ["sealed_hidden", "bids"],
+    "properties": {"sealed_hidden": {"type": "boolean"}, "bids": {"type": "array", "items": {"type": "object"}}},
+}
+
 #: What each failure status means here (api.md "Errors").
 FAILURES = {
     "400": "InvalidInput: a field breaks its rule (named in `field`); nothing was written.",
@@ -766,6 +808,7 @@ def _document_answers(doc: dict[str, Any]) -> None:
     """The answers as they are: failures as problem documents (never FastAPI's 422, which
     the API does not send), 413 for commands, and each list's `next` cursor."""
     doc["components"]["schemas"]["Problem"] = PROBLEM_SCHEMA
+    doc["components"]["schemas"]["Listing"] = LISTING_SCHEMA
     doc["components"]["schemas"].pop("HTTPValidationError", None)
     doc["components"]["schemas"].pop("ValidationError", None)
     as_problem = {"content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
@@ -789,13 +832,15 @@ def _document_answers(doc: dict[str, Any]) -> None:
             "title": f"{name.capitalize()} page",
             "required": [field, "next"],
             "properties": {
-                field: {"type": "array", "items": {"type": "object"}},
+                field: {"type": "array", "items": ITEMS.get(name, {"type": "object"})},
                 "next": {
                     "anyOf": [{"type": "string"}, {"type": "null"}],
                     "description": "The cursor of the next page (pass it as `cursor`); null on the last page.",
                 },
             },
         }
+    book = doc["paths"]["/v1/book/{listing}"]["get"]["responses"]["200"]["content"]["application/json"]
+    book["schema"] = BOOK_SCHEMA
 
 
 # --------------------------------------------------------------------------- serving

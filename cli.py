@@ -472,7 +472,9 @@ def listing() -> None:
 @click.option("--closes", required=True, metavar="TIME", help="When bidding ends (ISO 8601, UTC if no offset).")
 @click.option("--opens", metavar="TIME", help="When bidding starts (default: now).")
 @click.option("--ask", metavar="AMT", help="Asking price (fixed) or opening price (english).")
-@click.option("--reserve", metavar="AMT", help="Lowest price the seller accepts; hidden from bidders.")
+@click.option(
+    "--reserve", metavar="AMT", help="Lowest price the sellers accept; only they, the operator and auditors see it."
+)
 @click.option("--increment", metavar="AMT", help="Minimum raise over the best bid (english).")
 @click.option(
     "--extend-minutes", type=ASCII_INT, metavar="N", help="Anti-sniping: a bid in the last N minutes extends the close."
@@ -965,7 +967,7 @@ def assets(
 @pass_session
 def asset_show(s: Session, ref: str) -> None:
     """Everything about an asset: title, owners, dates, encumbrances in force, open listings, trades."""
-    s.emit(s.ledger.asset(ref), _asset_plain)
+    s.emit(s.ledger.asset(ref, s.actor), _asset_plain)
 
 
 def _asset_plain(d: dict[str, Any]) -> str:

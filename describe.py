@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable
 
 from ipledger.domain.values import with_article
+from ipledger.domain.visibility import HIDDEN
 
 Event = dict[str, Any]
 Names = dict[str, Any]
@@ -112,7 +113,9 @@ def _listing_opened(d: Describer, e: Event, x: dict[str, Any]) -> str:
     price = ""
     if x.get("ask"):
         price += f", ask {_money(x['ask'], x['currency'])}"
-    if x.get("reserve"):
+    if x.get("reserve") == HIDDEN:  # as EventPrivacy shows it to whom may not see the amount
+        price += ", with a reserve (amount hidden)"
+    elif x.get("reserve"):
         price += f", reserve {_money(x['reserve'], x['currency'])}"
     return (
         f"listing {x['listing_id']} opened by {_parties(x['sellers'])}: {x['mechanism']} {x['type']} of {x['ref']} "

@@ -288,7 +288,7 @@ class Ledger:
         who = Actor.parse(viewer)
         with self._read("listings", "book", "ownership", "members") as conn:
             self._require(conn, asset=asset, member=member)
-            return queries.listings(conn, self.now(), status, asset, member, who, limit)
+            return queries.listings(conn, self.now(), who, status, asset, member, limit)
 
     def trail_names(self, doc: dict[str, Any]) -> dict[str, Any]:
         """What a trail's events name but do not say, for telling them in words: each
@@ -346,10 +346,11 @@ class Ledger:
             self._require(conn, owner=owner)
             return lists.assets(conn, owner, jurisdiction, kind, limit)
 
-    def asset(self, ref: str) -> dict[str, Any]:
+    def asset(self, ref: str, viewer: str = "operator") -> dict[str, Any]:
         ref = canonical_ref(ref)
+        who = Actor.parse(viewer)
         with self._read("ownership", "encumbrances", "listings", "trades") as conn:
-            return lists.asset_show(conn, ref, self.now())
+            return lists.asset_show(conn, ref, who, self.now())
 
     def trades(self, status: str | None = None, member: str | None = None, limit: int | None = None) -> dict[str, Any]:
         status = parse_choice(status, TRADE_STATUSES, "status")

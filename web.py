@@ -1,7 +1,7 @@
 """The web view (api.md "The web view"): read-only pages for people in a browser, served
 by the same app as the API and answering from the same service calls, as the signed-in
-actor may see them (a member never sees another member's sealed bid: the queries apply
-`domain.visibility`, this module never does).
+actor may see them (a member never sees another member's sealed bid, nor the amount of a
+reserve not its own: the queries apply `domain.visibility`, this module never does).
 
 Server-rendered HTML with inline SVG charts (`web_charts`) and one inline stylesheet:
 it works without JavaScript, and the Content-Security-Policy forbids fetching anything
@@ -227,7 +227,7 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
             params = dict(request.query_params)
             as_of: date | None = _optional(params, "as_of", parse_date)
             known_at: datetime | None = _optional(params, "known_at", parse_time)
-            shown = ledger.asset(ref)
+            shown = ledger.asset(ref, actor)
             ref_ = shown["asset"]
             encumbrances = ledger.encumbrances(ref_, as_of, known_at)
             on = date.fromisoformat(encumbrances["as_of"])

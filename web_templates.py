@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
+from ipledger.domain.visibility import HIDDEN
+
 STYLE = """
 :root { color-scheme: light; --ink: #1a1a1a; --muted: #555; --line: #d8d8d8; --accent: #0b5cad; }
 * { box-sizing: border-box; }
@@ -195,6 +197,7 @@ LISTING = """{% extends "base" %}{% import "macros" as m with context %}
 <dt>Opens</dt><dd>{{ m.when(book.opens) }}</dd>
 <dt>Closes</dt><dd>{{ m.when(book.closes) }}{% if book.status == "open" %} ({{ book.closes | until }}){% endif %}</dd>
 <dt>Ask</dt><dd>{{ m.money(book.ask, book.currency) }}</dd>
+{% if book.reserve %}<dt>Reserve</dt><dd>{% if book.reserve == HIDDEN %}set (amount hidden){% else %}{{ m.money(book.reserve, book.currency) }}{% endif %}</dd>{% endif %}
 {% if book.increment %}<dt>Increment</dt><dd>{{ m.money(book.increment, book.currency) }}</dd>{% endif %}
 {% if book.trade %}<dt>Outcome</dt><dd>trade {{ book.trade }}: {{ m.member(book.winner) }} at {{ m.money(book.price, book.currency) }}{% if book.deadline %}, settle by {{ m.when(book.deadline) }}{% endif %}</dd>{% endif %}
 </dl>
@@ -330,4 +333,5 @@ def environment(filters: dict[str, Any]) -> Environment:
     )
     env.filters.update(asset_url=asset_url, **filters)
     env.globals["style"] = STYLE
+    env.globals["HIDDEN"] = HIDDEN  # how a reserve the actor may not see reads (domain/visibility.py)
     return env

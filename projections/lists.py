@@ -100,7 +100,9 @@ def member_show(conn: Connection, member_id: str, viewer: Actor, now: datetime) 
         "pledges": pledges(conn, today, pledgee=member_id)["pledges"],
         "licences": licences(conn, today, licensee=member_id)["licences"],
         "listings": [
-            x for x in listings(conn, now, status="open", member=member_id)["listings"] if member_id in x["sellers"]
+            x
+            for x in listings(conn, now, viewer, status="open", member=member_id)["listings"]
+            if member_id in x["sellers"]
         ],
         "bids": _live_bids(conn, member_id, viewer),
         "trades": trades(conn, now, member=member_id)["trades"],
@@ -167,9 +169,9 @@ def assets(
     return {"assets": _first(rows(), limit)}
 
 
-def asset_show(conn: Connection, ref: str, now: datetime) -> dict[str, Any]:
+def asset_show(conn: Connection, ref: str, viewer: Actor, now: datetime) -> dict[str, Any]:
     """Everything about one asset: title, owners, dates, encumbrances in force today,
-    open listings and its trades."""
+    open listings (as `viewer` may see them) and its trades."""
     require_asset(conn, ref)
     row = conn.execute(select(assets_table).where(assets_table.c.ref == ref)).one()
     today = now.date()
@@ -185,7 +187,7 @@ def asset_show(conn: Connection, ref: str, now: datetime) -> dict[str, Any]:
             "licences": licences_in_force(conn, ref, today),
             "pledges": pledges_in_force(conn, ref, today),
         },
-        "listings": listings(conn, now, status="open", asset=ref)["listings"],
+        "listings": listings(conn, now, viewer, status="open", asset=ref)["listings"],
         "trades": trades(conn, now, asset=ref)["trades"],
     }
 

@@ -15,7 +15,7 @@ from ipledger.domain.rulepacks import PastPledge
 from ipledger.domain.status import listing_status
 from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Actor, Mechanism, format_time, owner_list
-from ipledger.domain.visibility import bid_visible, sees_sealed_bids_of, sees_tokens
+from ipledger.domain.visibility import bid_visible, reserve_shown, sees_sealed_bids_of, sees_tokens
 from ipledger.projections.tables import (
     assets_table,
     bids_table,
@@ -127,7 +127,9 @@ def _listing_row(conn: Connection, listing_id: str) -> Any:
     return row
 
 
-def _listing_json(row: Any, now: datetime) -> dict[str, Any]:
+def _listing_json(row: Any, now: datetime, viewer: Actor) -> dict[str, Any]:
+    """A listing as `listings` and `book` show it to `viewer` (the reserve only to whom may see it)."""
+    sellers = orjson.loads(row.sellers)
     return {
         "listing": row.listing_id,
         "asset": row.asset,
@@ -135,11 +137,11 @@ def _listing_json(row: Any, now: datetime) -> dict[str, Any]:
         "mechanism": row.mechanism,
         "currency": row.currency,
         "status": listing_status(row.status, row.trade_state, row.deadline, naive_utc(now)),
-        "sellers": orjson.loads(row.sellers),
+        "sellers": sellers,
         "opens": _time(row.opens_at),
         "closes": _time(row.closes_at),
         "ask": row.ask,
-        "reserve": row.reserve,
+        "reserve": reserve_shown(row.reserve, viewer=viewer, sellers=sellers),
         "increment": row.increment,
         "trade": row.trade,
         "winner": row.winner,
@@ -164,7 +166,7 @@ def book(conn: Connection, listing_id: str, viewer: Actor, now: datetime) -> dic
     )
     is_open = row.status == "open"
     hidden = not bid_visible(mechanism=row.mechanism, listing_open=is_open, bidder="", viewer=viewer)
-    listing = _listing_json(row, now)
+    listing = _listing_json(row, now, viewer)
     lapsed = listing["status"] == "lapsed"
     bids = [
         {
@@ -203,13 +205,14 @@ def bid_history(conn: Connection, listing_id: str, viewer: Actor) -> dict[str, A
 def listings(
     conn: Connection,
     now: datetime,
+    viewer: Actor,
     status: str | None = None,
     asset: str | None = None,
     member: str | None = None,
-    viewer: Actor | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
-    """Listings in opening order; `status` as people read it (a sale whose trade lapsed is `lapsed`).
+    """Listings in opening order, as `viewer` may see them; `status` as people read it (a
+    sale whose trade lapsed is `lapsed`).
 
     `member`: the listings it sells or bids on, counting only the bids `viewer` may see
     (a sealed listing's bids stay hidden while it is open: its listing would say who bid)."""
@@ -223,12 +226,12 @@ def listings(
     if member:
         b = bids_table.c
         bid_on: Any = exists().where(b.listing_aggregate == lt.aggregate_id, b.bidder == member)
-        if viewer is not None and not sees_sealed_bids_of(viewer, member):
+        if not sees_sealed_bids_of(viewer, member):
             bid_on = and_(bid_on, or_(lt.mechanism != Mechanism.sealed.value, lt.status != "open"))
         q = q.where(or_(lt.sellers.contains(f'"{member}"', autoescape=True), bid_on))
     out: list[dict[str, Any]] = []
     for r in conn.execute(q):
-        row = _listing_json(r, now)
+        row = _listing_json(r, now, viewer)
         if status is None or row["status"] == status:
             out.append(row)
             if limit is not None and len(out) >= limit:
@@ -371,21 +374,35 @@ def _encumbrance_events(conn: Connection, ref: str) -> list[dict[str, Any]]:
 
 
 class EventPrivacy:
-    """Whether an event may be shown to a viewer (domain.visibility's rules): a hidden
-    sealed bid's events are left out entirely, since even their presence under a member's
-    trail would say that the member bid; so are tokens' events, for a member."""
+    """What of an event a viewer may see (domain.visibility's rules): a hidden sealed bid's
+    events are left out entirely, since even their presence under a member's trail would
+    say that the member bid; so are tokens' events, for a member. A listing's opening is
+    public but its reserve is its sellers': their `Listing.Opened` keeps the field, with
+    the amount replaced (`reserve_shown`)."""
 
     def __init__(self, conn: Connection, viewer: Actor) -> None:
         self.conn = conn
         self.viewer = viewer
         self._listings: dict[str, Any] = {}
 
-    def shows_event(self, doc: dict[str, Any]) -> bool:
-        """Whether the viewer may see this event (as `_event_doc` shows it): no token's
-        events for a member, and no hidden sealed bid."""
+    def shown(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """The event (as `_event_doc` makes it) as the viewer may see it, or None when it
+        may not see it at all: no token's events for a member, no hidden sealed bid."""
         if doc["type"].partition(".")[0] == "Token" and not sees_tokens(self.viewer):
-            return False
-        return self.shows(doc["data"])
+            return None
+        if not self.shows(doc["data"]):
+            return None
+        return self.redacted(doc)
+
+    def redacted(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The event with the amounts the viewer may not see replaced (a new doc; the
+        stored event is never touched)."""
+        data = doc["data"]
+        if doc["type"] == "Listing.Opened" and data.get("reserve") is not None:
+            reserve = reserve_shown(data["reserve"], viewer=self.viewer, sellers=data.get("sellers") or ())
+            if reserve != data["reserve"]:
+                return {**doc, "data": {**data, "reserve": reserve}}
+        return doc
 
     def shows(self, state: dict[str, Any]) -> bool:
         bid_id = state.get("bid_id")
@@ -431,15 +448,15 @@ def _event_doc(r: Any) -> dict[str, Any]:
 
 
 def _visible_events(conn: Connection, q: Any, viewer: Actor | None, limit: int | None = None) -> list[dict[str, Any]]:
-    """The events `q` selects, as `trail` shows them, leaving out what `viewer` may not see
-    (read until `limit` are shown)."""
+    """The events `q` selects, as `trail` shows them to `viewer` (`EventPrivacy`: what it may
+    not see left out, or replaced; read until `limit` are shown)."""
     privacy = EventPrivacy(conn, viewer or Actor.parse("operator"))
     out: list[dict[str, Any]] = []
     for r in conn.execute(q):
         if limit is not None and len(out) >= limit:
             break
-        doc = _event_doc(r)
-        if privacy.shows_event(doc):
+        doc = privacy.shown(_event_doc(r))
+        if doc is not None:
             out.append(doc)
     return out
 
@@ -450,7 +467,7 @@ def _event_columns(events: Any) -> Any:
 
 def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
     """Every event touching an asset or a member, in log order, with actor and payload
-    (a sealed listing's bids only for those who may see them)."""
+    (a sealed listing's bids and a listing's reserve only for those who may see them)."""
     # Every event of the aggregates that are about the key, and the events naming it
     # besides (the projection writes no pair twice, so no event comes twice).
     k, t = trail_keys_table.c, trail_table.c
@@ -468,15 +485,15 @@ def events_after(
     conn: Connection, events: Any, after: int, limit: int, viewer: Actor
 ) -> tuple[list[dict[str, Any]], int]:
     """The log after position `after`, at most `limit` stored events read, as the trail
-    shows them to `viewer` (a hidden sealed bid's events left out). Also the last position
-    read, so a follower moves past events it may not see."""
+    shows them to `viewer` (a hidden sealed bid's events left out, a reserve it may not see
+    replaced). Also the last position read, so a follower moves past events it may not see."""
     q = _event_columns(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
     privacy = EventPrivacy(conn, viewer)
     last, out = after, []
     for r in conn.execute(q):
         last = r.id
-        doc = _event_doc(r)
-        if privacy.shows_event(doc):
+        doc = privacy.shown(_event_doc(r))
+        if doc is not None:
             out.append(doc)
     return out, last
 

@@ -118,6 +118,23 @@ def sealed_listing(api: Api, listing: str = "L-1") -> None:
         assert r.status_code == 201, r.text
 
 
+#: The reserve of `reserved_listing`: fudan-univ's, above huawei's bid.
+RESERVE = "150000.00"
+
+
+def reserved_listing(api: Api, listing: str = "L-R") -> None:
+    """fudan-univ's English auction of PATENT with a reserve, and one bid below it by huawei."""
+    r = api.post(
+        "listing.open",
+        {"ref": PATENT, "type": "assignment", "mechanism": "english", "currency": "CNY", "ask": "100000.00",
+         "reserve": RESERVE, "closes": "2026-04-01T00:00:00Z", "id": listing},
+        actor="fudan-univ",
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = api.post("bid.place", {"listing": listing, "bidder": "huawei", "amount": "110000.00", "id": "B-R"}, "huawei")
+    assert r.status_code == 201, r.text
+
+
 # --------------------------------------------------------------------------- health, OpenAPI
 
 
@@ -210,6 +227,45 @@ def test_a_member_never_sees_another_members_sealed_bid(api: Api) -> None:
         text = api.get(path, "zte", **params).text
         assert "100000" not in text and "B-huawei" not in text, path
     assert "100000" in api.get("/v1/trail", "auditor", asset=PATENT).text
+
+
+def test_the_book_tells_a_bidder_or_another_member_of_a_reserve_not_its_amount(api: Api) -> None:
+    reserved_listing(api)
+    for actor in ("huawei", "zte"):  # the bidder below it, a member who did not bid
+        r = api.get("/v1/book/L-R", actor)
+        assert r.status_code == 200 and r.json()["reserve"] == "hidden", actor
+        assert RESERVE not in r.text, actor
+
+
+def test_the_seller_the_operator_and_auditors_see_the_reserve_in_the_book(api: Api) -> None:
+    reserved_listing(api)
+    for actor in ("fudan-univ", "operator", "auditor"):
+        assert api.get("/v1/book/L-R", actor).json()["reserve"] == RESERVE, actor
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/v1/listings", {}), (f"/v1/assets/{PATENT}", {}), ("/v1/members/fudan-univ", {}),
+     ("/v1/trail", {"asset": PATENT}), ("/v1/trail", {"member": "fudan-univ"})],
+    ids=["listings", "asset", "member", "asset trail", "member trail"],
+)  # fmt: skip
+def test_no_answer_tells_another_member_the_reserve(api: Api, path: str, params: dict[str, str]) -> None:
+    reserved_listing(api)
+    for actor in ("huawei", "zte"):
+        r = api.get(path, actor, **params)
+        assert r.status_code == 200 and RESERVE not in r.text and '"reserve":"hidden"' in r.text, (path, actor)
+    assert RESERVE in api.get(path, "fudan-univ", **params).text
+
+
+def test_openapi_documents_that_a_reserve_reads_as_an_amount_hidden_or_null(api: Api) -> None:
+    doc = api.client.get("/openapi.json").json()
+    reserve = doc["components"]["schemas"]["Listing"]["properties"]["reserve"]
+    assert {"type": "string", "enum": ["hidden"]} in reserve["anyOf"] and {"type": "null"} in reserve["anyOf"]
+    listing = {"$ref": "#/components/schemas/Listing"}
+    answers = {path: doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+               for path in ("/v1/book/{listing}", "/v1/listings")}  # fmt: skip
+    assert answers["/v1/book/{listing}"]["allOf"] == [listing]
+    assert answers["/v1/listings"]["properties"]["listings"]["items"] == listing
 
 
 # --------------------------------------------------------------------------- bad input

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import Market
-from tests.test_api import NOW, Api, _ledger, problem, sealed_listing, serving
+from tests.test_api import NOW, RESERVE, Api, _ledger, problem, reserved_listing, sealed_listing, serving
 
 
 @pytest.fixture
@@ -64,6 +64,29 @@ def test_a_member_sees_its_own_sealed_bid_and_not_another_members(api: Api) -> N
     zte = stream(api, "zte")
     assert bids_seen(zte) == {"zte": "120000.00"}
     assert "B-huawei" not in str(zte) and "100000" not in str(zte)
+
+
+def reserves_seen(events: list[dict[str, Any]]) -> dict[str, Any]:
+    opened = [e["data"]["data"] for e in events if e["event"] == "Listing.Opened"]
+    return {x["listing_id"]: x["reserve"] for x in opened}
+
+
+def test_the_stream_tells_a_bidder_or_another_member_of_a_reserve_not_its_amount(api: Api) -> None:
+    reserved_listing(api)
+    for actor in ("huawei", "zte"):
+        events = stream(api, actor)
+        assert reserves_seen(events) == {"L-R": "hidden"}, actor  # the opening is shown, the amount is not
+        assert RESERVE not in str(events), actor
+        trail = api.get("/v1/trail", actor, asset="CN/patent/ZL201810012345.6").json()["events"]
+        assert [e["data"] for e in events if e["event"] == "Listing.Opened"] == [
+            e for e in trail if e["type"] == "Listing.Opened"
+        ]  # as the trail shows it
+
+
+def test_the_stream_shows_the_reserve_to_the_seller_the_operator_and_auditors(api: Api) -> None:
+    reserved_listing(api)
+    for actor in ("fudan-univ", "operator", "auditor"):
+        assert reserves_seen(stream(api, actor)) == {"L-R": RESERVE}, actor
 
 
 def test_the_stream_shows_what_the_trail_shows(api: Api) -> None:

@@ -25,7 +25,7 @@ import pytest
 
 from ipledger.demo import CO_OWNED, PATENT
 from tests.test_api import _child_env, _free_port
-from tests.test_web import HUAWEI_SEALED, ZTE_SEALED, Site, build_site
+from tests.test_web import HUAWEI_SEALED, SEALED_RESERVE, ZTE_SEALED, Site, build_site
 
 pytestmark = pytest.mark.slow  # a server process and a browser
 
@@ -171,6 +171,22 @@ def test_a_member_never_sees_another_members_sealed_bid(visit: Any, site: Site) 
     assert visit.get_by_text("other members' bids stay hidden until it closes").is_visible()
     visit.goto("/members/zte")
     assert ZTE_SEALED not in visit.content()
+
+
+def test_a_member_is_told_of_a_reserve_and_only_the_seller_sees_its_amount(visit: Any, site: Site) -> None:
+    sign_in(visit, site, "zte", "/listings/L-SEALED")
+    visit.shot("listing-sealed-reserve-as-zte")
+    facts = visit.locator("dl.facts")
+    assert "Reserve\nset (amount hidden)" in facts.inner_text()
+    assert SEALED_RESERVE not in visit.content()
+    visit.goto("/")  # the latest events tell the opening, not the amount
+    assert visit.get_by_text("with a reserve (amount hidden)").first.is_visible()
+    assert SEALED_RESERVE not in visit.content()
+    visit.get_by_role("button", name="Sign out").click()
+    visit.wait_for_load_state()
+    sign_in(visit, site, "cas-sippr", "/listings/L-SEALED")
+    visit.shot("listing-sealed-reserve-as-seller")
+    assert f"Reserve\n{SEALED_RESERVE} CNY" in visit.locator("dl.facts").inner_text()
 
 
 def test_an_asset_page_answers_for_the_day_picked(visit: Any, site: Site) -> None:

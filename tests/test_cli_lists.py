@@ -1,9 +1,9 @@
 """The CLI for people (issue 15): lists and shows of cli.md in text, JSON and CSV, their
-filters, sealed-bid visibility in each, `lapsed` trades, and the trail in words.
+filters, sealed-bid and reserve visibility in each, `lapsed` trades, and the trail in words.
 
 One market is built once for the module (every test here only reads it): a settled
-English auction, a fixed-price sale left to lapse, a sealed auction still open with a
-bid by huawei, licences and pledges, a suspended member.
+English auction with a reserve, a fixed-price sale left to lapse, a sealed auction with
+a reserve still open with a bid by huawei, licences and pledges, a suspended member.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ SECURED = "US/patent/7654322"
 EP_PATENT = "EP/patent/EP3000001"
 FORMULA_TITLE = "=HYPERLINK('http://x.example')"
 NOW = "2026-03-10T12:00:00Z"
+#: The reserves of fudan-univ's English auction (won by huawei above it) and of byd's
+#: sealed auction (still open, huawei's bid below it): amounts no other output has.
+AUCTION_RESERVE, SEALED_RESERVE = "110000.00", "75000.00"
 
 
 def build(cli: Cli) -> Cli:
@@ -49,11 +52,15 @@ def build(cli: Cli) -> Cli:
     cli.ok(
         *f"listing open {PATENT} --type assignment --mechanism english --currency CNY".split(),
         *"--closes 2026-03-10T00:00:00Z --ask 100000.00 --increment 5000.00 --id L-1".split(),
+        "--reserve",
+        AUCTION_RESERVE,
         actor="fudan-univ",
     )
     cli.ok(
         *f"listing open {TRADEMARK} --type assignment --mechanism sealed --currency CNY".split(),
         *"--closes 2026-06-30T00:00:00Z --id L-S".split(),
+        "--reserve",
+        SEALED_RESERVE,
         actor="byd",
     )
     cli.ok(
@@ -375,11 +382,74 @@ def test_a_member_sees_its_own_sealed_bid(market: Cli) -> None:
     assert "L-S" not in ids(market, "listings", "listing", "listings", "--member", "huawei", actor="zte")
 
 
+# --------------------------------------------------------------------------- the reserve
+
+#: Every output that shows byd's sealed listing L-S (JSON where the text leaves the reserve out).
+SHOWING_L_S = [
+    ["--json", "listings"],
+    ["listings", "--format", "text"],
+    ["listings", "--format", "csv"],
+    ["--json", "book", "L-S"],
+    ["--json", "asset", "show", TRADEMARK],
+    ["asset", "show", TRADEMARK],
+    ["--json", "member", "show", "byd"],
+    ["member", "show", "byd"],
+    ["--json", "trail", "--asset", TRADEMARK],
+    ["trail", "--asset", TRADEMARK],
+    ["--json", "trail", "--member", "byd"],
+    ["trail", "--member", "byd"],
+]
+
+
+@pytest.mark.parametrize("argv", SHOWING_L_S, ids=" ".join)
+def test_a_bidder_or_another_member_never_sees_the_reserve(market: Cli, argv: list[str]) -> None:
+    for actor in ("huawei", "zte"):  # the bidder below it, a member who did not bid
+        out = market(*argv, actor=actor)
+        assert out.exit_code == 0, out.stderr
+        assert SEALED_RESERVE not in out.stdout, actor
+        assert "hidden" in out.stdout, actor  # that there is a reserve is told
+
+
+@pytest.mark.parametrize("argv", SHOWING_L_S, ids=" ".join)
+def test_the_seller_the_operator_and_auditors_see_the_reserve(market: Cli, argv: list[str]) -> None:
+    for actor in ("byd", "operator", "auditor"):
+        out = market(*argv, actor=actor)
+        assert out.exit_code == 0, out.stderr
+        assert SEALED_RESERVE in out.stdout, actor
+
+
+def test_a_seller_sees_its_own_listings_reserve_and_not_another_sellers(market: Cli) -> None:
+    listed = {x["listing"]: x["reserve"] for x in doc(market("--json", "listings", actor="fudan-univ"))["listings"]}
+    assert listed == {"L-1": AUCTION_RESERVE, "L-S": "hidden", "L-F": None}
+
+
+def test_a_hidden_reserve_reads_hidden_and_a_listing_without_one_reads_null(market: Cli) -> None:
+    listed = {x["listing"]: x["reserve"] for x in doc(market("--json", "listings", actor="zte"))["listings"]}
+    assert listed == {"L-1": "hidden", "L-S": "hidden", "L-F": None}
+    assert doc(market("--json", "book", "L-S", actor="zte"))["reserve"] == "hidden"
+    events = doc(market("--json", "trail", "--asset", TRADEMARK, actor="zte"))["events"]
+    (opened,) = [e for e in events if e["type"] == "Listing.Opened"]
+    assert opened["data"]["reserve"] == "hidden" and opened["data"]["ask"] is None
+    line = next(x for x in trail_lines(market, "--asset", TRADEMARK, actor="zte") if "L-S opened" in x)
+    assert line.endswith("closes 2026-06-30T00:00:00Z, with a reserve (amount hidden)"), line
+    line = next(x for x in trail_lines(market, "--asset", TRADEMARK, actor="byd") if "L-S opened" in x)
+    assert line.endswith(f"closes 2026-06-30T00:00:00Z, reserve {SEALED_RESERVE} CNY"), line
+
+
+def test_the_reserve_stays_hidden_after_the_close_even_from_the_winner(market: Cli) -> None:
+    for actor in ("huawei", "zte"):
+        shown = doc(market("--json", "book", "L-1", actor=actor))
+        assert (shown["status"], shown["winner"], shown["reserve"]) == ("sold", "huawei", "hidden")
+        assert AUCTION_RESERVE not in market("--json", "trail", "--asset", PATENT, actor=actor).stdout
+        assert AUCTION_RESERVE not in market("trail", "--member", "fudan-univ", actor=actor).stdout
+    assert doc(market("--json", "book", "L-1", actor="fudan-univ"))["reserve"] == AUCTION_RESERVE
+
+
 # --------------------------------------------------------------------------- the trail in words
 
 
-def trail_lines(market: Cli, *argv: str) -> list[str]:
-    result = market("trail", *argv)
+def trail_lines(market: Cli, *argv: str, actor: str | None = None) -> list[str]:
+    result = market("trail", *argv, actor=actor)
     assert result.exit_code == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -58,9 +58,11 @@ from ipledger.domain.values import (
     parse_owners,
     parse_share,
 )
+from ipledger.domain.visibility import HIDDEN, reserve_shown, sees_reserve
 from tests.builders import (
     AUDITOR,
     BYD,
+    CAS,
     CLOSES,
     FUDAN,
     HUAWEI,
@@ -1617,6 +1619,36 @@ def test_settled_trade_conveys_title_to_the_buyer() -> None:
     assert asset.owners_on(date(2026, 3, 3)) == {"fudan-univ": "1"}
     assert asset.owners_on(date(2026, 3, 4)) == {"huawei": "1"}
     assert asset.conveyances[-1].trade == "T-1"
+
+
+# =========================================================================== who sees a reserve (pure rule)
+
+CO_SELLERS = ["cas-sippr", "fudan-univ"]  # a co-owned patent, listed by both owners
+
+
+def test_each_seller_of_a_listing_sees_its_reserve() -> None:
+    assert sees_reserve(FUDAN, CO_SELLERS) and sees_reserve(CAS, CO_SELLERS)
+
+
+def test_the_operator_and_auditors_see_every_reserve() -> None:
+    assert sees_reserve(OPERATOR, CO_SELLERS) and sees_reserve(AUDITOR, CO_SELLERS)
+
+
+@pytest.mark.parametrize("viewer", [HUAWEI, ZTE, Actor.parse("icbc-sh")], ids=lambda a: a.id)
+def test_a_bidder_or_any_other_member_never_sees_the_reserve(viewer: Actor) -> None:
+    assert not sees_reserve(viewer, CO_SELLERS)
+    assert reserve_shown("1500000.00", viewer=viewer, sellers=CO_SELLERS) == HIDDEN
+
+
+def test_a_hidden_reserve_reads_hidden_never_null_which_would_say_there_is_none() -> None:
+    assert HIDDEN == "hidden"
+    assert reserve_shown("1500000.00", viewer=HUAWEI, sellers=["fudan-univ"]) == "hidden"
+    assert reserve_shown("1500000.00", viewer=FUDAN, sellers=["fudan-univ"]) == "1500000.00"
+
+
+def test_a_listing_without_a_reserve_says_so_to_everyone() -> None:
+    for viewer in (HUAWEI, FUDAN, OPERATOR):
+        assert reserve_shown(None, viewer=viewer, sellers=["fudan-univ"]) is None
 
 
 # =========================================================================== licence scopes (pure rules)

@@ -28,9 +28,10 @@ with warnings.catch_warnings():  # starlette asks for httpx2; the TestClient wor
 
     from ipledger.api import create_app
 
-#: A sealed listing beside the demo's, with one bid from each of two members.
+#: A sealed listing beside the demo's, by cas-sippr with a reserve, with one bid from each of two members.
 SEALED_ASSET = "CN/patent/ZL202110000001.1"
 HUAWEI_SEALED, ZTE_SEALED = "1111111.00", "1234567.00"
+SEALED_RESERVE = "1098765.00"
 
 
 @dataclass
@@ -46,8 +47,8 @@ class Site:
 
 
 def build_site(url: str) -> Site:
-    """The demo market, a sealed listing still open, and a token each for the operator, an
-    auditor and two bidders."""
+    """The demo market, a sealed listing with a reserve still open, and a token each for the
+    operator, an auditor, two bidders and the sealed listing's seller."""
     ledger = Ledger(url)
     try:
         run_demo(ledger)
@@ -55,13 +56,13 @@ def build_site(url: str) -> Site:
         ledger.execute(
             "listing.open",
             {"ref": SEALED_ASSET, "type": "assignment", "mechanism": "sealed", "currency": "CNY",
-             "closes": "2099-01-01T00:00:00Z", "id": "L-SEALED"},
+             "closes": "2099-01-01T00:00:00Z", "reserve": SEALED_RESERVE, "id": "L-SEALED"},
             actor="cas-sippr",
         )  # fmt: skip
         for bidder, amount in (("huawei", HUAWEI_SEALED), ("zte", ZTE_SEALED)):
             args = {"listing": "L-SEALED", "bidder": bidder, "amount": amount, "id": f"B-sealed-{bidder}"}
             ledger.execute("bid.place", args, actor=bidder)
-        actors = ("operator", "auditor", "huawei", "zte")
+        actors = ("operator", "auditor", "huawei", "zte", "cas-sippr")
         tokens = {a: ledger.issue_token(a, f"{a}'s browser")["secret"] for a in actors}
     finally:
         ledger.close()
@@ -330,6 +331,29 @@ def test_a_member_never_sees_another_members_sealed_bid(site: Site, web: TestCli
 def test_a_member_sees_its_own_sealed_bid_and_is_told_the_rest_are_hidden(site: Site, web: TestClient) -> None:
     html = web.get("/listings/L-SEALED", headers=site.bearer("huawei")).text
     assert HUAWEI_SEALED in html and "other members' bids stay hidden until it closes" in html
+
+
+@pytest.mark.parametrize("path", ["/", "/listings/L-SEALED", f"/assets/{SEALED_ASSET}"])
+def test_a_bidder_or_another_member_never_sees_the_reserve(site: Site, web: TestClient, path: str) -> None:
+    for actor in ("huawei", "zte"):  # both bid on L-SEALED; neither sells it
+        html = web.get(path, headers=site.bearer(actor)).text
+        assert SEALED_RESERVE not in html and "1,098,765" not in html, actor
+    assert SEALED_RESERVE in web.get(path, headers=site.bearer("cas-sippr")).text  # the page would show it
+
+
+def test_a_listing_page_tells_a_member_of_a_reserve_and_its_seller_the_amount(site: Site, web: TestClient) -> None:
+    facts = visible_text(page(signed_in(site, web, "huawei"), "/listings/L-SEALED")).split("Bids over time", 1)[0]
+    assert "Reserve set (amount hidden)" in facts
+    for actor in ("cas-sippr", "operator", "auditor"):
+        text = visible_text(web.get("/listings/L-SEALED", headers=site.bearer(actor)).text)
+        assert f"Reserve {SEALED_RESERVE} CNY" in text, actor
+
+
+def test_the_trail_on_a_page_says_a_reserve_was_set_not_its_amount(site: Site, web: TestClient) -> None:
+    text = visible_text(web.get(f"/assets/{SEALED_ASSET}", headers=site.bearer("zte")).text)
+    assert "listing L-SEALED opened by cas-sippr" in text and "with a reserve (amount hidden)" in text
+    seller = visible_text(web.get(f"/assets/{SEALED_ASSET}", headers=site.bearer("cas-sippr")).text)
+    assert f"reserve {SEALED_RESERVE} CNY" in seller
 
 
 # --------------------------------------------------------------------------- nothing from elsewhere, nothing unescaped
