@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ipledger.domain.errors import IntegrityError, InvalidInput
 from ipledger.ledger.codec import Envelope
-from ipledger.ledger.driver import Raw
+from ipledger.ledger.driver import Raw, passing_cache
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -269,7 +269,7 @@ def checked_log(
     last_position = 0
     seen_digest = expect is None or expect[0] == 0
     ids = AggregateIds()
-    with engine.connect() as conn:
+    with engine.connect() as conn, passing_cache(conn):
         raw = Raw(conn)
         m = raw.mark
         log = paged(raw, _log_sql(events, m), 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -10,6 +11,7 @@ from uuid import UUID
 import orjson
 
 from ipledger.domain.assets import Asset
+from ipledger.domain.base import Aggregate
 from ipledger.domain.licences import Licence
 from ipledger.domain.listings import Listing, superseded_bids
 from ipledger.domain.members import Member
@@ -426,13 +428,16 @@ class TrailProjection(Projection):
         spec = _trail_fields(type(e))
         if e.originator_version == 1:
             keys = self._created_keys(rows, fields, spec)
-            # A rebuild keeps one entry per aggregate: by its id's text (the string the
-            # fold already made), each set of keys shared.
-            self.cache[recorded.aggregate] = self.cache.setdefault(("keys", keys), keys)
+            if spec.remembered:
+                # A rebuild keeps one entry per such aggregate: by its id's text (the
+                # string the fold already made), each set of keys shared.
+                self.cache[recorded.aggregate] = self.cache.setdefault(("keys", keys), keys)
             for key in keys:
                 rows.add(trail_keys_table, key=key, aggregate_id=e.originator_id)
-        else:
+        elif spec.named or spec.named_maps:
             keys = self._keys_of(rows, e.originator_id, recorded.aggregate)
+        else:
+            return
         if not (spec.named or spec.named_maps):
             return  # the event names no party of its own (most do not)
         named = {f"member:{v}" for attr in spec.named if isinstance(v := fields[attr], str)}
@@ -473,6 +478,10 @@ class TrailFields(NamedTuple):
     listing_id: bool
     named: tuple[str, ...]  # any event: one member each
     named_maps: tuple[str, ...]  # any event: members, as the keys of a mapping
+    # A first event: whether its aggregate's keys are needed later, by a later event that
+    # names parties of its own or by a bid index (about its listing). Most aggregates
+    # (bid indexes: a quarter of a log) have neither, and a rebuild need not keep theirs.
+    remembered: bool = False
 
 
 _TRAIL_FIELDS: dict[type[Any], TrailFields] = {}
@@ -481,8 +490,24 @@ _TRAIL_FIELDS: dict[type[Any], TrailFields] = {}
 def _trail_fields(cls: type[Any]) -> TrailFields:
     spec = _TRAIL_FIELDS.get(cls)
     if spec is None:
-        spec = _TRAIL_FIELDS[cls] = _read_trail_fields(set(cls.model_fields))
+        spec = _read_trail_fields(set(cls.model_fields))
+        if issubclass(cls, Aggregate.Created):
+            spec = spec._replace(remembered=_keys_needed_later(cls))
+        _TRAIL_FIELDS[cls] = spec
     return spec
+
+
+def _keys_needed_later(created: type[Any]) -> bool:
+    """Whether the trail reads again the keys an aggregate's first event gave it."""
+    aggregate = functools.reduce(getattr, created.__qualname__.split(".")[:-1], sys.modules[created.__module__])
+    if aggregate is Listing:
+        return True  # a bid index is about its listing's asset
+    later = (v for name in dir(aggregate) if isinstance(v := getattr(aggregate, name), type))
+    return any(
+        (spec := _read_trail_fields(set(v.model_fields))).named or spec.named_maps
+        for v in later
+        if issubclass(v, Aggregate.Event) and not issubclass(v, Aggregate.Created)
+    )
 
 
 def _read_trail_fields(fields: set[str]) -> TrailFields:

@@ -27,6 +27,7 @@ from ipledger.domain.errors import NotFound
 from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.chain import Logged, read_log
 from ipledger.ledger.codec import decode_event
+from ipledger.ledger.driver import passing_cache
 from ipledger.projections.base import CACHE_LIMIT, MemoryRows, Projection, Recorded, Rows, SqlRows, tracking_table
 from ipledger.projections.readmodels import PROJECTIONS
 
@@ -144,7 +145,7 @@ class ReadModels:
         them rolls the rebuild back. `only_if_empty`: skip read models another process
         brought past position 0 meanwhile."""
         chosen = [self.projections[n] for n in self.names(names)]
-        with bulk_work(), self.engine.begin() as conn:
+        with bulk_work(), self.engine.begin() as conn, passing_cache(conn):
             positions = {p.name: self._lock(conn, p.name) for p in chosen}
             if only_if_empty:
                 chosen = [p for p in chosen if positions[p.name] == 0]
