@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ipledger.domain.errors import InvalidInput, LedgerError, NotAuthorised, NotFound, StoreUnavailable, Unauthenticated
+from ipledger.domain.status import NO_BIDS, RESERVE_NOT_MET
 from ipledger.domain.values import parse_date, parse_time
 from ipledger.domain.visibility import HIDDEN
 from ipledger.ledger import commands as c
@@ -779,6 +780,11 @@ LISTING_SCHEMA = {
                 {"type": "null"},
             ],
             "description": RESERVE_SHOWN,
+        },
+        "unsold_reason": {
+            "anyOf": [{"type": "string", "enum": [RESERVE_NOT_MET, NO_BIDS]}, {"type": "null"}],
+            "description": "Why an auction ended unsold (its best bid missed the reserve, or it had no bids); "
+            "null for any other listing, and for one that ended before this was recorded.",
         },
     },
 }

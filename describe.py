@@ -81,6 +81,12 @@ def _compact(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _unsold_reason(x: dict[str, Any]) -> str:
+    """Why an auction ended unsold, when its event says (a log written before does not)."""
+    reason = x.get("reason")
+    return f" ({reason})" if isinstance(reason, str) and reason else ""
+
+
 def _money(amount: Any, currency: Any) -> str:
     return f"{amount} {currency}" if currency else str(amount)
 
@@ -194,7 +200,7 @@ _HANDLERS: dict[str, Callable[[Describer, Event, dict[str, Any]], str]] = {
     "Listing.CloseExtended": lambda d, e, x: f"listing {d.id_of(e)} close extended to {recorded_time(x['closes_at'])}",
     "Listing.BidWithdrawn": lambda d, e, x: f"bid {x['bid_id']} withdrawn from listing {d.id_of(e)}",
     "Listing.Sold": _sold,
-    "Listing.EndedUnsold": lambda d, e, x: f"listing {d.id_of(e)} ended unsold",
+    "Listing.EndedUnsold": lambda d, e, x: f"listing {d.id_of(e)} ended unsold" + _unsold_reason(x),
     "Listing.Withdrawn": lambda d, e, x: f"listing {d.id_of(e)} withdrawn",
     "Listing.SaleFellThrough": lambda d, e, x: f"listing {d.id_of(e)}: trade {x['trade_id']} fell through",
     "BidIndex.Indexed": lambda d, e, x: f"bid {x['bid_id']} filed under listing {x['listing_id']}",

@@ -51,7 +51,7 @@ LICENCES = C(
 BOOK = C("id", "bidder", "amount", "placed", "state", right=("amount",))
 LISTINGS = C(
     "listing", "status", "mechanism", "type", "asset", "sellers", "currency", "ask", "reserve", "closes",
-    "trade", "winner", "price", "opens", "increment", "deadline",
+    "trade", "winner", "price", "unsold_reason", "opens", "increment", "deadline",
     right=("ask", "reserve", "price"), csv_only=("opens", "increment", "deadline"),
 )  # fmt: skip
 TRAIL = C("position", "recorded", "actor", "what", right=("position",))

@@ -192,7 +192,7 @@ LISTING = """{% extends "base" %}{% import "macros" as m with context %}
 {% block title %}Listing {{ book.listing }}{% endblock %}
 {% block main %}
 <h1>Listing {{ book.listing }}</h1>
-<p class="sub">{{ book.mechanism }} {{ book.type }} of {{ m.asset(book.asset) }} by {{ m.members(book.sellers) }} · {{ m.badge(book.status) }}</p>
+<p class="sub">{{ book.mechanism }} {{ book.type }} of {{ m.asset(book.asset) }} by {{ m.members(book.sellers) }} · {{ m.badge(book.status) }}{% if book.unsold_reason %} ({{ book.unsold_reason }}){% endif %}</p>
 <dl class="facts">
 <dt>Opens</dt><dd>{{ m.when(book.opens) }}</dd>
 <dt>Closes</dt><dd>{{ m.when(book.closes) }}{% if book.status == "open" %} ({{ book.closes | until }}){% endif %}</dd>

@@ -28,6 +28,7 @@ from ipledger.domain.errors import (
 )
 from ipledger.domain.members import Member
 from ipledger.domain.scopes import Scope
+from ipledger.domain.status import NO_BIDS, RESERVE_NOT_MET
 from ipledger.domain.values import (
     Actor,
     LicenceType,
@@ -168,6 +169,18 @@ class Listing(Aggregate):
             listing.sale = Sale(self.bid_id, self.buyer, self.price, self.trade_id)
 
     class EndedUnsold(Aggregate.Event):
+        """Version 2 says why an auction ended unsold (`RESERVE_NOT_MET`, `NO_BIDS`; None
+        for other mechanisms), so a listing whose best bid missed the reserve says so
+        without showing the reserve. A version-1 event (a log written before) is upcast
+        to None: not recorded."""
+
+        class_version: ClassVar[int] = 2
+        reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = None
+
         def apply(self, listing: Listing) -> None:
             _end_live_bids(listing)
             listing.status = "unsold"
@@ -477,7 +490,8 @@ def close(listing: Listing, *, trade_id: str, actor: Actor, at: datetime) -> Dec
     decision = Decision.about(listing, at)
     if auction and best is not None and (listing.reserve is None or best.amount >= listing.reserve):
         return decision.then(Listing.Sold, bid_id=best.bid_id, buyer=best.bidder, price=best.amount, trade_id=trade_id)
-    return decision.then(Listing.EndedUnsold)
+    reason = None if not auction else NO_BIDS if best is None else RESERVE_NOT_MET
+    return decision.then(Listing.EndedUnsold, reason=reason)
 
 
 def withdraw(listing: Listing, *, actor: Actor, at: datetime) -> Decision:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+#: Why an auction ended unsold (`Listing.EndedUnsold.reason`): what its outcome may tell
+#: anyone, the reserve's amount staying hidden (domain/visibility.py).
+RESERVE_NOT_MET = "reserve not met"
+NO_BIDS = "no bids"
+
 
 def trade_status(state: str, deadline: datetime, at: datetime) -> str:
     """A pending trade past its settlement deadline has lapsed: void without an event."""

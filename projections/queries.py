@@ -137,6 +137,7 @@ def _listing_json(row: Any, now: datetime, viewer: Actor) -> dict[str, Any]:
         "mechanism": row.mechanism,
         "currency": row.currency,
         "status": listing_status(row.status, row.trade_state, row.deadline, naive_utc(now)),
+        "unsold_reason": row.unsold_reason,
         "sellers": sellers,
         "opens": _time(row.opens_at),
         "closes": _time(row.closes_at),

@@ -154,7 +154,7 @@ class ListingsProjection(Projection):
 
     @handles(Listing.EndedUnsold)
     def unsold(self, rows: Rows, r: Recorded) -> None:
-        self._set(rows, r, status="unsold")
+        self._set(rows, r, status="unsold", unsold_reason=r.event.reason)
 
     @handles(Listing.Withdrawn)
     def withdrawn(self, rows: Rows, r: Recorded) -> None:

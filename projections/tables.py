@@ -109,6 +109,7 @@ listings_table = Table(
     Column("reserve", String(32)),
     Column("increment", String(32)),
     Column("status", String(16), nullable=False, index=True),
+    Column("unsold_reason", String(32)),  # why an auction ended unsold (Listing.EndedUnsold)
     Column("trade", String(64)),
     Column("winner", String(32)),
     Column("price", String(32)),

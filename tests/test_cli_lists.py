@@ -445,6 +445,30 @@ def test_the_reserve_stays_hidden_after_the_close_even_from_the_winner(market: C
     assert doc(market("--json", "book", "L-1", actor="fudan-univ"))["reserve"] == AUCTION_RESERVE
 
 
+def test_an_auction_whose_best_bid_missed_the_reserve_says_so_and_keeps_the_amount_hidden(tmp_path: Any) -> None:
+    cli = Cli(f"sqlite:///{tmp_path}/ledger.db")
+    admitted(cli)
+    advance(cli, "2026-03-02T10:00:00Z")
+    cli.ok(
+        *f"listing open {PATENT} --type assignment --mechanism english --currency CNY".split(),
+        *"--closes 2026-03-10T00:00:00Z --ask 100000.00 --id L-R --reserve 110000.00".split(),
+        actor="fudan-univ",
+    )
+    advance(cli, "2026-03-03T10:00:00Z")
+    cli.ok("bid", "place", "L-R", "--bidder", "huawei", "--amount", "105000.00", "--id", "B-R", actor="huawei")
+    advance(cli, NOW)
+    cli.ok("listing", "close", "L-R", "--trade-id", "T-R")
+
+    book = doc(cli("--json", "book", "L-R", actor="huawei"))
+    assert (book["status"], book["unsold_reason"], book["reserve"]) == ("unsold", "reserve not met", "hidden")
+    (listed,) = doc(cli("--json", "listings", actor="huawei"))["listings"]
+    assert listed["unsold_reason"] == "reserve not met"
+    assert "reserve not met" in cli("listings", actor="huawei").stdout
+    trail = cli("trail", "--asset", PATENT, actor="huawei").stdout
+    assert "listing L-R ended unsold (reserve not met)" in trail
+    assert "110000" not in trail
+
+
 # --------------------------------------------------------------------------- the trail in words
 
 

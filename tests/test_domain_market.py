@@ -39,6 +39,7 @@ from ipledger.domain.errors import (
 from ipledger.domain.listings import Listing
 from ipledger.domain.members import Member
 from ipledger.domain.scopes import Scope, conflicts, parse_scope
+from ipledger.domain.status import NO_BIDS, RESERVE_NOT_MET
 from ipledger.domain.trades import Trade
 from ipledger.domain.values import (
     Actor,
@@ -1307,6 +1308,35 @@ def test_english_best_bid_below_reserve_ends_unsold() -> None:
     assert names(listing) == ["Listing.EndedUnsold"]
     assert listing.status == "unsold"
     assert listing.bids["B-1"].state == "lost"
+
+
+def test_an_auction_whose_best_bid_missed_the_reserve_records_why_it_ended_unsold() -> None:
+    listing = open_listing(register(), Mechanism.english, reserve="1500000.00")
+    bid(listing, "huawei", "1499999.99")
+    listing.collect_events()
+    listing.close(trade_id="T-1", actor=OPERATOR, at=CLOSES)
+    [ended] = events(listing)
+    assert ended.reason == RESERVE_NOT_MET
+
+
+def test_an_auction_without_bids_records_that_it_had_none() -> None:
+    listing = open_listing(register(), Mechanism.sealed, reserve="1500000.00")
+    listing.close(trade_id="T-1", actor=OPERATOR, at=CLOSES)
+    [ended] = events(listing)
+    assert ended.reason == NO_BIDS
+
+
+def test_a_fixed_price_listing_ending_unsold_gives_no_auction_reason() -> None:
+    listing = open_listing(register(), Mechanism.fixed, ask="1200000.00")
+    listing.close(trade_id="T-1", actor=OPERATOR, at=CLOSES)
+    [ended] = events(listing)
+    assert ended.reason is None
+
+
+def test_an_unsold_ending_recorded_before_reasons_existed_reads_as_not_recorded() -> None:
+    state: dict[str, Any] = {"timestamp": "2024-03-01T10:00:00Z"}
+    Listing.EndedUnsold.upcast_v1_v2(state)
+    assert state["reason"] is None
 
 
 def test_english_bid_in_last_minutes_extends_the_close() -> None:
