@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ipledger import render
 from ipledger.lazy import lazy_module
 
 if TYPE_CHECKING:
+    from ipledger import render
     from ipledger.ledger import commands as c
     from ipledger.service import Ledger
 else:
-    # The command classes load when a writing command runs, not for `--help` (cold start).
+    # The command classes load when a writing command runs, the table layouts when a list
+    # prints, not for `--help` or any other command (cold start).
     c = lazy_module("ipledger.ledger.commands")
+    render = lazy_module("ipledger.render")
 
 
 # --------------------------------------------------------------------------- context
