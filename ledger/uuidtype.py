@@ -4,7 +4,7 @@ The event store's `originator_id` column is sqlalchemy_utils's UUIDType: the lib
 models (eventsourcing_sqlalchemy.models) import it, as do our Merkle tree's reads and the
 first migration. Importing it the ordinary way runs `sqlalchemy_utils/__init__.py`, which
 imports every type the package has, and with them cryptography and the PostgreSQL,
-MS SQL and Oracle dialects: more time than the rest of a write command's own imports.
+MS SQL and Oracle dialects: about 80 ms, a sixth of a write command's cold start.
 
 `load()` runs the package's own `types/uuid.py` (and the one module it needs) under its
 own name, so the class is the library's, unchanged, and what it stores is what it always
