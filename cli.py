@@ -7,37 +7,24 @@ ledger command or query, calls the service, and prints. Errors are mapped to
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from datetime import date, datetime
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ipledger import render
-
-
-def _lazy_module(name: str) -> ModuleType:
-    """A module that is imported on first attribute access (importlib's LazyLoader)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from ipledger.lazy import lazy_module
 
 if TYPE_CHECKING:
+    from ipledger import render
     from ipledger.ledger import commands as c
     from ipledger.service import Ledger
 else:
-    # The command classes load when a writing command runs, not for `--help` (cold start).
-    c = _lazy_module("ipledger.ledger.commands")
+    # The command classes load when a writing command runs, the table layouts when a list
+    # prints, not for `--help` or any other command (cold start).
+    c = lazy_module("ipledger.ledger.commands")
+    render = lazy_module("ipledger.render")
 
 
 # --------------------------------------------------------------------------- context

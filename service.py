@@ -34,15 +34,22 @@ from ipledger.domain.values import (
     parse_time,
 )
 from ipledger.domain.visibility import may_export
-from ipledger.ledger import merkle
+from ipledger.lazy import lazy_module
 from ipledger.ledger.config import make_engine, opening_store, store_url
-from ipledger.projections import lists, queries
 from ipledger.projections.tables import PROJECTION_TABLES, events_view, fingerprint, tracking_table
 
 if TYPE_CHECKING:
+    from ipledger.ledger import merkle
     from ipledger.ledger.application import Exchange, Outcome
     from ipledger.ledger.checkpoints import Signer
+    from ipledger.projections import lists, queries
     from ipledger.projections.runner import Progress, ReadModels
+else:
+    # Each loads when a method first reads through it: a write needs none of them, a
+    # query of ownership no lists and no Merkle tree (the cold start of each command).
+    merkle = lazy_module("ipledger.ledger.merkle")
+    lists = lazy_module("ipledger.projections.lists")
+    queries = lazy_module("ipledger.projections.queries")
 
 
 #: Statuses as people read them (cli.md): `lapsed` is a sale or trade past its deadline.

@@ -40,7 +40,9 @@ def natural_id(kind: str, key: str) -> UUID:
 class DomainEvent(BaseModel):
     # extra="ignore": the stored envelope also carries actor and command id (see
     # ledger.codec), which are facts about the command, not about the aggregate.
-    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+    # defer_build: an event class's validator is built when it first validates, so a
+    # command pays for the events it decides or loads, not for every declared one.
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
     originator_id: UUID
     originator_version: int

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text, select
 from sqlalchemy.engine import Connection
-from sqlalchemy_utils.types.uuid import UUIDType
 
 from ipledger.domain.errors import IntegrityError, InvalidInput, NotFound
 from ipledger.ledger import merkle
 from ipledger.ledger.chain import chain_table, export_line, ledger_metadata
 from ipledger.ledger.merkle import Node
+from ipledger.ledger.uuidtype import UUIDType
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent

@@ -16,6 +16,11 @@ than the library's events table are defined with the chain (ledger.chain).
 
 from __future__ import annotations
 
+# Before the library: its models take their UUID column type from sqlalchemy_utils, and
+# ledger.uuidtype loads that type without the rest of the package (the write's cold start).
+from ipledger.ledger import uuidtype  # noqa: F401
+
+# isort: split
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, Sequence

@@ -18,8 +18,6 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
 from sqlalchemy import create_engine, event, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateTable
 
@@ -177,7 +175,12 @@ class ReadModels:
         projection.discard()
         if insert_row:
             with self.engine.begin() as conn:
-                dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                # The dialect's own INSERT, imported for the store at hand (the other is dead weight).
+                dialect_insert: Any
+                if conn.dialect.name == "postgresql":
+                    from sqlalchemy.dialects.postgresql import insert as dialect_insert
+                else:
+                    from sqlalchemy.dialects.sqlite import insert as dialect_insert
                 conn.execute(
                     dialect_insert(tracking_table)
                     .values(name=projection.name, position=0, fingerprint="")

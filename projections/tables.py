@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, String, Table, Text
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -31,6 +30,9 @@ class AggregateId(TypeDecorator[UUID]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
+            # Imported here: loading the PostgreSQL dialect costs a SQLite store's every query.
+            from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+
             return dialect.type_descriptor(PG_UUID(as_uuid=True))
         return dialect.type_descriptor(LargeBinary(16))
 

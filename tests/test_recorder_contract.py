@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 
 import pytest
+
+# The recorder first, as the application imports it: the library then runs on the UUID
+# column type ledger.uuidtype loads (without the rest of sqlalchemy_utils), and the
+# contract holds for that (when this module is the first to import either).
+from ipledger.ledger.recorder import LedgerRecorder
+
+# isort: split
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from sqlalchemy import event
 
 from ipledger.ledger.config import sqlite_pragmas
-from ipledger.ledger.recorder import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
 
 
