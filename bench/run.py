@@ -461,6 +461,7 @@ def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
         "title": lambda: ledger.title(rng.choice(refs)),
         "encumbrances as-of": lambda: ledger.encumbrances(rng.choice(refs), date(2016 + rng.randint(0, 10), 6, 30)),
         "order book": lambda: ledger.book(rng.choice(listings)),
+        "trail page": lambda: ledger.trail(asset=rng.choice(refs)),
     }
     out: dict[str, Row] = {}
     for name, query in queries.items():
