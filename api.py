@@ -156,22 +156,25 @@ THREADS = 8
 
 
 class Ledgers:
-    """One `Ledger` per server thread, opened on first use: a request's work runs on one
-    thread, with its own connections and aggregate cache. A store failure closes that
-    thread's ledger, so the next request opens the store afresh."""
+    """`Ledger`s for requests: each request works on one, with its connections and
+    aggregate cache, and gives it back for the next. A free list, not one per thread: the
+    server's worker threads come and go (anyio retires a thread idle for 10 s), and a
+    retired thread's ledger kept its connections open, so a server with bursts of
+    requests ran PostgreSQL out of connections. A store failure closes the ledger that
+    met it, so the next request opens the store afresh."""
 
     def __init__(self, url: str, pinned_now: str | None) -> None:
         self.url, self.pinned_now = url, pinned_now
-        self.local = threading.local()
+        self.free: list[Ledger] = []
         self.opened: list[Ledger] = []
         self.lock = threading.Lock()
 
     @contextmanager
     def use(self) -> Iterator[Ledger]:
-        ledger: Ledger | None = getattr(self.local, "ledger", None)
+        with self.lock:
+            ledger = self.free.pop() if self.free else None
         if ledger is None:
             ledger = Ledger(self.url, pinned_now=self.pinned_now)
-            self.local.ledger = ledger
             with self.lock:
                 self.opened.append(ledger)
         try:
@@ -179,13 +182,20 @@ class Ledgers:
         except LedgerError as e:
             if isinstance(e, StoreUnavailable):
                 self._drop(ledger)
+            else:
+                self._give_back(ledger)
             raise
-        except Exception:
+        except BaseException:
             self._drop(ledger)
             raise
+        self._give_back(ledger)
+
+    def _give_back(self, ledger: Ledger) -> None:
+        with self.lock:
+            if ledger in self.opened:
+                self.free.append(ledger)
 
     def _drop(self, ledger: Ledger) -> None:
-        self.local.ledger = None
         with self.lock:
             if ledger in self.opened:
                 self.opened.remove(ledger)
@@ -194,7 +204,7 @@ class Ledgers:
 
     def close(self) -> None:
         with self.lock:
-            opened, self.opened = self.opened, []
+            opened, self.opened, self.free = self.opened, [], []
         for ledger in opened:
             with suppress(Exception):  # connections made on other threads; the process is ending
                 ledger.close()
