@@ -433,19 +433,28 @@ def _event_doc(r: Any) -> dict[str, Any]:
     # queries' fast path never needs.
     from ipledger.ledger.codec import Envelope, payload_fields
 
-    aggregate = UUID(bytes=r.originator_id) if isinstance(r.originator_id, bytes) else UUID(str(r.originator_id))
-    envelope, payload = Envelope.from_state(orjson.loads(bytes(r.state)))
+    position, originator_id, version, topic, state = r  # a long trail is thousands: by index
+    envelope, payload = Envelope.from_state(orjson.loads(bytes(state)))
     recorded, data = payload_fields(payload)
     return {
-        "position": r.id,
-        "type": r.topic.partition(":")[2],
-        "aggregate": str(aggregate),
-        "version": r.originator_version,
+        "position": position,
+        "type": topic.partition(":")[2],
+        "aggregate": _uuid_text(originator_id),
+        "version": version,
         "recorded": recorded,
         "actor": envelope.actor,
         "command_id": envelope.command_id,
         "data": data,
     }
+
+
+def _uuid_text(stored: Any) -> str:
+    """An aggregate id as stored (16 bytes on SQLite, a uuid from PostgreSQL) in its text
+    form, without building a UUID for each of a trail's events."""
+    if isinstance(stored, bytes) and len(stored) == 16:
+        h = stored.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return str(stored if isinstance(stored, UUID) else UUID(str(stored)))
 
 
 def _visible_events(conn: Connection, q: Any, viewer: Actor | None, limit: int | None = None) -> list[dict[str, Any]]:
