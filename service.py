@@ -194,8 +194,12 @@ class Ledger:
         from ipledger.domain.errors import Unauthenticated
         from ipledger.domain.tokens import Token, authenticate, token_id_of
 
+        exchange = self.exchange
         try:
-            token = self.exchange.load(Token, token_id_of(secret), "token", "token")
+            # On the connection this ledger keeps for its commands: one round trip, where a
+            # pool checkout costs a ping, a BEGIN and a ROLLBACK on PostgreSQL besides.
+            with exchange.recorder.one_connection():
+                token = exchange.load(Token, token_id_of(secret), "token", "token")
         except (NotFound, InvalidInput):
             raise Unauthenticated("token: invalid, revoked or expired") from None
         return authenticate(token, secret, self.now())
