@@ -233,6 +233,7 @@ def _time(value: str | None, field: str) -> datetime | None:
 AS_OF = Query(None, description="Effective date, YYYY-MM-DD (default: today).")
 KNOWN_AT = Query(None, description="Only what was recorded by this time (ISO 8601).")
 LIMIT = Query(None, ge=1, le=1_000_000, description="At most this many items (default: all).")
+AFTER = Query(0, ge=0, le=2**62, description="Only events after this log position (a page's `next`).")
 
 
 # --------------------------------------------------------------------------- cursor pagination
@@ -579,8 +580,9 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
     @app.get("/v1/trail", tags=tags, summary="Every event touching an asset or a member (as `ipledger trail`).",
              description="A sealed listing's bids are left out for members other than the bidder while it is open; "
              "a `Listing.Opened` event's `reserve` reads as a listing's does. " + RESERVE_SHOWN)  # fmt: skip
-    def trail(asset: str | None = None, member: str | None = None, secret: str = Depends(secret_of)) -> dict[str, Any]:
-        return answer(secret, lambda ledger, actor: ledger.trail(asset, member, actor))
+    def trail(asset: str | None = None, member: str | None = None, after: int = AFTER, limit: int | None = LIMIT,
+              secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
+        return answer(secret, lambda ledger, actor: ledger.trail(asset, member, actor, after, limit))
 
     @app.get("/v1/members", tags=tags, summary="Members (as `ipledger members`).")
     def members(kind: str | None = None, status: str | None = None, limit: int | None = LIMIT,

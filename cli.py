@@ -867,17 +867,26 @@ def _trail_plain(doc: dict[str, Any], names: dict[str, Any]) -> str:
     """Aligned columns (position, time to the second, actor) and each event in words."""
     from ipledger.describe import trail_rows
 
-    return f"trail of {doc['key']}\n" + render.table_text(trail_rows(doc, names), render.TRAIL, terminal=_tty())
+    text = f"trail of {doc['key']}\n" + render.table_text(trail_rows(doc, names), render.TRAIL, terminal=_tty())
+    if doc.get("next") is not None:
+        text = text.rstrip("\n") + f"\nmore after position {doc['next']} (--after {doc['next']})"
+    return text
 
 
 @cli.command()
 @click.option("--asset", metavar="REF", help="The asset's trail (give this or --member).")
 @click.option("--member", metavar="ID", help="The member's trail (give this or --asset).")
+@click.option(
+    "--after", type=AsciiIntType(minimum=0), default=0, metavar="N", help="Only events after log position N."
+)
+@click.option(
+    "--limit", type=AsciiIntType(minimum=1), metavar="N", help="At most N events; `next` says where the rest start."
+)
 @json_flag
 @pass_session
-def trail(s: Session, asset: str | None, member: str | None) -> None:
-    """Every event touching an asset or a member, in log order."""
-    doc = s.ledger.trail(asset, member, s.actor)
+def trail(s: Session, asset: str | None, member: str | None, after: int, limit: int | None) -> None:
+    """Every event touching an asset or a member, in log order (a page of them with --limit)."""
+    doc = s.ledger.trail(asset, member, s.actor, after, limit)
     s.emit(doc, lambda d: _trail_plain(d, s.ledger.trail_names(d)))
 
 

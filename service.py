@@ -400,7 +400,14 @@ class Ledger:
             self._require(conn, asset=asset, licensee=licensee)
             return lists.licences(conn, as_of or self.now().date(), asset, licensee, limit)
 
-    def trail(self, asset: str | None = None, member: str | None = None, viewer: str = "operator") -> dict[str, Any]:
+    def trail(
+        self,
+        asset: str | None = None,
+        member: str | None = None,
+        viewer: str = "operator",
+        after: int = 0,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
         if (asset is None) == (member is None):
             raise InvalidInput("asset: give exactly one of --asset REF or --member ID")
         if asset is not None:
@@ -409,7 +416,7 @@ class Ledger:
             key, what = f"member:{parse_member_id(member or '', 'member')}", "member"
         who = Actor.parse(viewer)
         with self._read("trail", "listings", "book") as conn:  # the last two say which bids are sealed
-            return queries.trail(conn, events_view, key, what, who)
+            return queries.trail(conn, events_view, key, what, who, after, limit)
 
     def events(self, after: int = 0, viewer: str = "operator", limit: int = 500) -> dict[str, Any]:
         """The log after position `after` as the trail shows it, to `viewer` (the event

@@ -445,6 +445,10 @@ def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
     return {"seconds": seconds, "commands": n, "commands_per_s": n / seconds}
 
 
+#: The events of one trail page the bench reads (`ipledger trail --asset REF --limit 50`).
+TRAIL_PAGE = 50
+
+
 def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
     from ipledger.service import Ledger
 
@@ -461,7 +465,7 @@ def bench_queries(url: str, samples: int = 400) -> dict[str, Row]:
         "title": lambda: ledger.title(rng.choice(refs)),
         "encumbrances as-of": lambda: ledger.encumbrances(rng.choice(refs), date(2016 + rng.randint(0, 10), 6, 30)),
         "order book": lambda: ledger.book(rng.choice(listings)),
-        "trail page": lambda: ledger.trail(asset=rng.choice(refs)),
+        "trail page": lambda: ledger.trail(asset=rng.choice(refs), limit=TRAIL_PAGE),
     }
     out: dict[str, Row] = {}
     for name, query in queries.items():

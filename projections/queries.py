@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import String, and_, bindparam, exists, or_, select, union_all
+from sqlalchemy import Integer, String, and_, bindparam, exists, or_, select, union_all
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -478,13 +478,29 @@ def _event_columns(events: Any) -> Any:
     return select(events.c.id, events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
 
 
-def trail(conn: Connection, events: Any, key: str, what: str, viewer: Actor | None = None) -> dict[str, Any]:
+def trail(
+    conn: Connection,
+    events: Any,
+    key: str,
+    what: str,
+    viewer: Actor | None = None,
+    after: int = 0,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Every event touching an asset or a member, in log order, with actor and payload
-    (a sealed listing's bids and a listing's reserve only for those who may see them)."""
-    out = _visible_events(conn, _trail_statement(events), viewer, params={"key": key})
-    if not out:
+    (a sealed listing's bids and a listing's reserve only for those who may see them).
+
+    A page: the events after position `after`, at most `limit` of them; `next` is the
+    `after` of the page that follows (None at the end), so a long trail is read in
+    bounded answers."""
+    params = {"key": key, "after": after}
+    out = _visible_events(conn, _trail_statement(events), viewer, None if limit is None else limit + 1, params)
+    if not out and after == 0:
         raise NotFound(f"{what}: nothing in the log touches {key.partition(':')[2]}")
-    return {"key": key, "events": out}
+    more = limit is not None and len(out) > limit
+    if more:
+        del out[limit:]
+    return {"key": key, "events": out, "next": out[-1]["position"] if more else None}
 
 
 @functools.cache
@@ -493,10 +509,12 @@ def _trail_statement(events: Any) -> Any:
     (the projection writes no pair twice, so no event comes twice). Built once: SQLAlchemy
     keys its compiled-statement cache by walking a statement, a fifth of a short trail."""
     k, t = trail_keys_table.c, trail_table.c
-    key = bindparam("key", type_=String())
+    key, after = bindparam("key", type_=String()), bindparam("after", type_=Integer())
     return union_all(
-        _event_columns(events).where(events.c.originator_id.in_(select(k.aggregate_id).where(k.key == key))),
-        _event_columns(events).where(events.c.id.in_(select(t.position).where(t.key == key))),
+        _event_columns(events).where(
+            events.c.originator_id.in_(select(k.aggregate_id).where(k.key == key)), events.c.id > after
+        ),
+        _event_columns(events).where(events.c.id.in_(select(t.position).where(t.key == key, t.position > after))),
     ).order_by("id")
 
 

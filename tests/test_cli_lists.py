@@ -510,6 +510,40 @@ def test_trail_json_is_unchanged_by_the_words(market: Cli) -> None:
     assert used["data"] == {"consent_id": "C-1", "used_for": used["command_id"]}
 
 
+def test_a_trail_read_in_pages_is_the_whole_trail_in_order(market: Cli) -> None:
+    whole = doc(market("--json", "trail", "--asset", SECURED))
+    assert whole["next"] is None
+    pages, after = [], 0
+    while True:
+        page = doc(market("--json", "trail", "--asset", SECURED, "--limit", "3", "--after", str(after)))
+        assert len(page["events"]) <= 3
+        pages += page["events"]
+        if page["next"] is None:
+            break
+        assert page["next"] == page["events"][-1]["position"]
+        after = page["next"]
+    assert pages == whole["events"] and len(pages) > 3
+
+
+def test_a_trail_page_in_words_says_where_the_rest_start(market: Cli) -> None:
+    first = doc(market("--json", "trail", "--asset", SECURED, "--limit", "2"))
+    text = market("trail", "--asset", SECURED, "--limit", "2").stdout.splitlines()
+    assert text[-1] == f"more after position {first['next']} (--after {first['next']})"
+
+
+def test_a_trail_past_its_last_event_is_an_empty_page(market: Cli) -> None:
+    last = doc(market("--json", "trail", "--asset", SECURED))["events"][-1]["position"]
+    page = doc(market("--json", "trail", "--asset", SECURED, "--after", str(last)))
+    assert (page["events"], page["next"]) == ([], None)
+
+
+@pytest.mark.parametrize(("option", "value"), [("--limit", "0"), ("--after", "-1"), ("--limit", "x")])
+def test_a_trail_page_needs_whole_numbers(market: Cli, option: str, value: str) -> None:
+    result = market("trail", "--asset", SECURED, option, value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert option in result.stderr
+
+
 def test_a_consent_used_by_a_command_outside_the_trail_names_the_command(market: Cli) -> None:
     from ipledger.describe import Describer
 
