@@ -40,6 +40,7 @@ from ipledger.domain.errors import InvalidInput, LedgerError, NotAuthorised, Not
 from ipledger.domain.status import NO_BIDS, RESERVE_NOT_MET
 from ipledger.domain.values import parse_date, parse_time
 from ipledger.domain.visibility import HIDDEN
+from ipledger.failures import describe_failure, one_line
 from ipledger.ledger import commands as c
 from ipledger.ledger.importer import json_object
 from ipledger.service import Ledger
@@ -100,13 +101,11 @@ def error_problem(e: Exception) -> JSONResponse:
 
 def _failure(e: Exception) -> tuple[int, str, str, dict[str, str]]:
     """A failure's status, error name, one-line detail and headers."""
-    from ipledger.cli import _describe, _one_line  # the CLI's one mapping of failures to names
-
-    name, message, code = _describe(e)
+    name, message, code = describe_failure(e)
     status, headers = status_of(name, code)
     if status == 500 and name == "InternalError":
         message = "the server failed on this request; nothing was recorded unless it said so"
-    return status, name, _one_line(message), headers
+    return status, name, one_line(message), headers
 
 
 def _problem_doc(e: Exception) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
+from ipledger.failures import describe_failure, one_line
 from ipledger.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ class LedgerGroup(click.Group):
         except click.exceptions.Abort:
             code = _fail("Aborted", "interrupted", 1, "--json" in argv)
         except Exception as e:  # noqa: BLE001 - never a traceback for the user
-            code = _fail(*_describe(e), "--json" in argv)
+            code = _fail(*describe_failure(e), "--json" in argv)
         if standalone_mode:
             sys.exit(code)
         return code
@@ -1546,33 +1547,8 @@ def _demo_plain(report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- errors
 
 
-def _describe(e: Exception) -> tuple[str, str, int]:
-    from ipledger.domain.errors import LedgerError
-
-    if isinstance(e, LedgerError):
-        return e.name, e.message, e.exit_code
-    if isinstance(e, click.ClickException):
-        return "InvalidInput", e.format_message().replace("\n", " "), 2
-    from eventsourcing.persistence import PersistenceError
-    from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-
-    if isinstance(e, ArgumentError):
-        return "InvalidInput", f"db: not a usable SQLAlchemy URL ({e})", 2
-    if isinstance(e, (PersistenceError, DBAPIError, OperationalError)):
-        cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was recorded", 5
-    first = (str(e).strip().splitlines() or [""])[0]
-    return "InternalError", f"{type(e).__name__}: {first}", 1
-
-
-def _one_line(message: str) -> str:
-    """Never echo a raw line break or control character back: an error is one line."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
-
-
 def _fail(name: str, message: str, code: int, as_json: bool) -> int:
-    message = _one_line(message)
+    message = one_line(message)
     if as_json:
         click.echo(json.dumps({"error": name, "message": message}, ensure_ascii=False), err=True)
     else:
