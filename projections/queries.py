@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -463,15 +464,25 @@ def _visible_events(
 ) -> list[dict[str, Any]]:
     """The events `q` selects, as `trail` shows them to `viewer` (`EventPrivacy`: what it may
     not see left out, or replaced; read until `limit` are shown)."""
-    privacy = EventPrivacy(conn, viewer or Actor.parse("operator"))
     out: list[dict[str, Any]] = []
-    for r in conn.execute(q, params):
-        if limit is not None and len(out) >= limit:
-            break
-        doc = privacy.shown(_event_doc(r))
+    if limit is not None and limit <= 0:
+        return out
+    for _, doc in _shown_events(conn, q, viewer, params):
         if doc is not None:
             out.append(doc)
+            if limit is not None and len(out) >= limit:
+                break
     return out
+
+
+def _shown_events(
+    conn: Connection, q: Any, viewer: Actor | None, params: dict[str, Any] | None = None
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Each event `q` selects: its position, and the event as `viewer` may see it (None when
+    it may not see it at all)."""
+    privacy = EventPrivacy(conn, viewer or Actor.parse("operator"))
+    for r in conn.execute(q, params):
+        yield r[0], privacy.shown(_event_doc(r))
 
 
 def _event_columns(events: Any) -> Any:
@@ -525,11 +536,9 @@ def events_after(
     shows them to `viewer` (a hidden sealed bid's events left out, a reserve it may not see
     replaced). Also the last position read, so a follower moves past events it may not see."""
     q = _event_columns(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
-    privacy = EventPrivacy(conn, viewer)
     last, out = after, []
-    for r in conn.execute(q):
-        last = r.id
-        doc = privacy.shown(_event_doc(r))
+    for position, doc in _shown_events(conn, q, viewer):
+        last = position  # past events the viewer may not see too
         if doc is not None:
             out.append(doc)
     return out, last
