@@ -319,21 +319,9 @@ class Tree:
         return int(value)
 
 
-def verify_tree(conn: Connection) -> dict[str, Any]:
-    """Recompute every leaf from the log's export lines and the root from them; raise
-    IntegrityError at the first event whose leaf differs (a log altered behind the tree's
-    back) or if the stored tree's head is not the recomputed one. (`audit verify` runs
-    the same `TreeCheck` inside its one pass over the log.)"""
-    from ipledger.ledger.driver import Raw
-
-    check = TreeCheck(Raw(conn))
-    for position, h in log_leaves(conn):
-        check.leaf(position, h)
-    return check.end()
-
-
 class TreeCheck:
-    """The tree's checks, fed each event's leaf in log order by whoever reads the log: the
+    """The tree's checks (`audit verify`, with or without `--checkpoint`), fed each event's
+    leaf in log order by the pass that proves the hash chain (`checked_log(tree=True)`): the
     stored leaves are walked beside it, the root recomputed, and the stored head compared
     at the end. The first failure is raised by `end`, so a pass that also proves the hash
     chain reports the chain's failures first (as when the tree was checked after it)."""
