@@ -518,18 +518,22 @@ class Ledger:
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
         from ipledger.ledger import chain
         from ipledger.ledger.bulk import bulk_work
+        from ipledger.ledger.prover import Proof
 
-        # One pass over the log: each page proved by the chain is also folded into a
-        # fresh copy of every read model (the rebuild's own fold), compared at the end.
+        # Every page of the log is proved (chain, command records, Merkle leaves) and
+        # folded into a fresh copy of every read model (the rebuild's own fold), compared
+        # at the end; a large log is proved by a second process beside the fold.
+        exchange = self.exchange
+        digest = None if expect is None else chain.parse_digest(expect)
         with bulk_work(), self.read_models.fresh_replay() as fresh:
-            report = chain.verify_chain(
-                self.exchange.recorder,
-                self.exchange.engine,
-                None if expect is None else chain.parse_digest(expect),
-                progress,
-                consumer=fresh,
-                tree=True,
-            )
+            proof = Proof(
+                exchange.url, exchange.recorder.events_table_name, exchange.engine,
+                expect=digest, tree=True, progress=progress,
+            )  # fmt: skip
+            with proof:
+                for page in proof.pages():
+                    fresh(page)
+            report = proof.report
             for row in self.read_models.status():
                 if row["position"] > row["head"]:
                     raise IntegrityError(
@@ -660,7 +664,7 @@ class Ledger:
             this = "not named yet" if origin is None else repr(origin)
             raise IntegrityError(f"checkpoint: it is a checkpoint of {checkpoint.origin!r}, and this log is {this}")
         report = chain.verify_chain(
-            self.exchange.recorder,
+            self.exchange.recorder.events_table_name,
             self.exchange.engine,
             None if expect is None else chain.parse_digest(expect),
             progress,
@@ -687,11 +691,13 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
-        from ipledger.ledger import chain
+        from ipledger.ledger.prover import Proof
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
-        try:  # one pass: each page is folded once the chain has proved it; a bad one rolls all back
-            self.read_models.rebuild(chosen, progress, chain.checked_log(self.exchange.recorder, self.exchange.engine))
+        exchange = self.exchange
+        try:  # the fold commits only once the whole log is proved (beside it, on a large log)
+            with Proof(exchange.url, exchange.recorder.events_table_name, exchange.engine) as proof:
+                self.read_models.rebuild(chosen, progress, proof.pages())
         except IntegrityError as e:
             raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
 

@@ -232,16 +232,40 @@ class AggregateIds:
         return known
 
 
-def read_log(conn: Connection, events: str, after: int = 0, until: int | None = None) -> Iterator[list[Logged]]:
+class RowDigest:
+    """A digest of the events two passes read (position, aggregate, version, topic and the
+    stored bytes, up to `until`): when one process proves the log while another folds it
+    (ledger.prover), equal digests say the fold read exactly what was proved."""
+
+    def __init__(self, until: int) -> None:
+        self.until = until
+        self._h = hashlib.sha256()
+
+    def __call__(self, position: int, aggregate_id: AggregateIds.Id, version: int, topic: str, state: bytes) -> None:
+        if position <= self.until:
+            self._h.update(b"%d\n%d\n%d\n%s\n" % (position, version, len(state), topic.encode()))
+            self._h.update(aggregate_id.uuid.bytes)
+            self._h.update(state)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def read_log(
+    conn: Connection, events: str, after: int = 0, until: int | None = None, seen: RowDigest | None = None
+) -> Iterator[list[Logged]]:
     """The log after `after` (up to `until`), in pages, each event's JSON decoded once:
-    what a projection fold reads when no hash is checked (catch-up, and the runner's own
-    rebuild)."""
+    what a projection fold reads when no hash is checked (catch-up, the runner's own
+    rebuild, and a fold whose pages another process proves: `seen` digests what was read)."""
     raw = Raw(conn)
     ids = AggregateIds()
     page: list[Logged] = []
     for position, originator_id, version, topic, state in paged(raw, _log_sql(events, raw.mark), after, until):
+        aggregate_id = ids(originator_id)
+        if seen is not None:
+            seen(position, aggregate_id, version, topic, state)
         envelope, payload = Envelope.from_state(orjson.loads(state))
-        page.append((position, ids(originator_id), version, topic, envelope, payload))
+        page.append((position, aggregate_id, version, topic, envelope, payload))
         if len(page) == READ_PAGE:
             yield page
             page = []
@@ -250,20 +274,21 @@ def read_log(conn: Connection, events: str, after: int = 0, until: int | None = 
 
 
 def checked_log(
-    recorder: LedgerRecorder,
+    events: str,
     engine: Engine,
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
     report: dict[str, Any] | None = None,
     tree: bool = False,
+    seen: RowDigest | None = None,
 ) -> Iterator[list[Logged]]:
     """The log in pages, each page given out only after every event in it was proved:
     its hash recomputed from the stored bytes and matched to its link, and the command
     records beside it. Raise IntegrityError at the first bad position (a consumer that
     folds the pages in one transaction then rolls back: nothing unproved is kept).
     `report` is filled in at the end (events, position, head hash, commands, and with
-    `tree` the Merkle tree's size and root, each leaf checked in the same pass)."""
-    events = recorder.events_table_name
+    `tree` the Merkle tree's size and root, each leaf checked in the same pass). `seen`
+    digests the events read (see RowDigest)."""
     prev = GENESIS
     count = 0
     last_position = 0
@@ -284,8 +309,10 @@ def checked_log(
             leaves = proofs.TreeCheck(raw)
         records = CommandRecords(
             paged(
-                raw, "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
-                f"WHERE position > {m} AND position <= {m} ORDER BY position LIMIT {m}", 0
+                raw,
+                "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
+                f"WHERE position > {m} AND position <= {m} ORDER BY position LIMIT {m}",
+                0,
             )  # fmt: skip
         )
         page: list[Logged] = []
@@ -297,6 +324,8 @@ def checked_log(
                 raise IntegrityError(f"position {link[0]}: chained event is missing from the log (deleted?)")
             state = bytes(stored)
             aggregate_id = ids(originator_id)
+            if seen is not None:
+                seen(position, aggregate_id, version, topic, state)
             expected = chain_hash(prev, position, aggregate_id.text, version, topic, state)
             if expected != link[1]:
                 raise IntegrityError(
@@ -340,7 +369,7 @@ def checked_log(
 
 
 def verify_chain(
-    recorder: LedgerRecorder,
+    events: str,
     engine: Engine,
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -355,7 +384,7 @@ def verify_chain(
     proved page is handed to `consumer` (a projection fold), so one pass does both; with
     `tree`, every Merkle leaf is checked in that pass too (the report's "tree")."""
     report: dict[str, Any] = {}
-    for page in checked_log(recorder, engine, expect, progress, report, tree):
+    for page in checked_log(events, engine, expect, progress, report, tree):
         if consumer is not None:
             consumer(page)
     return report

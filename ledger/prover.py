@@ -1,0 +1,167 @@
+"""The hash chain proved by a second process while this one folds the log.
+
+A rebuild and `audit verify` use every event twice: to prove it (its hash recomputed,
+its command record and Merkle leaf checked) and to fold it into read models. In one
+process the proof was a third of the time; the machine has a second core. So a child
+process proves the log while this one folds it, and nothing is committed or reported
+before the child's verdict is in:
+
+* a bad log fails the fold with the proof's IntegrityError (the first bad position),
+  also when the fold itself tripped over the bad event first (`Proof.__exit__`);
+* what this process folded is tied to what the child proved by a digest of the rows
+  both read (chain.RowDigest), up to the head read before the child started: equal,
+  or IntegrityError;
+* a child that cannot run (no interpreter, killed) is not a verdict: the proof is
+  then done here, after the fold, as before.
+
+Below PARALLEL_FROM events a child's start (its imports, ~0.4 s) costs more than it
+saves, and one pass proves and folds (chain.checked_log), page by page.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from ipledger.domain.errors import IntegrityError
+from ipledger.ledger.chain import Logged, RowDigest, checked_log, read_log
+
+#: From this many events in the log a child process proves it (see the module's note).
+PARALLEL_FROM = 25_000
+
+
+class Proof:
+    """The log's pages for a fold (`pages()`), proved: here as they are read, or by a
+    child process beside the fold. Use as a context manager around the fold; `report`
+    holds what chain.checked_log reports once the pages are exhausted."""
+
+    def __init__(
+        self,
+        url: str,
+        events: str,
+        engine: Engine,
+        *,
+        expect: tuple[int, str] | None = None,
+        tree: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.url, self.events, self.engine = url, events, engine
+        self.expect, self.tree, self.progress = expect, tree, progress
+        self.report: dict[str, Any] = {}
+        with engine.connect() as conn:
+            # The child's view starts after this read: the log only grows, so it holds this prefix.
+            self.until = int(conn.execute(text(f"SELECT max(id) FROM {events}")).scalar() or 0)
+        self.parallel = self.until >= PARALLEL_FROM
+        self._child: subprocess.Popen[bytes] | None = None
+        self._verdict: dict[str, Any] | None = None
+        #: Who gave the verdict: "child", or "here" (one pass, or a child that could not run).
+        self.proved_by = "here"
+
+    def __enter__(self) -> Proof:
+        if self.parallel:
+            job = {"url": self.url, "events": self.events, "until": self.until, "expect": self.expect}
+            try:
+                self._child = subprocess.Popen(
+                    [sys.executable, "-m", "ipledger.ledger.prover"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,  # a child that fails gives no verdict: the proof is done here
+                )
+                assert self._child.stdin is not None
+                # The job goes on stdin: a store URL may carry a password, and argv is public.
+                self._child.stdin.write(json.dumps({**job, "tree": self.tree}).encode())
+                self._child.stdin.close()
+            except OSError:
+                self._child = None  # proved here instead, after the fold
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        """A fold that failed on unproved pages: the proof's verdict comes first (a bad
+        event is reported as the chain reports it, not as whatever the fold tripped on)."""
+        try:
+            if self.parallel and isinstance(error, Exception) and not isinstance(error, IntegrityError):
+                verdict = self._result()
+                if not verdict["proved"]:
+                    raise IntegrityError(verdict["error"]) from None
+        finally:
+            child = self._child
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+
+    def pages(self) -> Iterator[list[Logged]]:
+        if not self.parallel:
+            yield from checked_log(self.events, self.engine, self.expect, self.progress, self.report, self.tree)
+            return
+        seen = RowDigest(self.until)
+        with self.engine.connect() as conn:
+            for page in read_log(conn, self.events, 0, self.until, seen):
+                yield page
+                if self.progress is not None:
+                    self.progress(page[-1][0])
+        verdict = self._result()
+        if not verdict["proved"]:
+            raise IntegrityError(verdict["error"])
+        if verdict["digest"] != seen.hexdigest():
+            raise IntegrityError(
+                f"log: events up to position {self.until} read differently by the two passes of this check "
+                "(the store changed under it?); run it again"
+            )
+        self.report.update(verdict["report"])
+
+    def _result(self) -> dict[str, Any]:
+        """The child's verdict; if it could not give one, the proof done here."""
+        if self._verdict is None:
+            child, verdict = self._child, None
+            if child is not None:
+                assert child.stdout is not None
+                out = child.stdout.read()
+                if child.wait() == 0:
+                    try:
+                        verdict = json.loads(out)
+                        self.proved_by = "child"
+                    except ValueError:
+                        verdict = None
+            self._verdict = verdict or prove(self.engine, self.events, self.until, self.expect, self.tree)
+        return self._verdict
+
+
+def prove(engine: Engine, events: str, until: int, expect: tuple[int, str] | None, tree: bool) -> dict[str, Any]:
+    """The verdict on the log: proved (with chain.checked_log's report and the digest of
+    the events up to `until`), or the IntegrityError's message."""
+    from ipledger.ledger.bulk import bulk_work
+
+    seen = RowDigest(until)
+    report: dict[str, Any] = {}
+    try:
+        with bulk_work():
+            for _ in checked_log(events, engine, expect, None, report, tree, seen):
+                pass
+    except IntegrityError as e:
+        return {"proved": False, "error": e.message}
+    return {"proved": True, "report": report, "digest": seen.hexdigest()}
+
+
+def main() -> None:
+    """The child: the job on stdin, the verdict as JSON on stdout."""
+    from ipledger.ledger.config import make_engine
+
+    job = json.loads(sys.stdin.buffer.read())
+    engine = make_engine(job["url"])
+    try:
+        expect = None if job["expect"] is None else (int(job["expect"][0]), str(job["expect"][1]))
+        verdict = prove(engine, job["events"], int(job["until"]), expect, bool(job["tree"]))
+    finally:
+        engine.dispose()
+    sys.stdout.write(json.dumps(verdict))
+
+
+if __name__ == "__main__":
+    main()

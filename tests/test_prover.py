@@ -1,0 +1,144 @@
+"""A large log is proved by a second process while this one folds it (ledger/prover.py).
+
+Two processes must find exactly what one pass finds, and say it the same way: each
+tampering test of the audit and trust suites runs again here with every log "large",
+and with any proof done in this process (rather than by the child) failing the test.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ipledger.domain.errors import IntegrityError
+from ipledger.ledger import prover
+from ipledger.service import Ledger
+from tests import test_audit as audit
+from tests import test_trust as trust
+from tests.conftest import Cli, Market, open_market
+from tests.test_audit import behind_the_ledgers_back, position_of
+
+# The suites' own fixtures: the stores their tampering tests expect.
+history = audit.history
+world = trust.world
+store = trust.store
+
+
+def _here(*_: Any) -> dict[str, Any]:
+    raise AssertionError("the child process gave no verdict: the log was proved in this process")
+
+
+@pytest.fixture
+def two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every non-empty log is large enough for a child to prove it, and it must."""
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(prover, "prove", _here)
+
+
+TAMPERED_VERIFY: list[Callable[[Cli], None]] = [
+    audit.test_altered_event_payload_fails_verify_at_its_position,
+    audit.test_one_changed_byte_in_a_bid_amount_fails_verify_at_that_bid,
+    audit.test_altered_event_topic_fails_verify_at_its_position,
+    audit.test_deleted_event_fails_verify_at_the_missing_position,
+    audit.test_deleted_head_event_fails_verify_at_the_head,
+    audit.test_swapped_events_fail_verify_at_the_earlier_position,
+    audit.test_swapped_events_of_different_aggregates_fail_verify_at_the_earlier_position,
+    audit.test_inserted_event_without_a_chain_link_fails_verify_at_its_position,
+    audit.test_altered_stored_hash_fails_verify_at_its_position,
+    audit.test_tampering_is_reported_at_the_first_bad_position_only,
+    audit.test_earlier_digest_still_verifies_after_more_events,
+    audit.test_digest_with_a_wrong_hash_fails_verify_with_exit_4,
+    audit.test_digest_of_an_earlier_position_with_a_wrong_hash_fails_verify,
+    audit.test_digest_beyond_the_head_fails_verify_with_exit_4,
+    audit.test_rewrite_that_recomputes_the_chain_fails_the_earlier_digest,
+    audit.test_corrupted_read_model_is_served_until_rebuilt,
+    audit.test_rebuild_repairs_every_corrupted_projection_at_once,
+]
+
+
+@pytest.mark.parametrize("check", TAMPERED_VERIFY, ids=lambda f: f.__name__.removeprefix("test_"))
+def test_two_processes_find_what_one_pass_finds(
+    check: Callable[[Cli], None], history: Cli, two_processes: None
+) -> None:
+    check(history)
+
+
+TAMPERED_STORE: list[Callable[[Cli, sa.Engine], None]] = [
+    trust.test_rebuild_refuses_an_edited_event_and_keeps_the_read_models,
+    trust.test_verify_catches_an_edited_command_outcome,
+    trust.test_verify_catches_a_deleted_command_record,
+]
+
+
+@pytest.mark.parametrize("check", TAMPERED_STORE, ids=lambda f: f.__name__.removeprefix("test_"))
+def test_two_processes_refuse_what_one_pass_refuses_on_each_store(
+    check: Callable[[Cli, sa.Engine], None], world: Cli, store: sa.Engine, two_processes: None
+) -> None:
+    check(world, store)
+
+
+def test_the_report_is_the_one_pass_report(history: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_pass = json.loads(history.ok("audit", "verify", "--json").stdout)
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(prover, "prove", _here)
+    assert json.loads(history.ok("audit", "verify", "--json").stdout) == one_pass
+
+
+def test_a_rebuild_in_two_processes_is_the_one_pass_rebuild(history: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    history.ok("projections", "rebuild")
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 10**12)
+    history.ok("audit", "verify")  # one pass: the rebuilt read models equal a fresh replay
+
+
+def test_an_event_the_fold_cannot_read_is_reported_as_the_chain_reports_it(history: Cli, two_processes: None) -> None:
+    """The fold meets unproved bytes first and fails on them; the verdict names the event."""
+    bid = position_of(history, "Listing.BidPlaced", bid_id="B-zte")
+    with behind_the_ledgers_back(history) as conn:
+        conn.execute("UPDATE ipledger_events SET state = ? WHERE id = ?", (b"{not json", bid))
+    message = audit.assert_integrity_error_at(history("audit", "verify"), bid)
+    assert message == "event content does not match its hash (altered or reordered)"
+    result = history("projections", "rebuild")
+    assert result.stderr.endswith("rebuild refused, the read models were kept\n"), result.stderr
+
+
+def test_a_fold_that_read_other_events_than_were_proved_is_refused(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two valid logs of the same length: the child proves one, this process reads the other."""
+    markets: list[Market] = []
+    for name in ("proved", "read"):
+        market = next(open_market(f"sqlite:///{tmp_path}/{name}.db"))
+        market.do("member.add", id=f"m-{name}", name=name, kind="enterprise", country="CN")
+        markets.append(market)
+    proved, read = (m.ledger.exchange for m in markets)
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    refused = r"^log: events up to position \d+ read differently by the two passes"
+    proof = prover.Proof(proved.url, "ipledger_events", read.engine)
+    with pytest.raises(IntegrityError, match=refused), proof:
+        for _ in proof.pages():
+            pass
+    for m in markets:
+        m.ledger.close()
+
+
+@pytest.mark.parametrize("interpreter", ["/bin/false", "/nonexistent/python"])
+def test_a_child_that_cannot_run_leaves_the_proof_to_this_process(
+    interpreter: str, sqlite_market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger: Ledger = sqlite_market.ledger
+    one_pass = ledger.verify()
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sys, "executable", interpreter)
+    assert ledger.verify() == one_pass
+
+
+def test_a_child_that_cannot_run_still_refuses_a_tampered_log(history: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    audit.test_altered_event_payload_fails_verify_at_its_position(history)
