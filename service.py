@@ -447,21 +447,41 @@ class Ledger:
     ) -> dict[str, Any]:
         """A new store from an export: all of it in one transaction, or nothing (exit 4 at
         the first bad line); then the read models are rebuilt from what was restored."""
+        import tempfile
+
         from ipledger.ledger.bulk import bulk_work
         from ipledger.ledger.restore import restore
+        from ipledger.projections.scratch import ExportFold, failure_detail
 
         exchange = self.exchange
-        with bulk_work(), exchange.engine.begin() as conn:
-            done = restore(conn, exchange.recorder.events_table, lines, checkpoints, progress)
-        exchange.cache.forget()
-        try:
-            # Replays every event: one that hashes right but is no event of ours fails here.
-            # The restore proved every hash as it wrote: the rebuild need not prove them again.
-            self.read_models.rebuild()
-        except Exception as e:
-            self._wipe()
-            detail = e.message if isinstance(e, LedgerError) else f"{type(e).__name__}: {str(e).splitlines()[0]}"
-            raise IntegrityError(f"restore: the log does not replay ({detail}); nothing was kept") from None
+        with tempfile.TemporaryDirectory(prefix="ipledger-restore-") as folder:
+            # On SQLite a second process folds the read models as the lines are accepted
+            # (a large log; see projections/scratch.py); otherwise they are rebuilt after.
+            fold = ExportFold(f"{folder}/fold.db") if exchange.engine.dialect.name == "sqlite" else None
+            try:
+                with bulk_work(), exchange.engine.begin() as conn:
+                    accepted = None if fold is None else fold.send
+                    done = restore(conn, exchange.recorder.events_table, lines, checkpoints, progress, accepted)
+                folded = None if fold is None else fold.finish()
+            finally:
+                if fold is not None:
+                    fold.close()
+            exchange.cache.forget()
+            try:
+                # Replays every event: one that hashes right but is no event of ours fails here.
+                # The restore proved every hash as it wrote: the rebuild need not prove them again.
+                if folded is None or folded.get("position") not in (done["position"], None):
+                    self.read_models.rebuild()
+                elif not folded["folded"]:
+                    raise IntegrityError(folded["error"])
+                else:
+                    assert fold is not None
+                    self.read_models.adopt(fold.path, done["position"])
+            except Exception as e:
+                self._wipe()
+                raise IntegrityError(
+                    f"restore: the log does not replay ({failure_detail(e)}); nothing was kept"
+                ) from None
         return done
 
     def _wipe(self) -> None:
@@ -471,6 +491,7 @@ class Ledger:
         from ipledger.projections.tables import metadata as read_models
 
         exchange = self.exchange
+        self.read_models  # noqa: B018 - made on first use, with their tables: a fold beside the restore never opened them
         kept = {"ipledger_settings"}  # the log's name, set before the restore by `init --origin`
         with exchange.engine.begin() as conn:
             for table in [*reversed(read_models.sorted_tables), *reversed(ledger_metadata.sorted_tables)]:

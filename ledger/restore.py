@@ -130,9 +130,7 @@ class Restore:
                 f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
                 self.events,
             )
-            write_beside_events(
-                self.raw, self.links, self.leaves, self.records, tree_head=None, log_was_empty=True
-            )
+            write_beside_events(self.raw, self.links, self.leaves, self.records, tree_head=None, log_was_empty=True)
         except (DBAPIError, OverflowError) as e:
             first = self.events[0][0] if self.events else "?"
             cause = (str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
@@ -156,9 +154,11 @@ def restore(
     lines: Iterable[bytes],
     checkpoints: Iterable[bytes] = (),
     progress: Callable[[int], None] | None = None,
+    accepted: Callable[[bytes], None] | None = None,
 ) -> dict[str, Any]:
     """Restore into the store on `conn` (inside its transaction): events, chain, command
-    records, tree and checkpoints. Raises IntegrityError at the first bad line."""
+    records, tree and checkpoints. Raises IntegrityError at the first bad line.
+    `accepted(line)`: each line once it is checked (a fold beside the restore)."""
 
     head = conn.execute(text(f"SELECT max(id) FROM {events_table.name}")).scalar()
     if head:
@@ -171,6 +171,8 @@ def restore(
         if not raw.strip():
             continue
         job.line(number, raw)
+        if accepted is not None:
+            accepted(raw)
         if progress is not None:
             progress(1)
     job.finish()

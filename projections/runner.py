@@ -166,6 +166,35 @@ class ReadModels:
                     p.discard()
                 raise
 
+    def adopt(self, path: str, position: int) -> None:
+        """Swap in every read model as folded into the SQLite file at `path` up to `position`
+        (projections/scratch.py), in one transaction: fresh tables filled from its tables,
+        their indexes built, every position set. SQLite stores only (ATTACH)."""
+        group = list(self.projections.values())
+        with bulk_work(), self.engine.connect() as conn:
+            dbapi: Any = conn.connection.dbapi_connection
+            dbapi.execute("ATTACH DATABASE ? AS scratch", (path,))  # outside any transaction, as SQLite asks
+            try:
+                with conn.begin():
+                    for p in group:
+                        self._lock(conn, p.name)
+                    fresh_tables(conn, group)
+                    quote = conn.dialect.identifier_preparer.quote
+                    for p in group:
+                        for table in p.tables:
+                            columns = ", ".join(quote(c.name) for c in table.columns)
+                            conn.exec_driver_sql(
+                                f"INSERT INTO main.{quote(table.name)} ({columns}) "
+                                f"SELECT {columns} FROM scratch.{quote(table.name)}"
+                            )
+                    finish_tables(conn, group, position)
+            except BaseException:
+                for p in group:
+                    p.discard()
+                raise
+            finally:
+                dbapi.execute("DETACH DATABASE scratch")
+
     def _reset(self, projection: Projection, insert_row: bool = False, only_if_stale: bool = False) -> None:
         """Drop and recreate a projection's tables at position 0, in one transaction
         (the next catch-up rebuilds it).
@@ -287,11 +316,7 @@ class Replay:
     def __init__(self, conn: Connection, group: list[Projection]) -> None:
         self.group = group
         self.position = 0
-        for p in group:
-            p.discard()
-            p.drop_tables(conn)
-            for table in p.tables:
-                conn.execute(CreateTable(table))  # no index yet: built once, after the load
+        fresh_tables(conn, group)
         self.rows = {p.name: MemoryRows(conn, p.tables, p.kept) for p in group}
         self.fold = Fold(group, dict(self.rows))
 
@@ -301,18 +326,38 @@ class Replay:
             rows.flush()
         self.position = page[-1][0]
 
-    def finish(self, conn: Connection) -> None:
+    def load(self) -> None:
+        """Every row written (the kept ones last); no index built, no position recorded."""
         for p in self.group:
             self.rows[p.name].finish()
-            for table in p.tables:
-                for index in sorted(table.indexes, key=lambda i: i.name or ""):
-                    index.create(conn)
-            conn.execute(
-                update(tracking_table)
-                .where(tracking_table.c.name == p.name)
-                .values(position=self.position, fingerprint=p.fingerprint())
-            )
-            p.position_seen = self.position
+
+    def finish(self, conn: Connection) -> None:
+        self.load()
+        finish_tables(conn, self.group, self.position)
+
+
+def fresh_tables(conn: Connection, group: list[Projection]) -> None:
+    """The group's tables dropped and made again, empty and without indexes (built once,
+    after the load: `finish_tables`)."""
+    for p in group:
+        p.discard()
+        p.drop_tables(conn)
+        for table in p.tables:
+            conn.execute(CreateTable(table))
+
+
+def finish_tables(conn: Connection, group: list[Projection], position: int) -> None:
+    """Loaded fresh tables: their indexes built, and each projection at `position`."""
+    for p in group:
+        for table in p.tables:
+            for index in sorted(table.indexes, key=lambda i: i.name or ""):
+                index.create(conn)
+        conn.execute(
+            update(tracking_table)
+            .where(tracking_table.c.name == p.name)
+            .values(position=position, fingerprint=p.fingerprint())
+        )
+        p.position_seen = position
 
 
 class FreshReplay(Replay):

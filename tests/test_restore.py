@@ -4,7 +4,7 @@ export -> restore -> export byte-identical; nothing kept from a bad export."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +256,104 @@ def test_a_checkpoint_line_whose_size_is_not_its_notes_is_refused(tmp_path: Path
     assert result.exit_code == 4, result.stderr
     assert "does not match the restored log's tree" in result.stderr
     assert target.export() == ""
+
+
+# --------------------------------------------------------------------------- a second process folds the read models
+
+
+@pytest.fixture
+def folded_beside(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any] | None]]:
+    """Every export is large: a child process folds the read models as the lines are
+    accepted (projections/scratch.py), and must give its verdict (a child that gave none,
+    leaving the read models to the rebuild, fails the test). Yields the verdicts."""
+    from ipledger.projections import scratch
+
+    verdicts: list[dict[str, Any] | None] = []
+    finish = scratch.ExportFold.finish
+
+    def kept(fold: scratch.ExportFold) -> dict[str, Any] | None:
+        verdicts.append(finish(fold))
+        return verdicts[-1]
+
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
+    monkeypatch.setattr(scratch.ExportFold, "finish", kept)
+    yield verdicts
+    assert None not in verdicts, verdicts
+
+
+FOLDED_BESIDE: list[Callable[[tuple[Cli, Path], Path], None]] = [
+    test_export_restore_export_is_byte_identical,
+    test_a_restored_store_verifies_and_answers_as_the_original,
+    test_restore_reads_standard_input,
+    lambda history, tmp_path: test_an_altered_event_stops_the_restore_at_its_line_and_keeps_nothing(
+        history, tmp_path, 700
+    ),
+    test_a_missing_line_stops_the_restore_at_the_next_one,
+    test_swapped_lines_stop_the_restore,
+    test_a_rechained_export_that_does_not_replay_is_refused_and_nothing_is_kept,
+    test_an_id_in_a_form_the_store_never_writes_is_refused_at_its_line,
+    test_a_duplicated_event_is_refused_as_an_integrity_failure,
+]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "check",
+    FOLDED_BESIDE,
+    ids=lambda f: f.__name__.removeprefix("test_").replace("<lambda>", "altered_event_at_line_700"),
+)
+def test_read_models_folded_beside_the_restore_are_the_rebuilt_ones(
+    check: Callable[[tuple[Cli, Path], Path], None],
+    history: tuple[Cli, Path],
+    tmp_path: Path,
+    folded_beside: list[dict[str, Any] | None],
+) -> None:
+    check(history, tmp_path)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_large_restore_takes_its_read_models_from_the_fold(
+    history: tuple[Cli, Path], tmp_path: Path, folded_beside: list[dict[str, Any] | None]
+) -> None:
+    _, exported = history
+    fresh(tmp_path).ok("restore", str(exported))
+    head = json.loads(exported.read_text().splitlines()[-1])["position"]
+    assert folded_beside == [{"folded": True, "position": head}]
+
+
+def test_a_fold_that_fails_is_reported_as_the_rebuild_reports_it(
+    history: tuple[Cli, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same forged export, restored with the fold beside it and without: one message."""
+    from ipledger.projections import scratch
+
+    _, exported = history
+
+    def drop_a_field(d: dict[str, Any]) -> None:
+        state = json.loads(d["state"])
+        state.pop("name")
+        d["state"] = json.dumps(state, separators=(",", ":"))
+
+    forged = _rechained(exported.read_text().splitlines(), 1, drop_a_field)
+    rebuilt = fresh(tmp_path, "rebuilt")("restore", "-", input=forged)
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
+    folded = fresh(tmp_path, "folded")("restore", "-", input=forged)
+    assert (folded.exit_code, folded.stderr) == (rebuilt.exit_code, rebuilt.stderr)
+    assert "does not replay (" in folded.stderr
+
+
+@pytest.mark.parametrize("interpreter", ["/bin/false", "/nonexistent/python"])
+def test_a_child_that_cannot_fold_leaves_the_read_models_to_the_rebuild(
+    interpreter: str, history: tuple[Cli, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from ipledger.projections import scratch
+
+    run, exported = history
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
+    monkeypatch.setattr(sys, "executable", interpreter)
+    target = fresh(tmp_path)
+    target.ok("restore", str(exported))
+    assert target.ok("audit", "verify").stdout.startswith("ok: ")
+    assert doc(target("--json", "listings")) == doc(run("--json", "listings"))
