@@ -191,17 +191,18 @@ def _rechained(lines: list[str], number: int, change: Callable[[dict[str, Any]],
     return "".join(json.dumps(d, separators=(",", ":")) + "\n" for d in docs)
 
 
+def _drop_a_field(d: dict[str, Any]) -> None:
+    """The first event (a member's admission) without its name: hashes right, replays wrong."""
+    state = json.loads(d["state"])
+    state.pop("name")
+    d["state"] = json.dumps(state, separators=(",", ":"))
+
+
 def test_a_rechained_export_that_does_not_replay_is_refused_and_nothing_is_kept(
     history: tuple[Cli, Path], tmp_path: Path
 ) -> None:
     _, exported = history
-
-    def drop_a_field(d: dict[str, Any]) -> None:
-        state = json.loads(d["state"])
-        state.pop("name")
-        d["state"] = json.dumps(state, separators=(",", ":"))
-
-    forged = _rechained(exported.read_text().splitlines(), 1, drop_a_field)
+    forged = _rechained(exported.read_text().splitlines(), 1, _drop_a_field)
     target = fresh(tmp_path)
     result = target("restore", "-", input=forged)
     assert result.exit_code == 4, result.stderr
@@ -328,13 +329,7 @@ def test_a_fold_that_fails_is_reported_as_the_rebuild_reports_it(
     from ipledger.projections import scratch
 
     _, exported = history
-
-    def drop_a_field(d: dict[str, Any]) -> None:
-        state = json.loads(d["state"])
-        state.pop("name")
-        d["state"] = json.dumps(state, separators=(",", ":"))
-
-    forged = _rechained(exported.read_text().splitlines(), 1, drop_a_field)
+    forged = _rechained(exported.read_text().splitlines(), 1, _drop_a_field)
     rebuilt = fresh(tmp_path, "rebuilt")("restore", "-", input=forged)
     monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
     folded = fresh(tmp_path, "folded")("restore", "-", input=forged)
