@@ -370,7 +370,7 @@ class FreshReplay(Replay):
 
     def differ(self) -> list[str]:
         """Finish the replay; the live read models that differ from it, by projection (table)."""
-        self.finish(self.conn)
+        self.load()  # no index is built: each table is read whole, in primary key order
         self.live._catch_up(list(self.live.projections.values()), None, stop=self.position)
         differ = []
         with self.live.engine.connect() as live:
