@@ -77,14 +77,11 @@ class Exchange(Application[UUID], Loader):
 
     def close(self) -> None:
         self.recorder.release()
-        super().close()
-        # The library's SQLAlchemy datastore never disposes its engine: its pooled
-        # connections would stay open until the garbage collector came by.
-        self.engine.dispose()
+        super().close()  # the factory disposes of the engine and its pooled connections
 
     @property
     def engine(self) -> Any:
-        return self.recorder.datastore.engine
+        return self.recorder.engine
 
     def load(self, cls: type[A], key: str, field: str, what: str) -> A:
         """Outside a command: straight from the store (a unit of work loads through the cache)."""
@@ -268,4 +265,3 @@ def wall_clock() -> datetime:
 
 def _recorded_time(state: bytes | None) -> datetime | None:
     return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
-

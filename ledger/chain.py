@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import orjson
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, func, select
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from ipledger.domain.errors import IntegrityError, InvalidInput
 from ipledger.ledger.codec import Envelope
 from ipledger.ledger.driver import Raw, passing_cache
+from ipledger.ledger.uuidtype import UUIDType
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -31,7 +32,22 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 PAGE = 2000
 
-#: The tables ipledger adds beside the library's events table (created by migrations).
+#: The log: the layout of eventsourcing-sqlalchemy's stored events, as migration 0001
+#: creates it and ledger.recorder reads and writes it.
+events_metadata = MetaData()
+POSITION = BigInteger().with_variant(Integer(), "sqlite")
+events_table = Table(
+    "ipledger_events",
+    events_metadata,
+    Column("id", POSITION, primary_key=True, autoincrement=True),
+    Column("originator_id", UUIDType(), nullable=False),
+    Column("originator_version", POSITION, nullable=False),
+    Column("topic", Text(), nullable=False),
+    Column("state", LargeBinary(), nullable=False),
+    Index("ipledger_events_aggregate_idx", "originator_id", "originator_version", unique=True),
+)
+
+#: The tables ipledger adds beside the events table (created by migrations).
 ledger_metadata = MetaData()
 
 chain_table = Table(

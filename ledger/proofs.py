@@ -24,14 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text, select
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, SmallInteger, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import IntegrityError, InvalidInput, NotFound
 from ipledger.ledger import merkle
-from ipledger.ledger.chain import chain_table, export_line, ledger_metadata
+from ipledger.ledger.chain import chain_table, events_table, export_line, ledger_metadata
 from ipledger.ledger.merkle import Node
-from ipledger.ledger.uuidtype import UUIDType
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import StoredEvent
@@ -81,17 +80,6 @@ settings_table = Table(
     ledger_metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text(), nullable=False),
-)
-
-#: The events as the tree reads them (outside a recorder: the migration fills the tree).
-_events = Table(
-    "ipledger_events",
-    MetaData(),
-    Column("id", POSITION, primary_key=True),
-    Column("originator_id", UUIDType()),
-    Column("originator_version", POSITION),
-    Column("topic", Text()),
-    Column("state", LargeBinary()),
 )
 
 HEAD_SQL = "SELECT size, frontier FROM ipledger_tree_head WHERE id = 1"
@@ -180,10 +168,10 @@ def fill_tree(conn: Connection) -> int:
 
 def log_leaves(conn: Connection) -> Iterator[tuple[int, bytes]]:
     """(position, leaf hash) of every event in the log as it is now, from its export lines."""
-    e = _events.c
+    e = events_table.c
     rows = conn.execute(
         select(e.id, e.originator_id, e.originator_version, e.topic, e.state, chain_table.c.hash)
-        .select_from(_events.outerjoin(chain_table, chain_table.c.position == e.id))
+        .select_from(events_table.outerjoin(chain_table, chain_table.c.position == e.id))
         .order_by(e.id)
         .execution_options(stream_results=True, yield_per=5000)
     )
@@ -435,5 +423,3 @@ def checkpoints(conn: Connection) -> list[dict[str, Any]]:
         {"id": r.id, "size": r.size, "root_hash": r.root, "checkpoint": r.note}
         for r in conn.execute(select(c.id, c.size, c.root, c.note).order_by(c.id))
     ]
-
-

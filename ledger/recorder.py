@@ -1,43 +1,49 @@
-"""The event store's recorder: eventsourcing-sqlalchemy, with the hash chain and command records.
+"""The event store's recorder: eventsourcing's ApplicationRecorder on SQLAlchemy Core,
+with the hash chain and command records.
 
-Two things are added to the library's SQLAlchemy persistence, both inside the same
-transaction as the events themselves:
+Every write goes through `LedgerRecorder.insert_events`, and inside the same transaction
+as the events themselves it links every stored event into the SHA-256 hash chain
+(ledger.chain, docs/audit.md), appends it to the Merkle tree (ledger.proofs), and records
+the command id with its outcome, so a repeated command id is answered from the record
+(`CommandRecord`) and writes nothing. `LedgerFactory` (the application's
+PERSISTENCE_MODULE) opens the engine with durable SQLite settings (WAL,
+synchronous=FULL, a busy timeout so concurrent writers wait instead of failing) or a
+pre-pinged PostgreSQL pool.
 
-* `LedgerRecorder` links every stored event into the SHA-256 hash chain (ledger.chain,
-  docs/audit.md), appends it to the Merkle tree (ledger.proofs), and records the
-  command id with its outcome, so a repeated command id is answered from the record
-  (`CommandRecord`) and writes nothing.
-* `LedgerFactory` turns on durable SQLite settings (WAL, synchronous=FULL, a busy
-  timeout so concurrent writers wait instead of failing) and a pre-pinged PostgreSQL pool.
-
-Its hot path is plain SQL on the driver's connection (ledger.driver); its tables other
-than the library's events table are defined with the chain (ledger.chain).
+The log keeps eventsourcing-sqlalchemy's table layout (ledger.chain.events_table), but
+the recorder is our own, as bench.md allows one that passes the library's recorder
+contract (tests/test_recorder_contract.py): its hot path is plain SQL on the driver's
+connection (ledger.driver), so the library's ORM session, models and datastore, which
+every command imported and never used, are no longer loaded (the cold start of a write).
 """
 
 from __future__ import annotations
 
-# Before the library: its models take their UUID column type from sqlalchemy_utils, and
-# ledger.uuidtype loads that type without the rest of the package (the write's cold start).
-from ipledger.ledger import uuidtype  # noqa: F401
-
-# isort: split
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, Sequence
 from uuid import UUID
 
 import sqlalchemy.exc
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    Notification,
+    PersistenceError,
+    ProcessRecorder,
+    StoredEvent,
+    TrackingRecorder,
+)
 from eventsourcing.persistence import IntegrityError as RecordConflict
-from eventsourcing.persistence import Notification, PersistenceError, StoredEvent
 from eventsourcing.persistence import OperationalError as StoreOperationalError
-from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
-from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Table, func, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Engine
 
 from ipledger.ledger import driver
-from ipledger.ledger.chain import GENESIS, commands_table, ledger_metadata, link_events
+from ipledger.ledger.chain import GENESIS, commands_table, events_metadata, events_table, ledger_metadata, link_events
+from ipledger.ledger.config import make_engine
 from ipledger.ledger.driver import PinnedConnection, Raw
 from ipledger.ledger.proofs import append_leaves, leaves_of
 
@@ -85,17 +91,32 @@ def write_beside_events(
     insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
 
 
-class LedgerRecorder(SQLAlchemyApplicationRecorder):
+class LedgerRecorder(ApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.tables.extend(ledger_metadata.sorted_tables)
-        self.events_table: Table = self.events_record_cls.__table__
+    def __init__(self, engine: Engine, events_table_name: str = "ipledger_events") -> None:
+        if events_table_name != events_table.name:
+            raise ValueError(f"the log's table is {events_table.name}, not {events_table_name}")
+        self.engine = engine
+        self.events_table_name = events_table_name
+        self.events_table: Table = events_table
+        self.channel_name = events_table_name.replace(".", "_")
+        self.sqlite = engine.dialect.name == "sqlite"
+        # Writers in one process queue here, not on SQLite's busy wait.
+        self.write_lock = threading.Lock() if self.sqlite else None
         self._pinned = PinnedConnection()
         self._insert_sqls: dict[tuple[str, int, bool], str] = {}
+
+    def create_table(self) -> None:
+        """The log and the tables beside it, for a store made without the migrations (the
+        library's recorder contract tests); ledger.schema migrates every real store."""
+        events_metadata.create_all(self.engine)
+        ledger_metadata.create_all(self.engine)
+
+    def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Any:
+        raise NotImplementedError("ipledger's projections read the log in pages; nothing subscribes")
 
     @contextmanager
     def one_connection(self) -> Iterator[None]:
@@ -105,72 +126,43 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         statement (on PostgreSQL a ping, a BEGIN and a ROLLBACK round trip each). Reads
         see every committed write: SQLite and PostgreSQL (in autocommit) read outside a
         transaction."""
-        engine = self.datastore.engine
-        if driver.shared() is not None or not self._fast or not isinstance(engine, Engine):
+        if driver.shared() is not None:
             yield
             return
         # If the server went away, the next command (or its first read, see `_one`) gets
         # a new connection.
-        with self._pinned.sharing(engine):
+        with self._pinned.sharing(self.engine):
             yield
 
     def release(self) -> None:
         """Give back the connection this process kept for its commands (see one_connection)."""
         self._pinned.release()
 
-    @property
-    def _engine(self) -> Engine:
-        engine = self.datastore.engine
-        assert isinstance(engine, Engine)
-        return engine
-
-    @property
-    def _fast(self) -> bool:
-        """Plain SQL applies: a pooled file or server store, not one the library serialises."""
-        return (
-            self.datastore.access_lock is None
-            and self.datastore.scoped_session is None
-            and isinstance(self.datastore.engine, Engine)
-        )
-
     @contextmanager
-    def _reading(self) -> Iterator[Any]:
-        """A connection for one read: the command's shared one, or straight from the pool
-        (no ORM session); an in-memory SQLite store goes through the library's lock."""
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for one read: the command's shared one, or straight from the pool."""
         shared = driver.shared()
         if shared is not None:
             yield shared.sa
-        elif self.datastore.access_lock is not None or self.datastore.scoped_session is not None:
-            with self.transaction(commit=False) as session:
-                yield session
         else:
-            with self._engine.connect() as conn:
+            with self.engine.connect() as conn:
                 yield conn
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], *, session: Session | None = None, **kwargs: Any
-    ) -> Sequence[int] | None:
-        """Write events, chain links and command records in one transaction, without the ORM.
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Write events, chain links and command records in one transaction, in plain SQL.
 
-        Every command ends here, so this is the interactive hot path: a session's unit of
-        work, statement compilation and cache keys cost more than the inserts themselves.
-        Plain SQL strings on a pooled connection do the same writes. An in-memory store
-        (which the library serialises with its own lock) or a caller's session keeps the
-        library's path. `commands` (keyword) are the records to write, see CommandWrite.
-        """
-        if session is not None or not self._fast:
-            return super().insert_events(stored_events, session=session, **kwargs)
-        lock = self.datastore.write_lock  # writers in one process queue here, not on SQLite's busy wait
+        Every command ends here, so this is the interactive hot path. `commands`
+        (keyword) are the records to write, see CommandWrite; `after`, the log position
+        the write must follow (see `_write`)."""
+        lock = self.write_lock
         if lock is not None:
             lock.acquire()
         try:
-            with driver.connection(self._engine) as raw:
+            with driver.connection(self.engine) as raw:
                 try:
                     with raw.pipelined():
                         raw.begin()
-                        positions = self._write(
-                            raw, stored_events, kwargs.get("commands") or (), kwargs.get("after")
-                        )
+                        positions = self._write(raw, stored_events, kwargs.get("commands") or (), kwargs.get("after"))
                         raw.commit()
                 except BaseException:
                     raw.rollback()
@@ -185,12 +177,6 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         finally:
             if lock is not None:
                 lock.release()
-
-    def _insert_stored_events(
-        self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int]:
-        """The library's path (a caller's session, or an in-memory store): same writes."""
-        return self._write(Raw(session.connection()), stored_events, kwargs.get("commands") or (), kwargs.get("after"))
 
     def _write(
         self,
@@ -288,8 +274,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
             "(SELECT size FROM ipledger_tree_head WHERE id = 1), (SELECT frontier FROM ipledger_tree_head WHERE id = 1)"
         )
 
-    # The library's reads go through ORM queries; these Core statements return the same
-    # values several times faster (the recorder contract tests in tests/ hold them to it).
+    # Reads: the log by aggregate (every command's loads) and in order (projections).
 
     def select_events(
         self,
@@ -302,9 +287,7 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         """One aggregate's events, by a prepared SQL string: loading aggregates is the hot
         path of every command, and building a SQLAlchemy statement each time cost more
         than the query."""
-        if not self._fast:
-            return self._select_events_core(originator_id, gt, lte, desc, limit)
-        sqlite = self._engine.dialect.name == "sqlite"
+        sqlite = self.sqlite
         mark = "?" if sqlite else "%s"
         uid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
         sql = [
@@ -321,31 +304,9 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
         sql.append(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version")
         if limit is not None:
             sql.append(f" LIMIT {int(limit)}")
-        with driver.connection(self._engine) as raw:
+        with driver.connection(self.engine) as raw:
             rows = raw.rows("".join(sql), params)
         return [StoredEvent(uid, r[1], r[2], bytes(r[3])) for r in rows]
-
-    def _select_events_core(
-        self,
-        originator_id: UUID | str,
-        gt: int | None,
-        lte: int | None,
-        desc: bool,
-        limit: int | None,
-    ) -> list[StoredEvent]:
-        t = self.events_table
-        q = select(t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state).where(
-            t.c.originator_id == originator_id
-        )
-        if gt is not None:
-            q = q.where(t.c.originator_version > gt)
-        if lte is not None:
-            q = q.where(t.c.originator_version <= lte)
-        q = q.order_by(t.c.originator_version.desc() if desc else t.c.originator_version)
-        if limit is not None:
-            q = q.limit(limit)
-        with self._reading() as conn:
-            return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(q)]
 
     def max_notification_id(self) -> int | None:
         with self._reading() as conn:
@@ -426,12 +387,8 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         """One row of a read with `{0}` for the parameter mark, on the command's connection."""
-        if not self._fast:
-            with self._reading() as conn:
-                c = conn.connection() if isinstance(conn, Session) else conn
-                return c.exec_driver_sql(sql.format("?" if c.dialect.name == "sqlite" else "%s"), params).one()
         try:
-            with driver.connection(self._engine) as raw:
+            with driver.connection(self.engine) as raw:
                 return raw.rows(sql.format(raw.mark), params)[0]
         except sqlalchemy.exc.DBAPIError:
             pinned = self._pinned.raw
@@ -439,26 +396,39 @@ class LedgerRecorder(SQLAlchemyApplicationRecorder):
                 raise
             # The kept connection died (a server restart between commands): a command's
             # reads come before its write, so they are safe to redo on a new one.
-            raw = self._pinned.renew(self._engine)
+            raw = self._pinned.renew(self.engine)
             return raw.rows(sql.format(raw.mark), params)[0]
 
 
-class LedgerFactory(SQLAlchemyFactory):
-    """The persistence module (PERSISTENCE_MODULE): the library's, with LedgerRecorder and
-    the driver's connection settings."""
+class LedgerFactory(InfrastructureFactory[TrackingRecorder]):
+    """The persistence module (PERSISTENCE_MODULE): one engine on the store named by
+    SQLALCHEMY_URL, with the driver's connection settings, and LedgerRecorder on it.
+    ipledger keeps no snapshots and runs no process applications: the other recorders
+    the library can ask a factory for are refused."""
 
-    application_recorder_class = LedgerRecorder
+    SQLALCHEMY_URL = "SQLALCHEMY_URL"
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        engine = self.datastore.engine
-        if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
-            # Test pooled connections before use: a server restarted between two commands
-            # costs a reconnect, not a failed command.
-            url = engine.url
-            engine.dispose()
-            self.datastore = self.datastore_class(url=url.render_as_string(hide_password=False), pool_pre_ping=True)
-            assert isinstance(self.datastore.engine, Engine)
-            driver.hook_postgresql(self.datastore.engine)
-        elif engine is not None and engine.dialect.name == "sqlite":
-            driver.hook_sqlite(engine)
+        url = self.env.get(self.SQLALCHEMY_URL)
+        if not url:
+            raise ValueError(f"{self.SQLALCHEMY_URL} names no store")
+        self.engine = make_engine(url)  # SQLite: the durable settings on every new connection
+        if self.engine.dialect.name == "postgresql":
+            driver.hook_postgresql(self.engine)
+
+    def application_recorder(self) -> ApplicationRecorder:
+        prefix = self.env.name.lower() or "stored"
+        return LedgerRecorder(self.engine, prefix + "_events")
+
+    def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
+        raise NotImplementedError("ipledger keeps no snapshots (IS_SNAPSHOTTING_ENABLED)")
+
+    def tracking_recorder(self, tracking_recorder_class: type[TrackingRecorder] | None = None) -> TrackingRecorder:
+        raise NotImplementedError("ipledger's projections track their own positions (projections/runner.py)")
+
+    def process_recorder(self) -> ProcessRecorder:
+        raise NotImplementedError("ipledger runs no process applications")
+
+    def close(self) -> None:
+        self.engine.dispose()

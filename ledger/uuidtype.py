@@ -1,8 +1,8 @@
 """sqlalchemy_utils's UUIDType without the rest of sqlalchemy_utils (the cold start of a write).
 
-The event store's `originator_id` column is sqlalchemy_utils's UUIDType: the library's
-models (eventsourcing_sqlalchemy.models) import it, as do our Merkle tree's reads and the
-first migration. Importing it the ordinary way runs `sqlalchemy_utils/__init__.py`, which
+The event store's `originator_id` column is sqlalchemy_utils's UUIDType, as in
+eventsourcing-sqlalchemy's layout of the log: the log's table (ledger.chain.events_table)
+and the first migration use it. Importing it the ordinary way runs `sqlalchemy_utils/__init__.py`, which
 imports every type the package has, and with them cryptography and the PostgreSQL,
 MS SQL and Oracle dialects: about 80 ms, a sixth of a write command's cold start.
 
@@ -10,7 +10,8 @@ MS SQL and Oracle dialects: about 80 ms, a sixth of a write command's cold start
 own name, so the class is the library's, unchanged, and what it stores is what it always
 stored; the two dialects that file names are imported when a column first asks for one
 (on a PostgreSQL or MS SQL store). Anyone importing sqlalchemy_utils later gets this same
-module from `sys.modules`. Import this module before eventsourcing_sqlalchemy.
+module from `sys.modules`. Import this module before eventsourcing_sqlalchemy (only the
+tests still import that library: a store its create_table made is adopted).
 """
 
 from __future__ import annotations

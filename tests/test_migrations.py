@@ -58,12 +58,20 @@ def test_store_at_previous_version_upgrades_with_its_history_intact(store_url: s
 
 def test_store_made_before_migrations_is_adopted(sqlite_url: str) -> None:
     from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
+    from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 
+    from ipledger.ledger.config import make_engine
     from ipledger.ledger.recorder import LedgerRecorder
 
-    # An early store: tables made by the library's create_table, no alembic_version.
-    recorder = LedgerRecorder(SQLAlchemyDatastore(url=sqlite_url), events_table_name="ipledger_events")
-    recorder.create_table()
+    # An early store: the log as eventsourcing-sqlalchemy's create_table made it, ipledger's
+    # tables beside it, no alembic_version.
+    datastore = SQLAlchemyDatastore(url=sqlite_url)
+    SQLAlchemyApplicationRecorder(datastore, events_table_name="ipledger_events").create_table()
+    assert datastore.engine is not None
+    datastore.engine.dispose()
+    engine = make_engine(sqlite_url)
+    LedgerRecorder(engine).create_table()  # the log is there: only the tables beside it are made
+    engine.dispose()
     engine = sa.create_engine(sqlite_url)
     assert current_revision(engine) is None
 

@@ -1,7 +1,8 @@
 """The eventsourcing library's recorder contract, applied to our own recorder.
 
-LedgerRecorder replaces the library's ORM reads and inserts with Core statements and
-adds the hash chain; the library's own test cases say what any recorder must keep.
+LedgerRecorder is our own recorder on eventsourcing's ApplicationRecorder and
+SQLAlchemy Core, with the hash chain beside the events; the library's own test cases say
+what any recorder must keep (bench.md asks for them of any storage code of our own).
 """
 
 from __future__ import annotations
@@ -9,18 +10,10 @@ from __future__ import annotations
 import os
 
 import pytest
-
-# The recorder first, as the application imports it: the library then runs on the UUID
-# column type ledger.uuidtype loads (without the rest of sqlalchemy_utils), and the
-# contract holds for that (when this module is the first to import either).
-from ipledger.ledger.recorder import LedgerRecorder
-
-# isort: split
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
-from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-from sqlalchemy import event
 
-from ipledger.ledger.config import sqlite_pragmas
+from ipledger.ledger.config import make_engine
+from ipledger.ledger.recorder import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
 
 
@@ -28,12 +21,11 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
     url: str = ""
 
     def create_recorder(self) -> LedgerRecorder:
-        datastore = SQLAlchemyDatastore(url=self.url)
-        if self.url.startswith("sqlite"):  # configured as LedgerFactory and ensure_schema configure it
-            event.listen(datastore.engine, "connect", sqlite_pragmas)
-            with datastore.engine.connect() as conn:
+        engine = make_engine(self.url)  # as LedgerFactory opens it
+        if self.url.startswith("sqlite"):  # as ensure_schema configures a new store
+            with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        recorder = LedgerRecorder(datastore, events_table_name="ipledger_events")
+        recorder = LedgerRecorder(engine, events_table_name="ipledger_events")
         recorder.create_table()
         return recorder
 
