@@ -229,7 +229,7 @@ class AggregateIds:
     recent: a log's events of one aggregate lie close together, and making both forms for
     every event was a tenth of a rebuild. Memory stays flat (forgotten past `LIMIT`)."""
 
-    LIMIT = 100_000
+    LIMIT = 10_000
 
     class Id(NamedTuple):
         uuid: UUID

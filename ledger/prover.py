@@ -31,7 +31,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ipledger.domain.errors import IntegrityError
+from ipledger.ledger import driver
 from ipledger.ledger.chain import Logged, RowDigest, checked_log, read_log
+from ipledger.ledger.driver import passing_cache
 
 #: From this many events in the log a child process proves it (see the module's note).
 PARALLEL_FROM = 25_000
@@ -101,7 +103,7 @@ class Proof:
             yield from checked_log(self.events, self.engine, self.expect, self.progress, self.report, self.tree)
             return
         seen = RowDigest(self.until)
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, passing_cache(conn):
             for page in read_log(conn, self.events, 0, self.until, seen):
                 yield page
                 if self.progress is not None:
@@ -153,6 +155,9 @@ def main() -> None:
     """The child: the job on stdin, the verdict as JSON on stdout."""
     from ipledger.ledger.config import make_engine
 
+    # The proof walks four tables in step, each in order: a few pages of SQLite's cache
+    # each suffice (4 MiB, not a fold's 16: 13 MB less at 1M events, beside the fold).
+    driver.PASS_CACHE_KIB = 4096
     job = json.loads(sys.stdin.buffer.read())
     engine = make_engine(job["url"])
     try:
