@@ -27,8 +27,12 @@ def describe_failure(e: Exception) -> tuple[str, str, int]:
         cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         return "StoreUnavailable", f"db: the store could not be used ({first}); nothing was recorded", 5
-    first = (str(e).strip().splitlines() or [""])[0]
-    return "InternalError", f"{type(e).__name__}: {first}", 1
+    return "InternalError", summary(e), 1
+
+
+def summary(e: BaseException) -> str:
+    """An unforeseen failure in one line: its type and the first line of what it says."""
+    return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
 
 
 def one_line(message: str) -> str:

@@ -454,6 +454,7 @@ class Ledger:
         from ipledger.projections.scratch import ExportFold, failure_detail
 
         exchange = self.exchange
+        read_models = self.read_models  # opened (tables made) before the log: a failure wipes both
         with tempfile.TemporaryDirectory(prefix="ipledger-restore-") as folder:
             # On SQLite a second process folds the read models as the lines are accepted
             # (a large log; see projections/scratch.py); otherwise they are rebuilt after.
@@ -470,13 +471,12 @@ class Ledger:
             try:
                 # Replays every event: one that hashes right but is no event of ours fails here.
                 # The restore proved every hash as it wrote: the rebuild need not prove them again.
-                if folded is None or folded.get("position") not in (done["position"], None):
-                    self.read_models.rebuild()
-                elif not folded["folded"]:
+                if folded is not None and not folded["folded"]:
                     raise IntegrityError(folded["error"])
-                else:
-                    assert fold is not None
-                    self.read_models.adopt(fold.path, done["position"])
+                if folded is not None and fold is not None and folded["position"] == done["position"]:
+                    read_models.adopt(fold.path, done["position"])
+                else:  # no fold (a short log, PostgreSQL, or a child that gave no verdict)
+                    read_models.rebuild()
             except Exception as e:
                 self._wipe()
                 raise IntegrityError(
@@ -491,7 +491,6 @@ class Ledger:
         from ipledger.projections.tables import metadata as read_models
 
         exchange = self.exchange
-        self.read_models  # noqa: B018 - made on first use, with their tables: a fold beside the restore never opened them
         kept = {"ipledger_settings"}  # the log's name, set before the restore by `init --origin`
         with exchange.engine.begin() as conn:
             for table in [*reversed(read_models.sorted_tables), *reversed(ledger_metadata.sorted_tables)]:

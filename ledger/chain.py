@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 PAGE = 2000
 
+#: A log position (and any count of events): 64 bits, SQLite's INTEGER (its rowid).
+POSITION = BigInteger().with_variant(Integer(), "sqlite")
+
 #: The log: the layout of eventsourcing-sqlalchemy's stored events, as migration 0001
 #: creates it and ledger.recorder reads and writes it.
 events_metadata = MetaData()
-POSITION = BigInteger().with_variant(Integer(), "sqlite")
 events_table = Table(
     "ipledger_events",
     events_metadata,
@@ -53,7 +55,7 @@ ledger_metadata = MetaData()
 chain_table = Table(
     "ipledger_chain",
     ledger_metadata,
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
+    Column("position", POSITION, primary_key=True, autoincrement=False),
     Column("hash", String(64), nullable=False),
 )
 
@@ -63,7 +65,7 @@ commands_table = Table(
     Column("command_id", String(200), primary_key=True),
     Column("command", String(64), nullable=False),
     Column("outcome", LargeBinary(), nullable=False),
-    Column("position", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("position", POSITION, nullable=False),
     # sha256 of (command, canonical args, actor): a reused id for another request is refused.
     Column("digest", String(64), nullable=True),
 )
@@ -389,20 +391,19 @@ def verify_chain(
     engine: Engine,
     expect: tuple[int, str] | None = None,
     progress: Callable[[int], None] | None = None,
-    consumer: Callable[[list[Logged]], None] | None = None,
     tree: bool = False,
+    seen: RowDigest | None = None,
 ) -> dict[str, Any]:
     """Recompute the hash chain from the first event; raise IntegrityError at the first bad position.
 
     The command records (idempotency) live outside the chain, so each is checked against
     the hashed envelope of its command's last event: same command id, position, request
-    digest and outcome digest. A record edited, added or deleted is caught here. Each
-    proved page is handed to `consumer` (a projection fold), so one pass does both; with
-    `tree`, every Merkle leaf is checked in that pass too (the report's "tree")."""
+    digest and outcome digest. A record edited, added or deleted is caught here. With
+    `tree`, every Merkle leaf is checked in the same pass (the report's "tree"). A fold
+    that needs the pages too reads them from `checked_log` itself (or ledger.prover)."""
     report: dict[str, Any] = {}
-    for page in checked_log(events, engine, expect, progress, report, tree):
-        if consumer is not None:
-            consumer(page)
+    for _ in checked_log(events, engine, expect, progress, report, tree, seen):
+        pass
     return report
 
 

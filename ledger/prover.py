@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from ipledger.domain.errors import IntegrityError
 from ipledger.ledger import driver
-from ipledger.ledger.chain import Logged, RowDigest, checked_log, read_log
+from ipledger.ledger.chain import Logged, RowDigest, checked_log, read_log, verify_chain
 from ipledger.ledger.driver import passing_cache
 
 #: From this many events in the log a child process proves it (see the module's note).
@@ -63,12 +63,16 @@ class Proof:
         self.parallel = self.until >= PARALLEL_FROM
         self._child: subprocess.Popen[bytes] | None = None
         self._verdict: dict[str, Any] | None = None
-        #: Who gave the verdict: "child", or "here" (one pass, or a child that could not run).
-        self.proved_by = "here"
 
     def __enter__(self) -> Proof:
         if self.parallel:
-            job = {"url": self.url, "events": self.events, "until": self.until, "expect": self.expect}
+            job = {
+                "url": self.url,
+                "events": self.events,
+                "until": self.until,
+                "expect": self.expect,
+                "tree": self.tree,
+            }
             try:
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", "ipledger.ledger.prover"],
@@ -78,7 +82,7 @@ class Proof:
                 )
                 assert self._child.stdin is not None
                 # The job goes on stdin: a store URL may carry a password, and argv is public.
-                self._child.stdin.write(json.dumps({**job, "tree": self.tree}).encode())
+                self._child.stdin.write(json.dumps(job).encode())
                 self._child.stdin.close()
             except OSError:
                 self._child = None  # proved here instead, after the fold
@@ -128,7 +132,6 @@ class Proof:
                 if child.wait() == 0:
                     try:
                         verdict = json.loads(out)
-                        self.proved_by = "child"
                     except ValueError:
                         verdict = None
             self._verdict = verdict or prove(self.engine, self.events, self.until, self.expect, self.tree)
@@ -141,11 +144,9 @@ def prove(engine: Engine, events: str, until: int, expect: tuple[int, str] | Non
     from ipledger.ledger.bulk import bulk_work
 
     seen = RowDigest(until)
-    report: dict[str, Any] = {}
     try:
         with bulk_work():
-            for _ in checked_log(events, engine, expect, None, report, tree, seen):
-                pass
+            report = verify_chain(events, engine, expect, tree=tree, seen=seen)
     except IntegrityError as e:
         return {"proved": False, "error": e.message}
     return {"proved": True, "report": report, "digest": seen.hexdigest()}

@@ -96,13 +96,12 @@ class LedgerRecorder(ApplicationRecorder):
 
     last_prev_position = 0
 
-    def __init__(self, engine: Engine, events_table_name: str = "ipledger_events") -> None:
-        if events_table_name != events_table.name:
-            raise ValueError(f"the log's table is {events_table.name}, not {events_table_name}")
+    #: The log (ledger.chain): one table, whatever the application is called.
+    events_table: Table = events_table
+    events_table_name: str = events_table.name
+
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.events_table_name = events_table_name
-        self.events_table: Table = events_table
-        self.channel_name = events_table_name.replace(".", "_")
         self.sqlite = engine.dialect.name == "sqlite"
         # Writers in one process queue here, not on SQLite's busy wait.
         self.write_lock = threading.Lock() if self.sqlite else None
@@ -222,7 +221,7 @@ class LedgerRecorder(ApplicationRecorder):
             else:
                 position_of = {(r[1], r[2]): r[0] for r in returned}
                 positions = [position_of[k] for k in keys]
-            raw.run(f"NOTIFY {self.channel_name}")
+            raw.run(f"NOTIFY {table}")
             last_link = (returned[0][3], returned[0][4])
         else:
             found = raw.rows("SELECT position, hash FROM ipledger_chain ORDER BY position DESC LIMIT 1")
@@ -418,8 +417,7 @@ class LedgerFactory(InfrastructureFactory[TrackingRecorder]):
             driver.hook_postgresql(self.engine)
 
     def application_recorder(self) -> ApplicationRecorder:
-        prefix = self.env.name.lower() or "stored"
-        return LedgerRecorder(self.engine, prefix + "_events")
+        return LedgerRecorder(self.engine)
 
     def aggregate_recorder(self, purpose: str = "events") -> AggregateRecorder:
         raise NotImplementedError("ipledger keeps no snapshots (IS_SNAPSHOTTING_ENABLED)")

@@ -247,7 +247,7 @@ class ReadModels:
         match it (the live ones brought to the same position first)."""
         with tempfile.TemporaryDirectory(prefix="ipledger-replay-") as folder:
             engine = create_engine(f"sqlite:///{folder}/replay.db")
-            event.listen(engine, "connect", _scratch)
+            event.listen(engine, "connect", scratch_pragmas)
             try:
                 tracking_table.create(engine)
                 with engine.begin() as conn:
@@ -270,7 +270,7 @@ class ReadModels:
             return fresh.differ()
 
 
-def _scratch(dbapi_connection: Any, _record: Any) -> None:
+def scratch_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """A scratch replay needs no durability: it is thrown away after the comparison."""
     dbapi_connection.execute("PRAGMA journal_mode=OFF")
     dbapi_connection.execute("PRAGMA synchronous=OFF")

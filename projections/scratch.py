@@ -130,10 +130,10 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
     from ipledger.ledger.chain import READ_PAGE, AggregateIds, Logged
     from ipledger.ledger.codec import Envelope
     from ipledger.projections.readmodels import PROJECTIONS
-    from ipledger.projections.runner import Replay, _scratch
+    from ipledger.projections.runner import Replay, scratch_pragmas
 
     engine = create_engine(f"sqlite:///{path}")
-    event.listen(engine, "connect", _scratch)
+    event.listen(engine, "connect", scratch_pragmas)
     ids: dict[str, AggregateIds.Id] = {}
     try:
         with bulk_work(), engine.begin() as conn:
@@ -163,10 +163,9 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
 def failure_detail(e: BaseException) -> str:
     """How a restore names a fold's failure: "the log does not replay (DETAIL)"."""
     from ipledger.domain.errors import LedgerError
+    from ipledger.failures import summary
 
-    if isinstance(e, LedgerError):
-        return e.message
-    return f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+    return e.message if isinstance(e, LedgerError) else summary(e)
 
 
 def main() -> None:

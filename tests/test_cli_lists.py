@@ -544,6 +544,14 @@ def test_a_trail_page_needs_whole_numbers(market: Cli, option: str, value: str) 
     assert option in result.stderr
 
 
+def test_a_trail_page_past_nine_digits_is_too_large_not_malformed(market: Cli) -> None:
+    result = market("trail", "--asset", SECURED, "--limit", "1" + "0" * 20)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "error: InvalidInput: Invalid value for '--limit': '100000000000000000000' is too large (at most 9 digits)\n"
+    )
+
+
 def test_a_consent_used_by_a_command_outside_the_trail_names_the_command(market: Cli) -> None:
     from ipledger.describe import Describer
 

@@ -89,8 +89,9 @@ def test_the_report_is_the_one_pass_report(history: Cli, monkeypatch: pytest.Mon
     assert json.loads(history.ok("audit", "verify", "--json").stdout) == one_pass
 
 
-def test_a_rebuild_in_two_processes_is_the_one_pass_rebuild(history: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+def test_a_rebuild_in_two_processes_is_the_one_pass_rebuild(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None
+) -> None:
     history.ok("projections", "rebuild")
     monkeypatch.setattr(prover, "PARALLEL_FROM", 10**12)
     history.ok("audit", "verify")  # one pass: the rebuilt read models equal a fresh replay

@@ -25,7 +25,7 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
         if self.url.startswith("sqlite"):  # as ensure_schema configures a new store
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        recorder = LedgerRecorder(engine, events_table_name="ipledger_events")
+        recorder = LedgerRecorder(engine)
         recorder.create_table()
         return recorder
 

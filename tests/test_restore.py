@@ -323,18 +323,25 @@ def test_a_large_restore_takes_its_read_models_from_the_fold(
 
 
 def test_a_fold_that_fails_is_reported_as_the_rebuild_reports_it(
-    history: tuple[Cli, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    history: tuple[Cli, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    folded_beside: list[dict[str, Any] | None],
 ) -> None:
-    """The same forged export, restored with the fold beside it and without: one message."""
+    """The same forged export, restored with the fold beside it and without: one message,
+    and the one beside it is the child's verdict."""
     from ipledger.projections import scratch
 
     _, exported = history
     forged = _rechained(exported.read_text().splitlines(), 1, _drop_a_field)
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 10**9)
     rebuilt = fresh(tmp_path, "rebuilt")("restore", "-", input=forged)
+    folded_beside.clear()  # that restore had no child, by design
     monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
     folded = fresh(tmp_path, "folded")("restore", "-", input=forged)
     assert (folded.exit_code, folded.stderr) == (rebuilt.exit_code, rebuilt.stderr)
     assert "does not replay (" in folded.stderr
+    assert len(folded_beside) == 1 and folded_beside[0] is not None and not folded_beside[0]["folded"]
 
 
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/nonexistent/python"])
