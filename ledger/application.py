@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
@@ -156,20 +157,27 @@ class Exchange(Application[UUID], Loader):
         )
 
     def unit_of_work(
-        self, head: int | None = None, *, optimistic: bool = False, fresh: bool = False, head_unread: bool = False
+        self,
+        head: int | None = None,
+        *,
+        optimistic: bool = False,
+        fresh: bool = False,
+        head_unread: bool = False,
+        keep: Collection[UUID] = (),
     ) -> UnitOfWork:
         """A unit of work on the log as it is at `head` (read now when not given).
 
         The aggregate cache carries over from the last unit if nobody wrote since
         (`fresh` drops it anyway). `optimistic` leaves new ids to the unique index: a unit
         that conflicts must be run again without it. `head_unread`: `head` is where this
-        process left the log, not read from the store; the write conflicts if it moved."""
+        process left the log, not read from the store; the write conflicts if it moved.
+        `keep`: aggregates the cache must not drop (see AggregateCache.sync)."""
         if head is None:
             head = self.recorder.preflight(None)[1]
         last = self._head_time(head)
         if fresh:
             self.cache.forget()
-        self.cache.sync(head)
+        self.cache.sync(head, keep)
         return UnitOfWork(
             repository=self.repository,
             recorder=self.recorder,

@@ -13,20 +13,27 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import IntegrityError as RecordConflict
+from eventsourcing.persistence import StoredEvent
 
 from ipledger.domain.errors import ConcurrentWrite, InvalidInput, LedgerError
 from ipledger.ledger.application import MAX_ATTEMPTS, Exchange
 from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.commands import parse_id
-from ipledger.ledger.recorder import CommandRecord
+from ipledger.ledger.recorder import CommandRecord, CommandWrite
+from ipledger.ledger.unit_of_work import UnitOfWork
+from ipledger.ledger.writer import BatchWriter, WriterLost
 
 #: Lines per transaction: a commit is a durable flush (fsync on SQLite), so fewer, larger
 #: transactions are most of an import's speed; a kill still leaves whole commands only.
 BATCH = 5000
 KEYS = {"command", "args", "command_id", "actor", "at"}
+#: On SQLite, from the first full batch, a second process writes each batch while this
+#: one decides the next (see _Import and ledger/writer.py).
+PIPELINED = True
 
 
 @dataclass(frozen=True)
@@ -157,22 +164,76 @@ def run_import(
 ) -> dict[str, Any]:
     """Apply the lines; returns counts, or raises ImportFailed naming the first bad line."""
     with bulk_work():
-        return _run_import(exchange, raw_lines, batch or BATCH, progress)
+        return _Import(exchange, batch or BATCH, progress).run(raw_lines)
 
 
-def _run_import(
-    exchange: Exchange,
-    raw_lines: Iterable[bytes],
-    batch: int,
-    progress: Callable[[int], None] | None,
-) -> dict[str, Any]:
-    applied = skipped = 0
-    pending: list[Line] = []
+@dataclass
+class _Flight:
+    """A batch decided here and handed to the writer process, not yet answered for."""
 
-    def run_batch(lines: list[Line]) -> None:
+    lines: list[Line]
+    records: dict[str, CommandRecord]  # its own command ids: the next batch's repeats
+    touched: set[UUID]  # its aggregates: the cache keeps them until the store has them
+    commands: int  # how many commands it records
+    skipped: int  # its lines already recorded
+    after: int  # the position it must follow
+    head: int  # the position it ends at once written
+
+
+class _Replay(Exception):
+    """The batch in flight did not land as decided: what was decided after it is void."""
+
+
+class _Import:
+    """One import: batches decided in order, each written in one transaction.
+
+    On SQLite, from the first full batch, a second process writes each batch while this
+    one decides the next (ledger/writer.py), on the state the batch in flight leaves: its
+    aggregates are in the cache, its command ids in `flight.records`, and its positions
+    follow the head it was decided on. If it does not land as decided (another writer
+    wrote, an optimistic id existed, the writer died), whatever was decided after it is
+    dropped, and the import goes on in this process from that batch, exactly as an import
+    that never had a writer: command ids tell which lines landed."""
+
+    def __init__(self, exchange: Exchange, batch: int, progress: Callable[[int], None] | None) -> None:
+        self.exchange, self.batch, self.progress = exchange, batch, progress
+        self.applied = self.skipped = 0
+        self.pipelined = PIPELINED and exchange.recorder.sqlite
+        self.writer: BatchWriter | None = None
+        self.flight: _Flight | None = None
+        self.ahead = False  # deciding a batch on the state of the one in flight
+
+    def run(self, raw_lines: Iterable[bytes]) -> dict[str, Any]:
+        try:
+            pending: list[Line] = []
+            for number, raw in numbered(raw_lines):
+                try:
+                    line = parse_line(number, raw)
+                except LedgerError as e:
+                    self.land()
+                    if pending:
+                        self.run_batch(pending)
+                    raise ImportFailed(number, e, self.applied, self.skipped) from None
+                if line is None:
+                    continue
+                pending.append(line)
+                if len(pending) >= self.batch:
+                    self.full_batch(pending)
+                    pending = []
+            self.land()
+            if pending:
+                self.run_batch(pending)
+            return {"applied": self.applied, "skipped": self.skipped}
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+    # ------------------------------------------------------------------ in this process
+
+    def run_batch(self, lines: list[Line], optimistic: bool = True) -> None:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                return stage_and_write(lines, optimistic=attempt == 0)
+                return self.stage_and_write(lines, optimistic=optimistic and attempt == 0)
             except RecordConflict:
                 # A concurrent writer won a race inside this batch, or (on the first,
                 # optimistic attempt) a line made an id that already exists; nothing of
@@ -183,48 +244,133 @@ def _run_import(
                         f"line {lines[0].number}: the batch lost {MAX_ATTEMPTS} races; re-run the import"
                     ) from None
 
-    def stage_and_write(lines: list[Line], optimistic: bool) -> None:
+    def stage_and_write(self, lines: list[Line], optimistic: bool) -> None:
         """One batch is one unit of work: its lines are decided in order, each against
         what the lines before it decided, and written in one transaction."""
-        nonlocal applied, skipped
+        exchange = self.exchange
         records = exchange.command_records([line.command_id for line in lines])
-        batch_skipped = 0
         with exchange.unit_of_work(optimistic=optimistic) as uow:
-            for line in lines:
-                try:
-                    request = exchange.request(line.command, line.args, line.actor)
-                    record = records.get(line.command_id)
-                    if record is not None:  # recorded, or earlier in this batch: the same request is skipped
-                        exchange.repeat(line.command_id, request, record)
-                        batch_skipped += 1
-                        continue
-                    uow.decide(request, line.command_id, line.at, "at")
-                    records[line.command_id] = CommandRecord(request.name, b"{}", request.digest)
-                except LedgerError as e:
-                    # The lines before this one stand; the failed line may have changed
-                    # aggregates it loaded, so nothing cached is trusted after it.
-                    applied += uow.commit()
-                    exchange.cache.forget()
-                    skipped += batch_skipped
-                    raise ImportFailed(line.number, e, applied, skipped) from None
-            applied += uow.commit()
-        skipped += batch_skipped
-        if progress is not None:
-            progress(len(lines))
+            batch_skipped = self.decide(uow, lines, records)
+            self.applied += uow.commit()
+        self.skipped += batch_skipped
+        if self.progress is not None:
+            self.progress(len(lines))
 
-    for number, raw in numbered(raw_lines):
+    def decide(self, uow: UnitOfWork, lines: list[Line], records: dict[str, CommandRecord]) -> int:
+        """Decide the lines in order; returns how many were already recorded. A rejected
+        line stops the import: the lines before it are written, then ImportFailed."""
+        exchange, batch_skipped = self.exchange, 0
+        for line in lines:
+            try:
+                request = exchange.request(line.command, line.args, line.actor)
+                record = records.get(line.command_id)
+                if record is not None:  # recorded, or earlier in this batch: the same request is skipped
+                    exchange.repeat(line.command_id, request, record)
+                    batch_skipped += 1
+                    continue
+                uow.decide(request, line.command_id, line.at, "at")
+                records[line.command_id] = CommandRecord(request.name, b"{}", request.digest)
+            except LedgerError as e:
+                if self.ahead:
+                    # Decided ahead of the batch in flight: once that has landed, the
+                    # batch is decided again in process, where a rejection is final.
+                    self.land()
+                    raise _Replay from None
+                # The lines before this one stand; the failed line may have changed
+                # aggregates it loaded, so nothing cached is trusted after it.
+                self.applied += uow.commit()
+                exchange.cache.forget()
+                self.skipped += batch_skipped
+                raise ImportFailed(line.number, e, self.applied, self.skipped) from None
+        return batch_skipped
+
+    # ------------------------------------------------------------------ with the writer process
+
+    def full_batch(self, lines: list[Line]) -> None:
+        if not self.pipelined:
+            self.run_batch(lines)
+            return
+        if self.writer is None:
+            try:
+                self.writer = BatchWriter(self.exchange.url)
+            except (OSError, WriterLost):
+                self.pipelined = False
+                self.run_batch(lines)
+                return
         try:
-            line = parse_line(number, raw)
-        except LedgerError as e:
-            if pending:
-                run_batch(pending)
-            raise ImportFailed(number, e, applied, skipped) from None
-        if line is None:
-            continue
-        pending.append(line)
-        if len(pending) >= batch:
-            run_batch(pending)
-            pending = []
-    if pending:
-        run_batch(pending)
-    return {"applied": applied, "skipped": skipped}
+            events, commands, flight = self.stage_ahead(lines)
+        except _Replay:  # a line was refused on the state of the batch in flight (now landed)
+            self.run_batch(lines)
+            return
+        if not self.land():
+            self.run_batch(lines)
+            return
+        if not events:  # every line already recorded: nothing to write
+            self.count(flight)
+            return
+        try:
+            self.writer.send(events, commands, flight.after)
+        except WriterLost:
+            self.fall_back()
+            self.run_batch(lines)
+            return
+        self.flight = flight
+
+    def stage_ahead(self, lines: list[Line]) -> tuple[list[StoredEvent], list[CommandWrite], _Flight]:
+        """Decide a batch, optimistically, on the state the batch in flight leaves (or on
+        the log as it is): what to hand to the writer, and what to expect of it."""
+        exchange, before = self.exchange, self.flight
+        ahead = before.records if before is not None else {}
+        records = {**ahead, **exchange.command_records([line.command_id for line in lines])}
+        known = set(records)
+        if before is None:
+            uow = exchange.unit_of_work(optimistic=True)  # reads the head
+            after = uow.head or 0
+        else:
+            uow = exchange.unit_of_work(before.head, optimistic=True, head_unread=True, keep=before.touched)
+            after = before.head
+        self.ahead = before is not None
+        try:
+            with uow:
+                batch_skipped = self.decide(uow, lines, records)
+                events, commands = uow.hand_off()
+        finally:
+            self.ahead = False
+        head = after + len(events)
+        if events:  # the cache now holds this batch's state: current at the head it will have
+            exchange.cache.head, exchange.cache.head_time = head, uow.last
+        decided = {k: v for k, v in records.items() if k not in known}
+        flight = _Flight(lines, decided, set(uow.touched), len(commands), batch_skipped, after, head)
+        return events, commands, flight
+
+    def land(self) -> bool:
+        """Wait for the batch in flight, if any. True if it landed as decided; False if
+        it did not, and was then written here (the import goes on in this process)."""
+        flight, self.flight = self.flight, None
+        if flight is None:
+            return True
+        assert self.writer is not None
+        try:
+            landed = self.writer.result() == (flight.after + 1, flight.head)
+        except (RecordConflict, WriterLost):
+            landed = False
+        if landed:
+            self.count(flight)
+            return True
+        self.fall_back()
+        self.run_batch(flight.lines)
+        return False
+
+    def count(self, flight: _Flight) -> None:
+        self.applied += flight.commands
+        self.skipped += flight.skipped
+        if self.progress is not None:
+            self.progress(len(flight.lines))
+
+    def fall_back(self) -> None:
+        """Nothing decided after a batch that did not land holds: the cache is dropped and
+        the rest of the import runs in this process."""
+        self.exchange.cache.forget()
+        self.pipelined = False
+        if self.writer is not None:
+            self.writer.close()

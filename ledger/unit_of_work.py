@@ -14,10 +14,11 @@ with an error, drops whatever the commands changed from the process's aggregate 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Callable, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import orjson
@@ -113,12 +114,19 @@ class AggregateCache:
         self.head: int | None = None
         self.head_time: datetime | None = None  # when the event at `head` was recorded, if known
 
-    def sync(self, head: int | None) -> None:
+    def sync(self, head: int | None, keep: Collection[UUID] = ()) -> None:
+        """Current at `head`, or emptied; the oldest aggregates beyond the limit dropped,
+        except those in `keep` (a batch in flight to an import's writer: the store does
+        not have their state yet)."""
         if head != self.head:
             self.forget()
             self.head = head  # an empty cache is current anywhere; the head's time is unknown
-        while len(self.aggregates) > self.limit:
-            self.aggregates.popitem(last=False)
+        guard = len(self.aggregates)
+        while len(self.aggregates) > self.limit and guard:
+            guard -= 1
+            aggregate_id, aggregate = self.aggregates.popitem(last=False)
+            if aggregate_id in keep:
+                self.aggregates[aggregate_id] = aggregate
 
     def forget(self) -> None:
         self.aggregates.clear()
@@ -288,4 +296,10 @@ class UnitOfWork(Loader):
             self.cache.wrote(self.head, list(positions or ()), self.recorder.last_prev_position, self.last)
         self.committed = True
         return len(self.commands)
+
+    def hand_off(self) -> tuple[list[StoredEvent], list[tuple[str, str, bytes, int, str]]]:
+        """What `commit` would write, for a writer elsewhere (an import's writer process,
+        ledger/writer.py, which answers for it): the unit keeps what it decided in the cache."""
+        self.committed = True
+        return self.events, self.commands
 

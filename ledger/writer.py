@@ -1,0 +1,195 @@
+"""An import's batches written by a second process while this one decides the next.
+
+A third of an import was the write of each batch: its events, hash-chain links, Merkle
+leaves and command records, hashed and inserted in one transaction. The machine has a
+second core, so on SQLite a child process (`python -m ipledger.ledger.writer`) takes
+each decided batch and writes it through the same `LedgerRecorder.insert_events`, while
+this process decides the next batch on the state the previous one left in its aggregate
+cache. Nothing about a batch changes: one transaction each, whole commands only.
+
+Why SQLite only: a rowid table numbers new rows max + 1 in the order given, so the
+positions a batch will get are known before it is written, and each write is told the
+position it must follow (`after`): if anyone else wrote in between, it conflicts and
+writes nothing. PostgreSQL numbers rows from a sequence that a rolled-back transaction
+also advances, so its positions cannot be foretold; its imports write in process.
+
+The importer (ledger/importer.py) owns the rules of what may run ahead: a conflict, a
+lost child or a rejected line make it wait for the batch in flight and go on writing in
+process, exactly as without a child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError as RecordConflict
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import PersistenceError, StoredEvent
+
+from ipledger.ledger.recorder import CommandWrite
+
+#: A frame: its length (8 bytes, big-endian), then a pickle. Parent and child are the
+#: same program, so pickle is safe here: it never reads anything from outside.
+_LENGTH = struct.Struct(">Q")
+
+
+class WriterLost(Exception):
+    """The child gave no answer for a batch (it died, or could not start): whether that
+    batch was written is unknown, so the importer asks the store (command ids)."""
+
+
+def _send(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next frame, or None at the end of the stream (a frame cut short is an end too:
+    its sender died while sending, and half a batch is never written)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+class BatchWriter:
+    """The parent's side: one batch at a time in flight (`send`, then `result`)."""
+
+    def __init__(self, url: str) -> None:
+        self.in_flight = False
+        self._child: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [sys.executable, "-m", "ipledger.ledger.writer"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a child that fails gives no answer: the importer writes itself
+        )
+        # The store goes on stdin: its URL may carry a password, and argv is public.
+        self._call(lambda stream: _send(stream, {"url": url, "parent": os.getpid()}))
+
+    def send(self, events: Sequence[StoredEvent], commands: Sequence[CommandWrite], after: int) -> None:
+        """Hand a decided batch to the child: written after position `after`, or not at all."""
+        rows = [(_uuid(e.originator_id).bytes, e.originator_version, e.topic, e.state) for e in events]
+        self._call(lambda stream: _send(stream, (rows, list(commands), after)))
+        self.in_flight = True
+
+    def result(self) -> tuple[int, int]:
+        """The batch in flight: its first and last position once committed; RecordConflict
+        (nothing written: the log moved, or an optimistic id existed), the store's error,
+        or WriterLost."""
+        self.in_flight = False
+        child = self._child
+        if child is None or child.stdout is None:
+            raise WriterLost("the writer process is gone")
+        try:
+            answer = _receive(child.stdout)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+            answer = None
+        if answer is None:
+            self.close()
+            raise WriterLost("the writer process gave no answer")
+        kind, detail = answer
+        if kind == "ok":
+            return detail
+        if kind == "conflict":
+            raise RecordConflict(detail)
+        if kind == "operational":
+            raise StoreOperationalError(detail)
+        raise PersistenceError(detail)
+
+    def close(self) -> None:
+        """End the child: told to stop when idle, killed if it does not (a batch it was
+        given and not yet answered for is then unknown, see WriterLost)."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            if child.stdin is not None:
+                child.stdin.close()
+            child.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            child.kill()
+            child.wait()
+        finally:
+            if child.stdout is not None:
+                child.stdout.close()
+
+    def _call(self, send: Any) -> None:
+        child = self._child
+        if child is None or child.stdin is None:
+            raise WriterLost("the writer process is gone")
+        try:
+            send(child.stdin)
+        except OSError:  # a broken pipe: the child died
+            self.close()
+            raise WriterLost("the writer process is gone") from None
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A killed import leaves no writer behind to finish its batch: on Linux the child is
+    killed with its parent (its open transaction rolls back, as the parent's would)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def main() -> None:
+    """The child: batches in, answers out, until the parent closes the pipe."""
+    from ipledger.ledger.bulk import bulk_work
+    from ipledger.ledger.config import make_engine
+    from ipledger.ledger.recorder import LedgerRecorder
+
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    job = _receive(inp)
+    if job is None:
+        return
+    _die_with_parent(int(job["parent"]))
+    engine = make_engine(job["url"])
+    recorder = LedgerRecorder(engine)
+    try:
+        with bulk_work():
+            while (batch := _receive(inp)) is not None:
+                rows, commands, after = batch
+                events = [StoredEvent(UUID(bytes=oid), version, topic, state) for oid, version, topic, state in rows]
+                try:
+                    positions = recorder.insert_events(events, commands=commands, after=after)
+                    assert positions, "a batch always has events"
+                    answer: tuple[str, Any] = ("ok", (positions[0], positions[-1]))
+                except RecordConflict as e:
+                    answer = ("conflict", str(e))
+                except StoreOperationalError as e:
+                    answer = ("operational", str(e))
+                except PersistenceError as e:
+                    answer = ("error", str(e))
+                _send(out, answer)
+    finally:
+        recorder.release()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
