@@ -119,6 +119,8 @@ class BatchWriter:
         try:
             if child.stdin is not None:
                 child.stdin.close()
+            if child.stdout is not None:
+                child.stdout.read()  # its end: no answer is owed, so it exits (Popen.wait(timeout) polls)
             child.wait(timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             child.kill()
@@ -189,6 +191,8 @@ def main() -> None:
     finally:
         recorder.release()
         engine.dispose()
+    out.flush()
+    os._exit(0)  # every batch answered and committed: nothing is left for the interpreter's teardown
 
 
 if __name__ == "__main__":
