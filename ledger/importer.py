@@ -24,7 +24,7 @@ from ipledger.ledger.application import MAX_ATTEMPTS, Exchange
 from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.commands import parse_id
 from ipledger.ledger.recorder import CommandRecord, CommandWrite
-from ipledger.ledger.unit_of_work import UnitOfWork
+from ipledger.ledger.unit_of_work import IMPORT_CACHE_LIMIT, UnitOfWork
 from ipledger.ledger.writer import BatchWriter, WriterLost
 
 #: Lines per transaction: a commit is a durable flush (fsync on SQLite), so fewer, larger
@@ -204,6 +204,14 @@ class _Import:
         self.ahead = False  # deciding a batch on the state of the one in flight
 
     def run(self, raw_lines: Iterable[bytes]) -> dict[str, Any]:
+        cache = self.exchange.cache
+        limit, cache.limit = cache.limit, max(cache.limit, IMPORT_CACHE_LIMIT)
+        try:
+            return self._run(raw_lines)
+        finally:
+            cache.limit = limit  # trimmed back by the next unit of work
+
+    def _run(self, raw_lines: Iterable[bytes]) -> dict[str, Any]:
         try:
             pending: list[Line] = []
             for number, raw in numbered(raw_lines):

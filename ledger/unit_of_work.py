@@ -43,7 +43,13 @@ from ipledger.ledger.recorder import LedgerRecorder
 
 A = TypeVar("A", bound=Aggregate)
 
-CACHE_LIMIT = 50_000  # aggregates an import keeps in memory between batches (about 200 MB)
+#: Aggregates a process keeps in memory between commands (a server's worker, a script).
+CACHE_LIMIT = 50_000
+#: ... and an import, between batches: an aggregate missing from the cache is replayed
+#: from the store (an asset's title chain, ~27 events at 1M, ~0.3 ms). At 1M events a
+#: 50,000 cache missed 57,000 times (a quarter of the import); 150,000 missed 4,000 times,
+#: for 100 MB more (peak RSS 321 -> 419 MB).
+IMPORT_CACHE_LIMIT = 150_000
 
 
 @dataclass(frozen=True)

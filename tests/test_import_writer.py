@@ -299,6 +299,7 @@ def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_
         real(self, *batch)
 
     monkeypatch.setattr(writer.BatchWriter, "send", counted)
+    monkeypatch.setattr(importer, "IMPORT_CACHE_LIMIT", 5)
     url = f"sqlite:///{tmp_path}/l.db"
     ledger = Ledger(url)
     try:
@@ -309,3 +310,16 @@ def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_
     assert len(sends) == len(HISTORY) // BATCH
     monkeypatch.undo()
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
+
+
+def test_an_import_keeps_more_aggregates_than_commands_do_and_gives_the_room_back(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path}/l.db")
+    try:
+        cache = ledger.exchange.cache
+        limit = cache.limit
+        seen: list[int] = []
+        ledger.import_lines(iter(HISTORY), progress=lambda _: seen.append(cache.limit))
+        assert set(seen) == {importer.IMPORT_CACHE_LIMIT} and importer.IMPORT_CACHE_LIMIT > limit
+        assert cache.limit == limit
+    finally:
+        ledger.close()
