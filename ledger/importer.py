@@ -176,8 +176,8 @@ class _Flight:
     touched: set[UUID]  # its aggregates: the cache keeps them until the store has them
     commands: int  # how many commands it records
     skipped: int  # its lines already recorded
-    after: int  # the position it must follow
-    head: int  # the position it ends at once written
+    after: int | None  # the position it must follow; None: the writer's previous batch
+    head: int  # the cache's mark for the state it leaves (its last position, on SQLite)
 
 
 class _Replay(Exception):
@@ -187,18 +187,18 @@ class _Replay(Exception):
 class _Import:
     """One import: batches decided in order, each written in one transaction.
 
-    On SQLite, from the first full batch, a second process writes each batch while this
-    one decides the next (ledger/writer.py), on the state the batch in flight leaves: its
-    aggregates are in the cache, its command ids in `flight.records`, and its positions
-    follow the head it was decided on. If it does not land as decided (another writer
-    wrote, an optimistic id existed, the writer died), whatever was decided after it is
-    dropped, and the import goes on in this process from that batch, exactly as an import
-    that never had a writer: command ids tell which lines landed."""
+    From the first full batch, a second process writes each batch while this one decides
+    the next (ledger/writer.py), on the state the batch in flight leaves: its aggregates
+    are in the cache, its command ids in `flight.records`, and it must be written directly
+    after the batch before it. If it does not land as decided (another writer wrote, an
+    optimistic id existed, the writer died), whatever was decided after it is dropped,
+    and the import goes on in this process from that batch, exactly as an import that
+    never had a writer: command ids tell which lines landed."""
 
     def __init__(self, exchange: Exchange, batch: int, progress: Callable[[int], None] | None) -> None:
         self.exchange, self.batch, self.progress = exchange, batch, progress
         self.applied = self.skipped = 0
-        self.pipelined = PIPELINED and exchange.recorder.sqlite
+        self.pipelined = PIPELINED
         self.writer: BatchWriter | None = None
         self.flight: _Flight | None = None
         self.ahead = False  # deciding a batch on the state of the one in flight
@@ -331,12 +331,15 @@ class _Import:
         ahead = before.records if before is not None else {}
         records = {**ahead, **exchange.command_records([line.command_id for line in lines])}
         known = set(records)
+        after: int | None
         if before is None:
             uow = exchange.unit_of_work(optimistic=True)  # reads the head
-            after = uow.head or 0
+            after = mark = uow.head or 0
         else:
+            # Not read: the batch in flight moves the head. `mark` stands for the state it
+            # leaves (on PostgreSQL its positions are known only once written).
             uow = exchange.unit_of_work(before.head, optimistic=True, head_unread=True, keep=before.touched)
-            after = before.head
+            after, mark = None, before.head
         self.ahead = before is not None
         try:
             with uow:
@@ -344,8 +347,8 @@ class _Import:
                 events, commands = uow.hand_off()
         finally:
             self.ahead = False
-        head = after + len(events)
-        if events:  # the cache now holds this batch's state: current at the head it will have
+        head = mark + len(events)
+        if events:  # the cache now holds this batch's state
             exchange.cache.head, exchange.cache.head_time = head, uow.last
         decided = {k: v for k, v in records.items() if k not in known}
         flight = _Flight(lines, decided, set(uow.touched), len(commands), batch_skipped, after, head)
@@ -359,10 +362,13 @@ class _Import:
             return True
         assert self.writer is not None
         try:
-            landed = self.writer.result() == (flight.after + 1, flight.head)
+            _, last = self.writer.result()
         except (RecordConflict, WriterLost):
-            landed = False
-        if landed:
+            last = None
+        if last is not None:
+            cache = self.exchange.cache
+            if cache.head == flight.head:  # nothing decided since: the cache is current at the real head
+                cache.head = last
             self.count(flight)
             return True
         self.fall_back()

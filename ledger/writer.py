@@ -1,17 +1,18 @@
 """An import's batches written by a second process while this one decides the next.
 
-A third of an import was the write of each batch: its events, hash-chain links, Merkle
-leaves and command records, hashed and inserted in one transaction. The machine has a
-second core, so on SQLite a child process (`python -m ipledger.ledger.writer`) takes
-each decided batch and writes it through the same `LedgerRecorder.insert_events`, while
-this process decides the next batch on the state the previous one left in its aggregate
-cache. Nothing about a batch changes: one transaction each, whole commands only.
+A third of an import (two fifths on PostgreSQL) was the write of each batch: its events,
+hash-chain links, Merkle leaves and command records, hashed and inserted in one
+transaction. The machine has a second core, so a child process (`python -m
+ipledger.ledger.writer`) takes each decided batch and writes it through the same
+`LedgerRecorder.insert_events`, while this process decides the next batch on the state
+the previous one left in its aggregate cache. Nothing about a batch changes: one
+transaction each, whole commands only.
 
-Why SQLite only: a rowid table numbers new rows max + 1 in the order given, so the
-positions a batch will get are known before it is written, and each write is told the
-position it must follow (`after`): if anyone else wrote in between, it conflicts and
-writes nothing. PostgreSQL numbers rows from a sequence that a rolled-back transaction
-also advances, so its positions cannot be foretold; its imports write in process.
+Each batch is written directly after a known position, or conflicts and writes nothing
+(the recorder's `after`): the first after the head read when it was decided, each later
+one after the last position of the batch the child wrote before it. So a batch decided
+on the state its predecessor left can only land right behind that predecessor: if
+anyone else wrote in between, it conflicts.
 
 The importer (ledger/importer.py) owns the rules of what may run ahead: a conflict, a
 lost child or a rejected line make it wait for the batch in flight and go on writing in
@@ -80,8 +81,9 @@ class BatchWriter:
         # The store goes on stdin: its URL may carry a password, and argv is public.
         self._call(lambda stream: _send(stream, {"url": url, "parent": os.getpid()}))
 
-    def send(self, events: Sequence[StoredEvent], commands: Sequence[CommandWrite], after: int) -> None:
-        """Hand a decided batch to the child: written after position `after`, or not at all."""
+    def send(self, events: Sequence[StoredEvent], commands: Sequence[CommandWrite], after: int | None) -> None:
+        """Hand a decided batch to the child: written right after position `after` (None:
+        after the batch it wrote last), or not at all."""
         rows = [(_uuid(e.originator_id).bytes, e.originator_version, e.topic, e.state) for e in events]
         self._call(lambda stream: _send(stream, (rows, list(commands), after)))
         self.in_flight = True
@@ -161,6 +163,7 @@ def _die_with_parent(parent: int) -> None:
 
 def main() -> None:
     """The child: batches in, answers out, until the parent closes the pipe."""
+    from ipledger.ledger import driver
     from ipledger.ledger.bulk import bulk_work
     from ipledger.ledger.config import make_engine
     from ipledger.ledger.recorder import LedgerRecorder
@@ -171,15 +174,22 @@ def main() -> None:
         return
     _die_with_parent(int(job["parent"]))
     engine = make_engine(job["url"])
+    if engine.dialect.name == "postgresql":
+        driver.hook_postgresql(engine)
     recorder = LedgerRecorder(engine)
+    last: int | None = None  # where the batch written last ended
     try:
         with bulk_work():
             while (batch := _receive(inp)) is not None:
                 rows, commands, after = batch
                 events = [StoredEvent(UUID(bytes=oid), version, topic, state) for oid, version, topic, state in rows]
                 try:
-                    positions = recorder.insert_events(events, commands=commands, after=after)
+                    if after is None and last is None:
+                        raise RecordConflict("no batch before this one was written here")
+                    expect, last = (last if after is None else after), None  # a batch that fails ends the chain
+                    positions = recorder.insert_events(events, commands=commands, after=expect)
                     assert positions, "a batch always has events"
+                    last = positions[-1]
                     answer: tuple[str, Any] = ("ok", (positions[0], positions[-1]))
                 except RecordConflict as e:
                     answer = ("conflict", str(e))

@@ -211,11 +211,40 @@ def test_a_writer_process_killed_with_a_batch_in_flight_leaves_no_line_lost_or_w
 
 
 @pytest.mark.postgres
-def test_a_postgresql_import_writes_in_process(pg_url: str, writers: list[writer.BatchWriter]) -> None:
-    """Positions on PostgreSQL come from a sequence (a rolled-back write advances it too):
-    a batch's positions cannot be foretold, so nothing is decided ahead of its write."""
-    assert imported(pg_url, HISTORY[:300]) == {"applied": 300, "skipped": 0}
-    assert writers == []
+def test_a_postgresql_import_through_the_writer_process_gives_the_log_an_import_in_process_gives(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
+) -> None:
+    """PostgreSQL numbers positions from a sequence: each batch is told to follow the one
+    the writer wrote before it, not a position foretold."""
+    assert imported(pg_url, HISTORY) == {"applied": len(HISTORY), "skipped": 0}
+    assert len(writers) == 1
+    assert export(pg_url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_write_landing_between_two_batches_sends_the_import_back_in_process(
+    pg_url: str, writers: list[writer.BatchWriter]
+) -> None:
+    other = Ledger(pg_url)
+    done: list[int] = []
+
+    def interleave(lines: int) -> None:
+        done.append(lines)
+        if len(done) == 1:
+            bank = {"id": "icbc-sh", "name": "ICBC Shanghai", "kind": "financial_institution", "country": "CN"}
+            other.execute("member.add", bank, command_id="concurrent-1", now=str(doc(HISTORY[BATCH])["at"]))
+
+    try:
+        assert imported(pg_url, HISTORY, progress=interleave) == {"applied": len(HISTORY), "skipped": 0}
+    finally:
+        other.close()
+    ledger = Ledger(pg_url)
+    try:
+        assert ledger.verify()["ok"] is True
+        assert ledger.exchange.recorded_outcome("concurrent-1") == {"id": "icbc-sh", "status": "active"}
+    finally:
+        ledger.close()
+    assert writers[0]._child is None
 
 
 # --------------------------------------------------------------------------- killed with its import
@@ -319,7 +348,7 @@ def test_an_import_keeps_more_aggregates_than_commands_do_and_gives_the_room_bac
         limit = cache.limit
         seen: list[int] = []
         ledger.import_lines(iter(HISTORY), progress=lambda _: seen.append(cache.limit))
-        assert set(seen) == {importer.IMPORT_CACHE_LIMIT} and importer.IMPORT_CACHE_LIMIT > limit
+        assert set(seen) == {importer.IMPORT_CACHE_LIMIT} and limit < importer.IMPORT_CACHE_LIMIT
         assert cache.limit == limit
     finally:
         ledger.close()
