@@ -168,7 +168,13 @@ def main() -> None:
     from ipledger.ledger.config import make_engine
     from ipledger.ledger.recorder import LedgerRecorder
 
-    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    inp = sys.stdin.buffer
+    # The answers go out on the original stdout; anything a library prints goes to stderr,
+    # where it cannot be taken for a frame.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    # The parent alone decides when a batch stops (Ctrl-C reaches the whole process group).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     job = _receive(inp)
     if job is None:
         return
