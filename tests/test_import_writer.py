@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 import pytest
@@ -305,14 +304,15 @@ def _state(pid: int) -> str:
 def test_the_cache_keeps_the_aggregates_of_a_batch_in_flight_past_its_limit() -> None:
     """The store does not have their state yet: a batch decided next must find it here."""
     from ipledger.ledger.unit_of_work import AggregateCache
+    from tests.builders import admit
 
     cache = AggregateCache(limit=2)
     cache.sync(7)
-    ids = [UUID(int=i) for i in range(4)]
-    for aggregate_id in ids:
-        cache.aggregates[aggregate_id] = object()  # type: ignore[assignment]
-    cache.sync(7, keep={ids[0]})
-    assert set(cache.aggregates) == {ids[0], ids[3]}
+    members = [admit(member) for member in ("tsinghua", "sjtu", "byd", "huawei")]
+    for member in members:
+        cache.aggregates[member.id] = member
+    cache.sync(7, keep={members[0].id})
+    assert set(cache.aggregates) == {members[0].id, members[3].id}
 
 
 def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_state(
