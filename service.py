@@ -13,6 +13,7 @@ IPLEDGER_NOW); below it, configuration is passed in.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -233,16 +234,9 @@ class Ledger:
     def _current(conn: Any, names: tuple[str, ...]) -> bool:
         """Schema at head, and each projection's tables as the code defines them and at the
         log head: one statement, as a busy server asks it before every query."""
-        from ipledger.ledger.schema import HEAD, revision_column
+        from ipledger.ledger.schema import HEAD
 
-        t = tracking_table.c
-        head = select(func.max(events_view.c.id)).scalar_subquery()
-        rows = {
-            r.name: r
-            for r in conn.execute(
-                select(t.name, t.position, t.fingerprint, revision_column().label("revision"), head.label("head"))
-            )
-        }
+        rows = {r.name: r for r in conn.execute(_currency_statement())}
         for name in names:
             row = rows.get(name)
             if row is None or row.revision != HEAD or row.fingerprint != fingerprint(PROJECTION_TABLES[name]):
@@ -723,3 +717,14 @@ class Ledger:
 
     def projection_status(self) -> list[dict[str, Any]]:
         return self.read_models.status()
+
+
+@functools.cache
+def _currency_statement() -> Any:
+    """What `Ledger._current` reads, built once (the statement and its cache key cost more
+    than the read itself, before every query)."""
+    from ipledger.ledger.schema import revision_column
+
+    t = tracking_table.c
+    head = select(func.max(events_view.c.id)).scalar_subquery()
+    return select(t.name, t.position, t.fingerprint, revision_column().label("revision"), head.label("head"))
