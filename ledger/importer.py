@@ -201,7 +201,6 @@ class _Import:
         self.pipelined = PIPELINED
         self.writer: BatchWriter | None = None
         self.flight: _Flight | None = None
-        self.ahead = False  # deciding a batch on the state of the one in flight
 
     def run(self, raw_lines: Iterable[bytes]) -> dict[str, Any]:
         cache = self.exchange.cache
@@ -238,10 +237,10 @@ class _Import:
 
     # ------------------------------------------------------------------ in this process
 
-    def run_batch(self, lines: list[Line], optimistic: bool = True) -> None:
+    def run_batch(self, lines: list[Line]) -> None:
         for attempt in range(MAX_ATTEMPTS):
             try:
-                return self.stage_and_write(lines, optimistic=optimistic and attempt == 0)
+                return self.stage_and_write(lines, optimistic=attempt == 0)
             except RecordConflict:
                 # A concurrent writer won a race inside this batch, or (on the first,
                 # optimistic attempt) a line made an id that already exists; nothing of
@@ -264,9 +263,12 @@ class _Import:
         if self.progress is not None:
             self.progress(len(lines))
 
-    def decide(self, uow: UnitOfWork, lines: list[Line], records: dict[str, CommandRecord]) -> int:
+    def decide(
+        self, uow: UnitOfWork, lines: list[Line], records: dict[str, CommandRecord], *, ahead: bool = False
+    ) -> int:
         """Decide the lines in order; returns how many were already recorded. A rejected
-        line stops the import: the lines before it are written, then ImportFailed."""
+        line stops the import: the lines before it are written, then ImportFailed.
+        `ahead`: decided on the state of the batch in flight (see `stage_ahead`)."""
         exchange, batch_skipped = self.exchange, 0
         for line in lines:
             try:
@@ -279,7 +281,7 @@ class _Import:
                 uow.decide(request, line.command_id, line.at, "at")
                 records[line.command_id] = CommandRecord(request.name, b"{}", request.digest)
             except LedgerError as e:
-                if self.ahead:
+                if ahead:
                     # Decided ahead of the batch in flight: once that has landed, the
                     # batch is decided again in process, where a rejection is final.
                     self.land()
@@ -340,13 +342,9 @@ class _Import:
             # leaves (on PostgreSQL its positions are known only once written).
             uow = exchange.unit_of_work(before.head, optimistic=True, head_unread=True, keep=before.touched)
             after, mark = None, before.head
-        self.ahead = before is not None
-        try:
-            with uow:
-                batch_skipped = self.decide(uow, lines, records)
-                events, commands = uow.hand_off()
-        finally:
-            self.ahead = False
+        with uow:
+            batch_skipped = self.decide(uow, lines, records, ahead=before is not None)
+            events, commands = uow.hand_off()
         head = mark + len(events)
         if events:  # the cache now holds this batch's state
             exchange.cache.head, exchange.cache.head_time = head, uow.last

@@ -67,6 +67,41 @@ def in_process(tmp_path: Path, name: str, lines: list[bytes], monkeypatch: pytes
     return export(url)
 
 
+def with_unknown_assignee(lines: list[bytes], after: int) -> tuple[list[bytes], int]:
+    """The lines with the first assignment past `after` made to a member nobody admitted."""
+    k = next(i for i, raw in enumerate(lines) if i > after and doc(raw)["command"] == "asset.assign")
+    bad = dict(doc(lines[k]))
+    bad["args"] = {**bad["args"], "to": ["no-such-member"]}
+    return [*lines[:k], orjson.dumps(bad), *lines[k + 1 :]], k
+
+
+def member_added_before(k: int, url: str) -> str:
+    """Line k's member admitted in advance, by another ledger (not in the importer's cache)."""
+    ledger = Ledger(url)
+    try:
+        ledger.execute("member.add", doc(HISTORY[k])["args"], command_id="earlier", now=str(doc(HISTORY[0])["at"]))
+    finally:
+        ledger.close()
+    return str(doc(HISTORY[k])["args"]["id"])
+
+
+def refused_like_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int, lines: list[bytes]) -> str:
+    """Import `lines` into a store that has line k's member already, with the writer process
+    and without; both must refuse, and keep the same log. The first refusal's message."""
+    url, reference = f"sqlite:///{tmp_path}/l.db", f"sqlite:///{tmp_path}/reference.db"
+    member_added_before(k, url)
+    with pytest.raises(LedgerError) as refused:
+        imported(url, lines)
+    member_added_before(k, reference)
+    with monkeypatch.context() as m:
+        m.setattr(importer, "PIPELINED", False)
+        with pytest.raises(LedgerError) as reference_refused:
+            imported(reference, lines)
+    assert refused.value.message == reference_refused.value.message
+    assert export(url) == export(reference)
+    return refused.value.message
+
+
 def test_batches_written_by_the_writer_process_give_the_log_an_import_in_process_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
 ) -> None:
@@ -85,10 +120,7 @@ def test_progress_counts_every_line_once_with_batches_in_flight(tmp_path: Path) 
 def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
 ) -> None:
-    k = next(i for i, raw in enumerate(HISTORY) if i > 2 * BATCH + 20 and doc(raw)["command"] == "asset.assign")
-    bad = dict(doc(HISTORY[k]))
-    bad["args"] = {**bad["args"], "to": ["no-such-member"]}
-    lines = [*HISTORY[:k], orjson.dumps(bad), *HISTORY[k + 1 :]]
+    lines, k = with_unknown_assignee(HISTORY, 2 * BATCH + 20)
     run = Cli(f"sqlite:///{tmp_path}/l.db")
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(raw + b"\n" for raw in lines))
@@ -147,30 +179,28 @@ def test_an_id_the_store_already_has_in_a_batch_in_flight_is_refused_at_its_line
     """Ids are left to the store's unique index while a batch is decided (optimistic): the
     writer's insert conflicts, and the batch decided again with every check stops at the line."""
     k = next(i for i, raw in enumerate(HISTORY) if i > BATCH + 20 and doc(raw)["command"] == "member.add")
-    member = doc(HISTORY[k])["args"]["id"]
-
-    def store_with_member(url: str) -> None:  # written by another process's ledger: not in the importer's cache
-        ledger = Ledger(url)
-        try:
-            ledger.execute("member.add", doc(HISTORY[k])["args"], command_id="earlier", now=str(doc(HISTORY[0])["at"]))
-        finally:
-            ledger.close()
-
-    url, reference = f"sqlite:///{tmp_path}/l.db", f"sqlite:///{tmp_path}/reference.db"
-    store_with_member(url)
-    with pytest.raises(LedgerError) as refused:
-        imported(url, HISTORY)
-    assert refused.value.message == (
-        f"line {k + 1}: id: member {member} already exists "
+    message = refused_like_in_process(tmp_path, monkeypatch, k, HISTORY)
+    assert message == (
+        f"line {k + 1}: id: member {doc(HISTORY[k])['args']['id']} already exists "
         f"(stopped there; {k} earlier line(s) applied, 0 already recorded)"
     )
     assert writers and writers[0]._child is None, "the batch was written by the writer process, and conflicted"
-    store_with_member(reference)
-    with monkeypatch.context() as m:
-        m.setattr(importer, "PIPELINED", False)
-        with pytest.raises(LedgerError):
-            imported(reference, HISTORY)
-    assert export(url) == export(reference)
+
+
+def test_a_refused_line_in_the_batch_in_flight_is_reported_before_one_refused_in_the_batch_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
+) -> None:
+    """Batch 2 conflicts in the writer (an id the store has), while batch 3, decided ahead
+    of it, has a bad line of its own: batch 2 is decided again in process and its line,
+    the first bad one in the file, is the one reported; batch 3 is never written."""
+    k = next(i for i, raw in enumerate(HISTORY) if BATCH + 20 < i < 2 * BATCH and doc(raw)["command"] == "member.add")
+    lines, _ = with_unknown_assignee(HISTORY, 2 * BATCH + 20)
+    message = refused_like_in_process(tmp_path, monkeypatch, k, lines)
+    assert message == (
+        f"line {k + 1}: id: member {doc(HISTORY[k])['args']['id']} already exists "
+        f"(stopped there; {k} earlier line(s) applied, 0 already recorded)"
+    )
+    assert writers, "batch 2 went to the writer process"
 
 
 def test_a_writer_process_that_cannot_run_leaves_the_import_to_this_process(
