@@ -67,6 +67,20 @@ def in_process(tmp_path: Path, name: str, lines: list[bytes], monkeypatch: pytes
     return export(url)
 
 
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batches handed to a writer process (a spy: each is written as it would be)."""
+    batches: list[int] = []
+    real = writer.BatchWriter.send
+
+    def send(self: writer.BatchWriter, *batch: Any) -> None:
+        batches.append(1)
+        real(self, *batch)
+
+    monkeypatch.setattr(writer.BatchWriter, "send", send)
+    return batches
+
+
 def with_unknown_assignee(lines: list[bytes], after: int) -> tuple[list[bytes], int]:
     """The lines with the first assignment past `after` made to a member nobody admitted."""
     k = next(i for i, raw in enumerate(lines) if i > after and doc(raw)["command"] == "asset.assign")
@@ -115,6 +129,19 @@ def test_progress_counts_every_line_once_with_batches_in_flight(tmp_path: Path) 
     seen: list[int] = []
     imported(f"sqlite:///{tmp_path}/l.db", HISTORY, progress=seen.append)
     assert sum(seen) == len(HISTORY)
+
+
+def test_a_command_id_repeated_in_the_batch_after_the_one_in_flight_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: list[int]
+) -> None:
+    """The batch in flight is not in the store yet: its command ids count as recorded
+    (so the repeat is skipped where it is decided, and every full batch goes to the writer)."""
+    lines = [*HISTORY[: 2 * BATCH + 10], HISTORY[BATCH + 10], *HISTORY[2 * BATCH + 10 :]]
+    url = f"sqlite:///{tmp_path}/l.db"
+    assert imported(url, lines) == {"applied": len(HISTORY), "skipped": 1}
+    assert len(sent) == len(lines) // BATCH
+    monkeypatch.undo()
+    assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
 
 def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import_there(
@@ -346,18 +373,10 @@ def test_the_cache_keeps_the_aggregates_of_a_batch_in_flight_past_its_limit() ->
 
 
 def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_state(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: list[int]
 ) -> None:
     """Aggregates of the batch in flight are never dropped for the cache's limit: each
     batch decided ahead lands as decided (no batch falls back to this process)."""
-    sends: list[int] = []
-    real = writer.BatchWriter.send
-
-    def counted(self: writer.BatchWriter, *batch: Any) -> None:
-        sends.append(1)
-        real(self, *batch)
-
-    monkeypatch.setattr(writer.BatchWriter, "send", counted)
     monkeypatch.setattr(importer, "IMPORT_CACHE_LIMIT", 5)
     url = f"sqlite:///{tmp_path}/l.db"
     ledger = Ledger(url)
@@ -366,7 +385,7 @@ def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_
         assert ledger.import_lines(iter(HISTORY)) == {"applied": len(HISTORY), "skipped": 0}
     finally:
         ledger.close()
-    assert len(sends) == len(HISTORY) // BATCH
+    assert len(sent) == len(HISTORY) // BATCH
     monkeypatch.undo()
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
