@@ -241,9 +241,9 @@ def test_a_writer_process_that_cannot_run_leaves_the_import_to_this_process(
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
 
-@pytest.mark.parametrize("sent", [1, 3])
+@pytest.mark.parametrize("killed_after", [1, 3])
 def test_a_writer_process_killed_with_a_batch_in_flight_leaves_no_line_lost_or_written_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter], sent: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter], killed_after: int
 ) -> None:
     """Killed just after it was handed a batch: whether that batch landed is unknown to the
     import, which asks the store (command ids) and writes the rest itself."""
@@ -253,14 +253,14 @@ def test_a_writer_process_killed_with_a_batch_in_flight_leaves_no_line_lost_or_w
     def send_then_kill(self: writer.BatchWriter, *batch: Any) -> None:
         real(self, *batch)
         sends.append(1)
-        if len(sends) == sent and self._child is not None:
+        if len(sends) == killed_after and self._child is not None:
             self._child.send_signal(signal.SIGKILL)
 
     monkeypatch.setattr(writer.BatchWriter, "send", send_then_kill)
     seen: list[int] = []
     url = f"sqlite:///{tmp_path}/l.db"
     assert imported(url, HISTORY, progress=seen.append) == {"applied": len(HISTORY), "skipped": 0}
-    assert len(sends) == sent, "no batch went to the writer after it was killed"
+    assert len(sends) == killed_after, "no batch went to the writer after it was killed"
     assert sum(seen) == len(HISTORY)
     monkeypatch.undo()
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
