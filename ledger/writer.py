@@ -113,8 +113,9 @@ class BatchWriter:
         raise PersistenceError(detail)
 
     def close(self) -> None:
-        """End the child: told to stop when idle, killed if it does not (a batch it was
-        given and not yet answered for is then unknown, see WriterLost)."""
+        """End the child: its pipe is closed, and it exits once the batch it is writing,
+        if any, is committed or rolled back (a batch not answered for is unknown to the
+        importer, see WriterLost). Killed only if it outlives its answers by a minute."""
         child, self._child = self._child, None
         if child is None:
             return
