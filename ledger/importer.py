@@ -181,7 +181,8 @@ class _Flight:
 
 
 class _Replay(Exception):
-    """The batch in flight did not land as decided: what was decided after it is void."""
+    """A line was refused while its batch was decided ahead of the one in flight: that one
+    has now landed (or was written here), and this batch is decided again in process."""
 
 
 class _Import:

@@ -39,7 +39,7 @@ from ipledger.ledger import commands as c
 from ipledger.ledger.chain import outcome_digest
 from ipledger.ledger.codec import CommandStamp, Envelope, PydanticMapper
 from ipledger.ledger.handlers import HANDLERS, Context, Outcome
-from ipledger.ledger.recorder import LedgerRecorder
+from ipledger.ledger.recorder import CommandWrite, LedgerRecorder
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -172,7 +172,7 @@ class UnitOfWork(Loader):
         self.touched: list[UUID] = []
         self.unchecked: list[tuple[UUID, str]] = []  # ids an optimistic command did not look up
         self.events: list[StoredEvent] = []
-        self.commands: list[tuple[str, str, bytes, int, str]] = []
+        self.commands: list[CommandWrite] = []
         self.committed = False
 
     def __enter__(self) -> UnitOfWork:
@@ -303,7 +303,7 @@ class UnitOfWork(Loader):
         self.committed = True
         return len(self.commands)
 
-    def hand_off(self) -> tuple[list[StoredEvent], list[tuple[str, str, bytes, int, str]]]:
+    def hand_off(self) -> tuple[list[StoredEvent], list[CommandWrite]]:
         """What `commit` would write, for a writer elsewhere (an import's writer process,
         ledger/writer.py, which answers for it): the unit keeps what it decided in the cache."""
         self.committed = True

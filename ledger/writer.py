@@ -71,7 +71,6 @@ class BatchWriter:
     """The parent's side: one batch at a time in flight (`send`, then `result`)."""
 
     def __init__(self, url: str) -> None:
-        self.in_flight = False
         self._child: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, "-m", "ipledger.ledger.writer"],
             stdin=subprocess.PIPE,
@@ -79,20 +78,18 @@ class BatchWriter:
             stderr=subprocess.DEVNULL,  # a child that fails gives no answer: the importer writes itself
         )
         # The store goes on stdin: its URL may carry a password, and argv is public.
-        self._call(lambda stream: _send(stream, {"url": url, "parent": os.getpid()}))
+        self._call({"url": url, "parent": os.getpid()})
 
     def send(self, events: Sequence[StoredEvent], commands: Sequence[CommandWrite], after: int | None) -> None:
         """Hand a decided batch to the child: written right after position `after` (None:
         after the batch it wrote last), or not at all."""
         rows = [(_uuid(e.originator_id).bytes, e.originator_version, e.topic, e.state) for e in events]
-        self._call(lambda stream: _send(stream, (rows, list(commands), after)))
-        self.in_flight = True
+        self._call((rows, list(commands), after))
 
     def result(self) -> tuple[int, int]:
         """The batch in flight: its first and last position once committed; RecordConflict
         (nothing written: the log moved, or an optimistic id existed), the store's error,
         or WriterLost."""
-        self.in_flight = False
         child = self._child
         if child is None or child.stdout is None:
             raise WriterLost("the writer process is gone")
@@ -132,12 +129,12 @@ class BatchWriter:
             if child.stdout is not None:
                 child.stdout.close()
 
-    def _call(self, send: Any) -> None:
+    def _call(self, message: Any) -> None:
         child = self._child
         if child is None or child.stdin is None:
             raise WriterLost("the writer process is gone")
         try:
-            send(child.stdin)
+            _send(child.stdin, message)
         except OSError:  # a broken pipe: the child died
             self.close()
             raise WriterLost("the writer process is gone") from None
