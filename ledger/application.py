@@ -69,7 +69,7 @@ class Exchange(Application[UUID], Loader):
         self.url = store_url(db)
         self.pinned_now = pinned_now
         # Tables come from versioned migrations (ledger/migrations), not from create_all.
-        super().__init__(env={"SQLALCHEMY_URL": self.url, "CREATE_TABLE": "n"})
+        super().__init__(env={"SQLALCHEMY_URL": self.url})
         if not isinstance(self.recorder, LedgerRecorder) or not isinstance(self.mapper, PydanticMapper):
             # The process environment can override `env`; another store would lose the chain.
             raise TypeError("PERSISTENCE_MODULE and MAPPER_TOPIC must name ipledger's LedgerFactory and PydanticMapper")

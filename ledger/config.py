@@ -73,7 +73,8 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with the ledger's connection settings, for reading read models."""
+    """An engine with the ledger's connection settings (SQLite: busy timeout, durable
+    commits, a large page cache on every new connection; PostgreSQL: pre-pinged)."""
     with opening_store(url):
         if url.startswith("sqlite"):
             engine = create_engine(url)

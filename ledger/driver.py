@@ -19,7 +19,7 @@ import sqlalchemy.exc
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from ipledger.ledger.config import sqlite_pragmas
+from ipledger.ledger.config import make_engine
 
 
 @functools.cache
@@ -251,6 +251,10 @@ def hook_postgresql(engine: Engine) -> None:
     event.listen(engine, "checkin", _default_mode)
 
 
-def hook_sqlite(engine: Engine | Connection) -> None:
-    """Hook a SQLite engine: every new connection gets the durable settings (config.sqlite_pragmas)."""
-    event.listen(engine, "connect", sqlite_pragmas)
+def store_engine(url: str) -> Engine:
+    """The engine a writer of the log opens (the application's factory, an import's writer
+    process): the ledger's connection settings, and on PostgreSQL the pool hook above."""
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        hook_postgresql(engine)
+    return engine

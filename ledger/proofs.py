@@ -24,12 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, SmallInteger, String, Table, Text, select
+from sqlalchemy import Column, LargeBinary, SmallInteger, String, Table, Text, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import IntegrityError, InvalidInput, NotFound
 from ipledger.ledger import merkle
-from ipledger.ledger.chain import chain_table, events_table, export_line, ledger_metadata
+from ipledger.ledger.chain import POSITION, chain_table, events_table, export_line, ledger_metadata
 from ipledger.ledger.merkle import Node
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 #: Interior nodes are stored at every STRIDE-th level.
 STRIDE = 4
-POSITION = BigInteger().with_variant(Integer(), "sqlite")
 
 leaves_table = Table(
     "ipledger_tree_leaves",
@@ -115,7 +114,8 @@ def append_leaves(
     """Append leaves to the stored tree, inside the caller's write transaction (under the
     write lock). `head` is the head row read under that lock, (size, frontier), or None
     to read it here. Only a log that was empty may have no head row yet (tables made
-    by the library's create_table rather than the migrations)."""
+    by LedgerRecorder.create_table, as the recorder contract's tests make them, rather
+    than by the migrations)."""
     if head is None or head[0] is None:
         rows = raw.rows(HEAD_SQL)
         head = (rows[0][0], rows[0][1]) if rows else (None, None)

@@ -6,9 +6,9 @@ as the events themselves it links every stored event into the SHA-256 hash chain
 (ledger.chain, docs/audit.md), appends it to the Merkle tree (ledger.proofs), and records
 the command id with its outcome, so a repeated command id is answered from the record
 (`CommandRecord`) and writes nothing. `LedgerFactory` (the application's
-PERSISTENCE_MODULE) opens the engine with durable SQLite settings (WAL,
-synchronous=FULL, a busy timeout so concurrent writers wait instead of failing) or a
-pre-pinged PostgreSQL pool.
+PERSISTENCE_MODULE) opens the engine with durable SQLite settings (synchronous=FULL, a
+busy timeout so concurrent writers wait instead of failing; the store's WAL mode is set
+once by ledger.schema) or a pre-pinged PostgreSQL pool.
 
 The log keeps eventsourcing-sqlalchemy's table layout (ledger.chain.events_table), but
 the recorder is our own, as bench.md allows one that passes the library's recorder
@@ -43,7 +43,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from ipledger.ledger import driver
 from ipledger.ledger.chain import GENESIS, commands_table, events_metadata, events_table, ledger_metadata, link_events
-from ipledger.ledger.config import make_engine
 from ipledger.ledger.driver import PinnedConnection, Raw
 from ipledger.ledger.proofs import append_leaves, leaves_of
 
@@ -221,7 +220,6 @@ class LedgerRecorder(ApplicationRecorder):
             else:
                 position_of = {(r[1], r[2]): r[0] for r in returned}
                 positions = [position_of[k] for k in keys]
-            raw.run(f"NOTIFY {table}")
             last_link = (returned[0][3], returned[0][4])
         else:
             found = raw.rows("SELECT position, hash FROM ipledger_chain ORDER BY position DESC LIMIT 1")
@@ -409,12 +407,13 @@ class LedgerFactory(InfrastructureFactory[TrackingRecorder]):
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        url = self.env.get(self.SQLALCHEMY_URL)
+        # The store the application names, never a prefixed process variable
+        # (IPLEDGER_SQLALCHEMY_URL): every process of one command (its prover, an import's
+        # writer) opens the application's URL, and must find the same store.
+        url = dict.get(self.env, self.SQLALCHEMY_URL)
         if not url:
             raise ValueError(f"{self.SQLALCHEMY_URL} names no store")
-        self.engine = make_engine(url)  # SQLite: the durable settings on every new connection
-        if self.engine.dialect.name == "postgresql":
-            driver.hook_postgresql(self.engine)
+        self.engine = driver.store_engine(url)
 
     def application_recorder(self) -> ApplicationRecorder:
         return LedgerRecorder(self.engine)

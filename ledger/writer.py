@@ -163,7 +163,6 @@ def main() -> None:
     """The child: batches in, answers out, until the parent closes the pipe."""
     from ipledger.ledger import driver
     from ipledger.ledger.bulk import bulk_work
-    from ipledger.ledger.config import make_engine
     from ipledger.ledger.recorder import LedgerRecorder
 
     inp = sys.stdin.buffer
@@ -177,9 +176,7 @@ def main() -> None:
     if job is None:
         return
     _die_with_parent(int(job["parent"]))
-    engine = make_engine(job["url"])
-    if engine.dialect.name == "postgresql":
-        driver.hook_postgresql(engine)
+    engine = driver.store_engine(job["url"])
     recorder = LedgerRecorder(engine)
     last: int | None = None  # where the batch written last ended
     try:

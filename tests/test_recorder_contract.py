@@ -8,11 +8,12 @@ what any recorder must keep (bench.md asks for them of any storage code of our o
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
-from ipledger.ledger.config import make_engine
+from ipledger.ledger.driver import store_engine
 from ipledger.ledger.recorder import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
 
@@ -21,7 +22,7 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
     url: str = ""
 
     def create_recorder(self) -> LedgerRecorder:
-        engine = make_engine(self.url)  # as LedgerFactory opens it
+        engine = store_engine(self.url)  # as LedgerFactory opens it
         if self.url.startswith("sqlite"):  # as ensure_schema configures a new store
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -60,3 +61,20 @@ class TestLedgerRecorderOnPostgreSQL(_Contract):
 
 
 del _Contract  # the shared base is not a test of its own
+
+
+@pytest.mark.parametrize("variable", ["SQLALCHEMY_URL", "IPLEDGER_SQLALCHEMY_URL"])
+def test_the_store_is_the_one_the_application_names_whatever_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """A command's other processes (its prover, an import's writer) open the URL the
+    application was given: a process variable naming another store must not divert it."""
+    from ipledger.service import Ledger
+
+    monkeypatch.setenv(variable, f"sqlite:///{tmp_path}/other.db")
+    ledger = Ledger(f"sqlite:///{tmp_path}/mine.db")
+    try:
+        assert ledger.exchange.engine.url.database == f"{tmp_path}/mine.db"
+    finally:
+        ledger.close()
+    assert not (tmp_path / "other.db").exists()
