@@ -30,6 +30,14 @@ def describe_failure(e: Exception) -> tuple[str, str, int]:
     return "InternalError", summary(e), 1
 
 
+def detail(e: BaseException) -> str:
+    """A failure inside another's message ("the log does not replay (DETAIL)"): a rule's
+    own message, else `summary`."""
+    from ipledger.domain.errors import LedgerError
+
+    return e.message if isinstance(e, LedgerError) else summary(e)
+
+
 def summary(e: BaseException) -> str:
     """An unforeseen failure in one line: its type and the first line of what it says."""
     return f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"

@@ -440,19 +440,22 @@ class Ledger:
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """A new store from an export: all of it in one transaction, or nothing (exit 4 at
-        the first bad line); then the read models are rebuilt from what was restored."""
+        the first bad line); then the read models, folded beside the restore or rebuilt
+        from what was restored."""
         import tempfile
 
+        from ipledger.failures import detail
         from ipledger.ledger.bulk import bulk_work
         from ipledger.ledger.restore import restore
-        from ipledger.projections.scratch import ExportFold, failure_detail
+        from ipledger.projections.scratch import ExportFold
 
         exchange = self.exchange
         read_models = self.read_models  # opened (tables made) before the log: a failure wipes both
         with tempfile.TemporaryDirectory(prefix="ipledger-restore-") as folder:
             # On SQLite a second process folds the read models as the lines are accepted
             # (a large log; see projections/scratch.py); otherwise they are rebuilt after.
-            fold = ExportFold(f"{folder}/fold.db") if exchange.engine.dialect.name == "sqlite" else None
+            path = f"{folder}/fold.db"
+            fold = ExportFold(path) if exchange.engine.dialect.name == "sqlite" else None
             try:
                 with bulk_work(), exchange.engine.begin() as conn:
                     accepted = None if fold is None else fold.send
@@ -465,17 +468,13 @@ class Ledger:
             try:
                 # Replays every event: one that hashes right but is no event of ours fails here.
                 # The restore proved every hash as it wrote: the rebuild need not prove them again.
-                if folded is not None and not folded["folded"]:
-                    raise IntegrityError(folded["error"])
-                if folded is not None and fold is not None and folded["position"] == done["position"]:
-                    read_models.adopt(fold.path, done["position"])
-                else:  # no fold (a short log, PostgreSQL, or a child that gave no verdict)
+                if folded == done["position"]:
+                    read_models.adopt(path, done["position"])
+                else:  # no fold: a short log, PostgreSQL, or a child that gave no verdict
                     read_models.rebuild()
             except Exception as e:
                 self._wipe()
-                raise IntegrityError(
-                    f"restore: the log does not replay ({failure_detail(e)}); nothing was kept"
-                ) from None
+                raise IntegrityError(f"restore: the log does not replay ({detail(e)}); nothing was kept") from None
         return done
 
     def _wipe(self) -> None:

@@ -222,8 +222,11 @@ def _log_sql(events: str, mark: str) -> str:
 
 
 def _aggregate_id(value: Any) -> UUID:
-    """The stored aggregate id (16 bytes on SQLite, a uuid from PostgreSQL's driver)."""
-    return value if isinstance(value, UUID) else UUID(bytes=bytes(value))
+    """The stored aggregate id (16 bytes on SQLite, a uuid from PostgreSQL's driver, its
+    text in an export line)."""
+    if isinstance(value, UUID):
+        return value
+    return UUID(value) if isinstance(value, str) else UUID(bytes=bytes(value))
 
 
 class AggregateIds:

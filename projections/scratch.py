@@ -22,8 +22,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO, Any
-from uuid import UUID
+from typing import IO
 
 #: From this many events a child process folds the restore's read models.
 FROM_EVENTS = 25_000
@@ -49,12 +48,14 @@ class ExportFold:
             return  # no child could start: the restore rebuilds
         self._lines.append(line if line.endswith(b"\n") else line + b"\n")
         if self._child is None:
-            if len(self._lines) >= FROM_EVENTS and not self._broken:
+            if len(self._lines) >= FROM_EVENTS:
                 self._start()
         elif len(self._lines) >= CHUNK:
             self._put()
 
-    def finish(self) -> dict[str, Any] | None:
+    def finish(self) -> int | None:
+        """The last position the child folded, or None: no child (a short log), or one that
+        gave no verdict (it failed, or was fed only part of the log)."""
         if self._child is None:
             return None
         self._put()
@@ -65,10 +66,10 @@ class ExportFold:
         if self._child.wait() != 0 or self._broken:
             return None
         try:
-            verdict: dict[str, Any] = json.loads(out)
-        except ValueError:
+            position = json.loads(out)["position"]
+        except (ValueError, KeyError, TypeError):
             return None
-        return verdict
+        return position if isinstance(position, int) else None
 
     def close(self) -> None:
         """Stop a child still running (the restore failed, or was interrupted)."""
@@ -134,19 +135,14 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
 
     engine = create_engine(f"sqlite:///{path}")
     event.listen(engine, "connect", scratch_pragmas)
-    ids: dict[str, AggregateIds.Id] = {}
+    ids = AggregateIds()
     try:
         with bulk_work(), engine.begin() as conn:
             replay = Replay(conn, [cls() for cls in PROJECTIONS])
             page: list[Logged] = []
             for line in lines:
                 doc = orjson.loads(line)
-                text = doc["originator_id"]  # as the store exports it: str(UUID), checked by the restore
-                aggregate = ids.get(text)
-                if aggregate is None:
-                    if len(ids) >= AggregateIds.LIMIT:
-                        ids.clear()
-                    aggregate = ids[text] = AggregateIds.Id(UUID(text), text)
+                aggregate = ids(doc["originator_id"])  # str(UUID), as the store exports it (checked by the restore)
                 envelope, payload = Envelope.from_state(orjson.loads(doc["state"]))
                 page.append((doc["position"], aggregate, doc["originator_version"], doc["topic"], envelope, payload))
                 if len(page) == READ_PAGE:
@@ -160,22 +156,13 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
     return replay.position
 
 
-def failure_detail(e: BaseException) -> str:
-    """How a restore names a fold's failure: "the log does not replay (DETAIL)"."""
-    from ipledger.domain.errors import LedgerError
-    from ipledger.failures import summary
-
-    return e.message if isinstance(e, LedgerError) else summary(e)
-
-
 def main() -> None:
-    """The child: export lines on stdin, the scratch file's path as the argument, the
-    verdict as JSON on stdout."""
-    try:
-        verdict: dict[str, Any] = {"folded": True, "position": fold_lines(sys.stdin.buffer, sys.argv[1])}
-    except Exception as e:  # the restore reports it, as its own rebuild would have
-        verdict = {"folded": False, "error": failure_detail(e)}
-    sys.stdout.write(json.dumps(verdict))
+    """The child: export lines on stdin, the scratch file's path as the argument, the last
+    position folded as JSON on stdout. A fold that fails gives no verdict (its traceback
+    goes to stderr, exit 1): the restore then rebuilds, and the rebuild, the authority on
+    whether a log replays, reports why not."""
+    position = fold_lines(sys.stdin.buffer, sys.argv[1])
+    sys.stdout.write(json.dumps({"position": position}))
     sys.stdout.flush()
     os._exit(0)  # nothing left to clean up: skip the interpreter's teardown of a large heap
 
