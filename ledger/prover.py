@@ -21,6 +21,7 @@ saves, and one pass proves and folds (chain.checked_log), page by page.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -72,6 +73,7 @@ class Proof:
                 "until": self.until,
                 "expect": self.expect,
                 "tree": self.tree,
+                "parent": os.getpid(),
             }
             try:
                 self._child = subprocess.Popen(
@@ -154,12 +156,14 @@ def prove(engine: Engine, events: str, until: int, expect: tuple[int, str] | Non
 
 def main() -> None:
     """The child: the job on stdin, the verdict as JSON on stdout."""
+    from ipledger.ledger.child import die_with_parent
     from ipledger.ledger.config import make_engine
 
     # The proof walks four tables in step, each in order: a few pages of SQLite's cache
     # each suffice (4 MiB, not a fold's 16: 13 MB less at 1M events, beside the fold).
     driver.PASS_CACHE_KIB = 4096
     job = json.loads(sys.stdin.buffer.read())
+    die_with_parent(int(job["parent"]))  # a killed rebuild or verify: no proof goes on alone
     engine = make_engine(job["url"])
     try:
         expect = None if job["expect"] is None else (int(job["expect"][0]), str(job["expect"][1]))

@@ -144,25 +144,11 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def _die_with_parent(parent: int) -> None:
-    """A killed import leaves no writer behind to finish its batch: on Linux the child is
-    killed with its parent (its open transaction rolls back, as the parent's would)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-
-
 def main() -> None:
     """The child: batches in, answers out, until the parent closes the pipe."""
     from ipledger.ledger import driver
     from ipledger.ledger.bulk import bulk_work
+    from ipledger.ledger.child import die_with_parent
     from ipledger.ledger.recorder import LedgerRecorder
 
     inp = sys.stdin.buffer
@@ -175,7 +161,7 @@ def main() -> None:
     job = _receive(inp)
     if job is None:
         return
-    _die_with_parent(int(job["parent"]))
+    die_with_parent(int(job["parent"]))  # a killed import: its open transaction rolls back
     engine = driver.store_engine(job["url"])
     recorder = LedgerRecorder(engine)
     last: int | None = None  # where the batch written last ended

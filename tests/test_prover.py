@@ -128,18 +128,36 @@ def test_a_fold_that_read_other_events_than_were_proved_is_refused(
         m.ledger.close()
 
 
+@pytest.fixture
+def proved_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every proof done in this process, for want of a child's verdict (a spy)."""
+    calls: list[int] = []
+    real = prover.prove
+
+    def prove(*args: Any) -> dict[str, Any]:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(prover, "prove", prove)
+    return calls
+
+
 @pytest.mark.parametrize("interpreter", ["/bin/false", "/nonexistent/python"])
 def test_a_child_that_cannot_run_leaves_the_proof_to_this_process(
-    interpreter: str, sqlite_market: Market, monkeypatch: pytest.MonkeyPatch
+    interpreter: str, sqlite_market: Market, monkeypatch: pytest.MonkeyPatch, proved_here: list[int]
 ) -> None:
     ledger: Ledger = sqlite_market.ledger
     one_pass = ledger.verify()
     monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
     monkeypatch.setattr(sys, "executable", interpreter)
     assert ledger.verify() == one_pass
+    assert proved_here == [1]
 
 
-def test_a_child_that_cannot_run_still_refuses_a_tampered_log(history: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_child_that_cannot_run_still_refuses_a_tampered_log(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, proved_here: list[int]
+) -> None:
     monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
     monkeypatch.setattr(sys, "executable", "/bin/false")
     audit.test_altered_event_payload_fails_verify_at_its_position(history)
+    assert proved_here == [1]
