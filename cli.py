@@ -159,13 +159,15 @@ class AsciiIntType(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         text = str(value).strip()
-        if not (text.isascii() and text.lstrip("-").isdigit()):
+        digits = text.removeprefix("-")
+        if not (text.isascii() and digits.isdigit()):
             self.fail(f"{value!r} is not a whole number", param, ctx)
-        if len(text.lstrip("-")) > 9:
-            self.fail(f"{value!r} is too large (at most 9 digits)", param, ctx)
-        if self.minimum is not None and int(text) < self.minimum:
+        number = int(text)
+        if self.minimum is not None and number < self.minimum:
             self.fail(f"{value!r} is less than {self.minimum}", param, ctx)
-        return int(text)
+        if len(digits.lstrip("0")) > 9:
+            self.fail(f"{value!r} is too large (at most 9 digits)", param, ctx)
+        return number
 
 
 class Parsed(click.ParamType):

@@ -544,6 +544,20 @@ def test_a_trail_page_needs_whole_numbers(market: Cli, option: str, value: str) 
     assert option in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [("--5", "is not a whole number"), ("-1234567890", "is less than 1"), ("0000000001", None)],
+    ids=["two-dashes", "far-below-the-minimum", "leading-zeros"],
+)
+def test_a_trail_page_limit_is_judged_by_its_value(market: Cli, value: str, rule: str | None) -> None:
+    result = market("trail", "--asset", SECURED, "--limit", value)
+    if rule is None:
+        assert result.exit_code == 0, result.stderr
+    else:
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr == f"error: InvalidInput: Invalid value for '--limit': '{value}' {rule}\n"
+
+
 def test_a_trail_page_past_nine_digits_is_too_large_not_malformed(market: Cli) -> None:
     result = market("trail", "--asset", SECURED, "--limit", "1" + "0" * 20)
     assert result.exit_code == 2 and result.stdout == ""
