@@ -315,8 +315,8 @@ def in_child(code: str, url: str) -> tuple[list[str], int]:
     """Run `code` in a fresh process (`ledger` open on `url`); it prints its figures. Peak
     RSS comes from /proc VmHWM: ru_maxrss would include the parent's memory copied at fork.
     Also returns the peak RSS (KiB) of the processes it starts (a rebuild's, a verify's
-    and a restore's second process: ledger/prover.py, projections/scratch.py), sampled
-    every 20 ms from /proc."""
+    and a restore's second process: ledger/prover.py, projections/scratch.py): their own
+    VmHWM, read every 20 ms while they run."""
     prelude = "import sys, time; from ipledger.service import Ledger; ledger = Ledger(sys.argv[1])\n"
     hwm = "print([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])\n"
     env = {**os.environ, "IPLEDGER_DB": url}
@@ -325,7 +325,7 @@ def in_child(code: str, url: str) -> tuple[list[str], int]:
         proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err)
         helpers = 0
         while proc.poll() is None:
-            helpers = max(helpers, *(_rss_kib(pid) for pid in _children(proc.pid)), 0)
+            helpers = max(helpers, *(_peak_rss_kib(pid) for pid in _children(proc.pid)), 0)
             time.sleep(0.02)
         out.seek(0)
         err.seek(0)
@@ -349,10 +349,11 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _rss_kib(pid: int) -> int:
+def _peak_rss_kib(pid: int) -> int:
+    """A process's peak RSS so far (VmHWM: a sample of VmRSS could fall between peaks)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
+            if line.startswith("VmHWM"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -374,7 +375,7 @@ def bench_verify(url: str) -> Row:
 
 def bench_restore(url: str, folder: Path) -> Row:
     """`ipledger restore FILE` of the store's own export into a new store (every hash
-    checked, read models rebuilt), and the export read back identical."""
+    checked, read models folded beside it or rebuilt), and the export read back identical."""
     from ipledger.service import Ledger
 
     export = folder / "export.jsonl"
@@ -661,7 +662,7 @@ def main() -> int:
         results["restore"] = {**res, "baseline": raw}
         table.append(
             compared(
-                "`restore` events/s (hashes checked, read models rebuilt)", res, raw, "import limit", "events_per_s",
+                "`restore` events/s (hashes checked, read models made)", res, raw, "import limit", "events_per_s",
                 note="" if res["export_identical"] else " (EXPORT DIFFERS)",
             )
         )  # fmt: skip

@@ -36,9 +36,10 @@ def _time(value: datetime) -> str:
     return format_time(value.replace(tzinfo=None)) if value.tzinfo else value.isoformat() + "Z"
 
 
-# The queries' statements are built once, their keys bound parameters (`ref`, …): building
-# a statement and its cache key on every call cost more than SQLite's answer (~0.06 ms
-# each, four or five per query).
+# The statements of the measured queries (owner, title, encumbrances, book; trail below)
+# are built once, their keys bound parameters (`ref`, …): building a statement and its
+# cache key on every call cost more than SQLite's answer (~0.06 ms each, four or five per
+# query). The lists and the bid history still build theirs per call.
 
 
 @functools.cache

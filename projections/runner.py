@@ -271,7 +271,8 @@ class ReadModels:
 
 
 def scratch_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """A scratch replay needs no durability: it is thrown away after the comparison."""
+    """A scratch replay needs no durability: verify throws it away after its comparison,
+    and a restore copies its tables into the store in the store's own transaction."""
     dbapi_connection.execute("PRAGMA journal_mode=OFF")
     dbapi_connection.execute("PRAGMA synchronous=OFF")
 
