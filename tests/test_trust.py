@@ -278,6 +278,28 @@ def test_verify_catches_writes_hidden_by_a_tracking_position_edited_forward(worl
     assert verify_fails(world).startswith("projections: listings (rm_listings) differ from a fresh replay")
 
 
+def test_verify_catches_a_read_model_value_edited_in_place(world: Cli, store: sa.Engine) -> None:
+    world.ok("members")  # the read models are current
+    sql(store, "UPDATE rm_members SET name = 'Fudan Univ.' WHERE member_id = 'fudan-univ'")
+    assert verify_fails(world).startswith("projections: members (rm_members) differ from a fresh replay")
+
+
+@pytest.mark.parametrize("suspended", [False, True], ids=["null-filled", "text-nulled"])
+def test_verify_catches_a_read_model_value_filled_or_nulled(world: Cli, store: sa.Engine, suspended: bool) -> None:
+    if suspended:  # byd's reason is recorded: the forger blanks it
+        world.ok("member", "suspend", "byd", "--reason", "unpaid fees")
+    world.ok("members")
+    value = "NULL" if suspended else "'forged'"
+    sql(store, f"UPDATE rm_members SET reason = {value} WHERE member_id = 'byd'")
+    assert verify_fails(world).startswith("projections: members (rm_members) differ from a fresh replay")
+
+
+def test_verify_catches_a_read_model_row_swapped_for_a_forged_one(world: Cli, store: sa.Engine) -> None:
+    world.ok("members")  # the same number of rows, one of them not the log's
+    sql(store, "UPDATE rm_members SET member_id = 'byd-forged' WHERE member_id = 'byd'")
+    assert verify_fails(world).startswith("projections: members (rm_members) differ from a fresh replay")
+
+
 # --------------------------------------------------------------------------- 7. an import line says each thing once
 
 
