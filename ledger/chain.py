@@ -68,6 +68,8 @@ commands_table = Table(
     Column("position", POSITION, nullable=False),
     # sha256 of (command, canonical args, actor): a reused id for another request is refused.
     Column("digest", String(64), nullable=True),
+    # A proof walks the records in log order beside the log (CommandRecords).
+    Index("ipledger_commands_position_idx", "position"),
 )
 
 
@@ -221,6 +223,14 @@ def _log_sql(events: str, mark: str) -> str:
     )
 
 
+def records_sql(mark: str) -> str:
+    """The command records in log order, a page at a time (ipledger_commands_position_idx)."""
+    return (
+        "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
+        f"WHERE position > {mark} AND position <= {mark} ORDER BY position LIMIT {mark}"
+    )
+
+
 def _aggregate_id(value: Any) -> UUID:
     """The stored aggregate id (16 bytes on SQLite, a uuid from PostgreSQL's driver, its
     text in an export line)."""
@@ -328,14 +338,7 @@ def checked_log(
             from ipledger.ledger import merkle, proofs
 
             leaves = proofs.TreeCheck(raw)
-        records = CommandRecords(
-            paged(
-                raw,
-                "SELECT position, command_id, command, outcome, digest FROM ipledger_commands "
-                f"WHERE position > {m} AND position <= {m} ORDER BY position LIMIT {m}",
-                0,
-            )  # fmt: skip
-        )
+        records = CommandRecords(paged(raw, records_sql(m), 0))
         page: list[Logged] = []
         for position, originator_id, version, topic, stored in log:
             link = next(chain_rows, None)

@@ -80,3 +80,36 @@ def test_store_made_before_migrations_is_adopted(sqlite_url: str) -> None:
     assert current_revision(engine) == HEAD
     ledger.close()
     engine.dispose()
+
+
+def _command_indexes(engine: sa.engine.Engine) -> set[str]:
+    return {i["name"] for i in sa.inspect(engine).get_indexes("ipledger_commands") if i["name"]}
+
+
+def test_store_at_0005_gets_its_command_records_indexed_by_position(store_url: str) -> None:
+    m = Market(Ledger(store_url))
+    admit_members(m)
+    m.ledger.close()
+    engine = sa.create_engine(store_url)
+    _downgrade(engine, "0005")
+    assert "ipledger_commands_position_idx" not in _command_indexes(engine)
+
+    reopened = Ledger(store_url)
+    assert reopened.verify()["ok"] is True  # opening the store upgrades it
+    assert "ipledger_commands_position_idx" in _command_indexes(engine)
+    reopened.close()
+    engine.dispose()
+
+
+def test_a_proof_reads_the_command_records_through_their_position_index(sqlite_url: str) -> None:
+    """Without it every page of the walk scanned and sorted the whole table (quadratic)."""
+    from ipledger.ledger.chain import records_sql
+
+    ledger = Ledger(sqlite_url)
+    admit_members(Market(ledger))
+    ledger.close()
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as conn:
+        plan = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + records_sql("?"), (0, 2**62, 5000)))
+    engine.dispose()
+    assert "USING INDEX ipledger_commands_position_idx" in plan and "TEMP B-TREE" not in plan, plan
