@@ -576,14 +576,55 @@ def events_after(
 
 def latest(conn: Connection, events: Any, viewer: Actor, limit: int) -> dict[str, Any]:
     """The market's latest events, newest first: those touching an asset (registrations,
-    listings, bids, trades, licences, pledges), each as `trail --asset` shows it to `viewer`."""
-    k, t = trail_keys_table.c, trail_table.c
-    touching = or_(
-        events.c.originator_id.in_(select(k.aggregate_id).where(k.key.like("asset:%"))),
-        events.c.id.in_(select(t.position).where(t.key.like("asset:%"))),
+    listings, bids, trades, licences, pledges), each as `trail --asset` shows it to `viewer`.
+
+    Read back from the head a page at a time: of each page, the events whose aggregate
+    has an asset key (rm_trail_keys, by aggregate id). So the dashboard's cost does not
+    grow with the log: selecting every event of every asset's aggregates and sorting them
+    took 3.3 s at a million events. (rm_trail need not be asked: it holds the members an
+    event names besides its aggregate's keys, never an asset.)"""
+    out: list[dict[str, Any]] = []
+    before = None
+    while len(out) < limit:
+        params = {"before": before, "page": LATEST_PAGE}
+        page = conn.execute(_latest_page(events, before is not None), params).all()
+        if not page:
+            break
+        before = page[-1][0]
+        ids = [(position, _aggregate_uuid(stored)) for position, stored in page]
+        about_assets = set(conn.execute(_about_assets(), {"aggregates": list({a for _, a in ids})}).scalars())
+        wanted = [position for position, aggregate in ids if aggregate in about_assets]
+        if wanted:
+            q = _event_columns(events).where(events.c.id.in_(wanted)).order_by(events.c.id.desc())
+            out.extend(_visible_events(conn, q, viewer, limit - len(out)))
+        if len(page) < LATEST_PAGE:
+            break
+    return {"events": out}
+
+
+#: Events `latest` reads back from the head at a time.
+LATEST_PAGE = 200
+
+
+@functools.cache
+def _latest_page(events: Any, before: bool) -> Any:
+    q = select(events.c.id, events.c.originator_id)
+    if before:
+        q = q.where(events.c.id < bindparam("before", type_=Integer()))
+    return q.order_by(events.c.id.desc()).limit(bindparam("page", type_=Integer()))
+
+
+@functools.cache
+def _about_assets() -> Any:
+    k = trail_keys_table.c
+    return select(k.aggregate_id).where(
+        k.aggregate_id.in_(bindparam("aggregates", expanding=True)), k.key.like("asset:%")
     )
-    q = _event_columns(events).where(touching).order_by(events.c.id.desc())
-    return {"events": _visible_events(conn, q, viewer, limit)}
+
+
+def _aggregate_uuid(stored: Any) -> UUID:
+    """An aggregate id as the log's view returns it (16 bytes on SQLite, a uuid on PostgreSQL)."""
+    return stored if isinstance(stored, UUID) else UUID(bytes=bytes(stored))
 
 
 def in_trail(conn: Connection, key: str) -> bool:

@@ -193,6 +193,24 @@ def test_dashboard_shows_the_latest_market_events_newest_first_as_the_actor_sees
     assert "bid B-sealed-zte placed on L-SEALED by zte" in everything
 
 
+@pytest.mark.parametrize("viewer", ["operator", "huawei", "zte"])
+def test_the_latest_events_read_back_a_page_at_a_time_are_every_asset_trail_newest_first(
+    site: Site, viewer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipledger.projections import queries
+
+    monkeypatch.setattr(queries, "LATEST_PAGE", 3)  # many pages, some with nothing about an asset
+    ledger = Ledger(site.url)
+    try:
+        refs = [a["asset"] for a in ledger.assets()["assets"]]
+        every = {e["position"]: e for ref in refs for e in ledger.trail(asset=ref, viewer=viewer)["events"]}
+        newest_first = [every[p] for p in sorted(every, reverse=True)]
+        for limit in (1, 4, 10, len(newest_first) + 5):
+            assert ledger.latest(viewer, limit=limit)["events"] == newest_first[:limit], limit
+    finally:
+        ledger.close()
+
+
 def test_dashboard_links_to_each_listing_asset_and_member(site: Site, web: TestClient) -> None:
     html = page(signed_in(site, web, "zte"), "/")
     for href in ("/listings/L-NEGOTIATED", f"/assets/{CO_OWNED}", "/members/icbc-sh", "/audit"):
@@ -221,7 +239,7 @@ def test_a_listing_page_shows_the_book_the_outcome_and_a_chart_of_every_bid(site
     html = page(signed_in(site, web, "zte"), "/listings/L-AUCTION")
     text = visible_text(html)
     assert "Listing L-AUCTION" in text and "trade T-AUCTION: zte at 225000.00 CNY" in text
-    chart = html.split('<svg', 1)[1].split("</svg>", 1)[0]
+    chart = html.split("<svg", 1)[1].split("</svg>", 1)[0]
     assert chart.count("<circle") >= 5  # B-1 .. B-5, B-1 since superseded by huawei's B-4
     assert "B-1: huawei 180000.00 CNY" in chart and "(superseded)" in chart
     book = text.split("Order book", 1)[1].split("Every bid", 1)[0]
@@ -386,7 +404,6 @@ def test_a_pledge_without_an_end_runs_to_the_assets_expiry() -> None:
     svg = encumbrance_chart([], [{"id": "P-1", "pledgee": "icbc-sh", "rank": 1, "start": "2026-01-01", "end": None}],
                             as_of=date(2026, 6, 1), expires_on="2038-01-05")  # fmt: skip
     assert "P-1 icbc-sh rank 1: 2026-01-01 to 2038-01-05" in svg
-
 
 
 def test_the_audit_page_flags_a_checkpoint_todays_tree_does_not_hold(tmp_path: Path) -> None:
