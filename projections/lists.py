@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -136,16 +136,17 @@ def assets(
 ) -> dict[str, Any]:
     """Assets by ref with their owners now (the latest conveyance, as `owner` answers)."""
     a, cv = assets_table.c, conveyances_table.c
-    latest = select(
-        cv.asset,
-        cv.to_owners,
-        func.row_number().over(partition_by=cv.asset, order_by=(cv.effective.desc(), cv.seq.desc())).label("n"),
-    ).subquery()
-    q = (
-        select(a.ref, a.title, a.registered_on, a.expires_on, latest.c.to_owners)
-        .join(latest, and_(latest.c.asset == a.ref, latest.c.n == 1))
-        .order_by(a.ref)
+    # Each asset's latest conveyance by its own index (asset, effective, seq), asset by
+    # asset in ref order, so a page costs its own rows: ranking every conveyance of the
+    # register first took 300 ms for a page of 50 at a million events.
+    latest = (
+        select(cv.to_owners)
+        .where(cv.asset == a.ref)
+        .order_by(cv.effective.desc(), cv.seq.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    q = select(a.ref, a.title, a.registered_on, a.expires_on, latest.label("to_owners")).order_by(a.ref)
     if jurisdiction or kind:
         # REF is JURISDICTION/kind/NUMBER and a jurisdiction is two letters (`__` in LIKE).
         prefix = f"{_like(jurisdiction) if jurisdiction else '__'}/" + (f"{_like(kind)}/" if kind else "")
@@ -153,9 +154,13 @@ def assets(
     if owner:
         cm = conveyance_members_table.c
         q = q.where(a.ref.in_(select(cm.asset).where(cm.member == owner)))
+    elif limit is not None:
+        q = q.limit(limit)  # every row is shown
 
     def rows() -> Iterator[dict[str, Any]]:
         for r in conn.execute(q):
+            if r.to_owners is None:
+                continue  # no conveyance yet (never: registering is one), as the join left it out
             owners = orjson.loads(r.to_owners)
             if owner is None or owner in owners:
                 yield {

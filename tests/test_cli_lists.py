@@ -159,6 +159,17 @@ def test_assets_json_carries_owners_as_the_owner_query_does(market: Cli) -> None
     assert items[PATENT]["owners"] == doc(market("--json", "owner", PATENT))["owners"]
 
 
+def test_assets_lists_each_asset_once_in_ref_order_with_the_owners_it_has_now(market: Cli) -> None:
+    listed = doc(market("--json", "assets"))["assets"]
+    refs = [a["asset"] for a in listed]
+    assert refs == sorted(set(refs))
+    for item in listed:  # conveyed, co-owned, registered only: as `owner` answers each
+        assert item["owners"] == doc(market("--json", "owner", item["asset"]))["owners"], item["asset"]
+    assert doc(market("--json", "assets", "--limit", "2"))["assets"] == listed[:2]
+    huawei = doc(market("--json", "assets", "--owner", "huawei", "--limit", "1"))["assets"]
+    assert huawei == [a for a in listed if {"member": "huawei", "share": "1"} in a["owners"]][:1]
+
+
 def test_csv_joins_lists_with_semicolons_and_defuses_formulas(market: Cli) -> None:
     licences = {r["id"]: r for r in rows_of(market("licences", "--format", "csv"))}
     assert licences["LIC-1"]["territories"] == "CN;HK"
