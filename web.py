@@ -42,6 +42,8 @@ from ipledger.web_templates import environment
 
 #: The cookie that holds the signed-in token's secret.
 COOKIE = "ipledger_token"
+#: Rows of each list the dashboard shows (the CLI and the API page through the rest).
+DASHBOARD_ROWS = 50
 
 #: Pages are built here and only from here: inline style and SVG, no script, no other host.
 HEADERS = {
@@ -200,11 +202,22 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
     def dashboard(request: Request) -> Response:
         def build(ledger: Ledger, actor: str) -> Page:
             latest = ledger.latest(actor, limit=10)
+            # Each list is its first rows: at a million events every asset made a 6.7 MB
+            # page that took a second. One row more is read to say that there are more.
+            listings = ledger.listings("open", viewer=actor, limit=DASHBOARD_ROWS + 1)["listings"]
+            trades = ledger.trades("pending", limit=DASHBOARD_ROWS + 1)["trades"]
+            assets = ledger.assets(limit=DASHBOARD_ROWS + 1)["assets"]
+            members = ledger.members(limit=DASHBOARD_ROWS + 1)["members"]
             return "dashboard", {
-                "listings": ledger.listings("open", viewer=actor)["listings"],
-                "trades": ledger.trades("pending")["trades"],
-                "assets": ledger.assets()["assets"],
-                "members": ledger.members()["members"],
+                "rows": DASHBOARD_ROWS,
+                "listings": listings[:DASHBOARD_ROWS],
+                "more_listings": len(listings) > DASHBOARD_ROWS,
+                "trades": trades[:DASHBOARD_ROWS],
+                "more_trades": len(trades) > DASHBOARD_ROWS,
+                "assets": assets[:DASHBOARD_ROWS],
+                "more_assets": len(assets) > DASHBOARD_ROWS,
+                "members": members[:DASHBOARD_ROWS],
+                "more_members": len(members) > DASHBOARD_ROWS,
                 "digest": ledger.digest(),
                 "latest": trail_rows(latest, ledger.trail_names(latest)),
             }

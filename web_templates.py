@@ -112,6 +112,9 @@ MACROS = """
 </table>
 {% else %}<p class="empty">{{ caption }}: none.</p>{% endif %}
 {% endmacro %}
+{% macro more(rows, what, command, route) %}
+<p class="note">The first {{ rows }} {{ what }} only: <code>{{ command }}</code> or <code>GET {{ route }}</code> lists them all.</p>
+{% endmacro %}
 {% macro listings_table(listings, caption) %}
 {% if listings %}
 <table><caption>{{ caption }}</caption>
@@ -171,20 +174,24 @@ DASHBOARD = """{% extends "base" %}{% import "macros" as m with context %}
 <p class="sub">As of {{ now | short_time }} · log head #{{ digest.position }}</p>
 <h2 id="open-listings">Open listings</h2>
 {{ m.listings_table(listings, "Listings taking bids, with their close times") }}
+{% if more_listings %}{{ m.more(rows, "open listings", "ipledger listings --status open", "/v1/listings?status=open") }}{% endif %}
 <h2 id="pending-trades">Pending trades</h2>
 {{ m.trades_table(trades, "Trades waiting for payment, with their settlement deadlines") }}
+{% if more_trades %}{{ m.more(rows, "pending trades", "ipledger trades --status pending", "/v1/trades?status=pending") }}{% endif %}
 <h2 id="latest">Latest on the market</h2>
 {{ m.events_table(latest, "The latest events on any asset you may see, newest first") }}
 <h2 id="assets">Assets</h2>
-<table><caption>Every registered asset and its owners now</caption>
+<table><caption>{% if more_assets %}Registered assets by ref, and their owners now{% else %}Every registered asset and its owners now{% endif %}</caption>
 <thead><tr><th scope="col">Asset</th><th scope="col">Title</th><th scope="col">Owners</th><th scope="col">Expires</th></tr></thead>
 <tbody>{% for a in assets %}<tr><td>{{ m.asset(a.asset) }}</td><td>{{ a.title }}</td><td>{{ m.owners(a.owners) }}</td><td class="nw">{{ a.expires_on or "—" }}</td></tr>{% endfor %}</tbody>
 </table>
+{% if more_assets %}{{ m.more(rows, "assets, by ref", "ipledger assets", "/v1/assets") }}{% endif %}
 <h2 id="members">Members</h2>
 <table><caption>Members of the exchange</caption>
 <thead><tr><th scope="col">Member</th><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th></tr></thead>
 <tbody>{% for x in members %}<tr><td>{{ m.member(x.member) }}</td><td>{{ x.name }}</td><td>{{ x.kind | replace("_", " ") }}</td><td>{{ m.badge(x.status) }}</td></tr>{% endfor %}</tbody>
 </table>
+{% if more_members %}{{ m.more(rows, "members, by id", "ipledger members", "/v1/members") }}{% endif %}
 {% endblock %}
 """
 
@@ -323,8 +330,17 @@ def asset_url(ref: str) -> str:
 def environment(filters: dict[str, Any]) -> Environment:
     env = Environment(
         loader=DictLoader(
-            {"base": BASE, "macros": MACROS, "sign_in": SIGN_IN, "dashboard": DASHBOARD, "listing": LISTING,
-             "asset": ASSET, "member": MEMBER, "audit": AUDIT, "error": ERROR}
+            {
+                "base": BASE,
+                "macros": MACROS,
+                "sign_in": SIGN_IN,
+                "dashboard": DASHBOARD,
+                "listing": LISTING,
+                "asset": ASSET,
+                "member": MEMBER,
+                "audit": AUDIT,
+                "error": ERROR,
+            }
         ),  # fmt: skip
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,

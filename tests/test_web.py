@@ -211,6 +211,29 @@ def test_the_latest_events_read_back_a_page_at_a_time_are_every_asset_trail_newe
         ledger.close()
 
 
+def test_dashboard_lists_are_their_first_rows_and_say_where_the_rest_are(
+    site: Site, web: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ipledger.web
+
+    everything = visible_text(web.get("/", headers=site.bearer("operator")).text)
+    assert "only:" not in everything  # the demo's lists fit
+    monkeypatch.setattr(ipledger.web, "DASHBOARD_ROWS", 2)
+    text = visible_text(web.get("/", headers=site.bearer("operator")).text)
+    assets = text.split("Registered assets by ref, and their owners now", 1)[1].split("Members", 1)[0]
+    ledger = Ledger(site.url)
+    try:
+        first, third = (a["asset"] for a in ledger.assets(limit=3)["assets"][::2])
+        first_members = [m["member"] for m in ledger.members(limit=3)["members"]]
+    finally:
+        ledger.close()
+    assert first in assets and third not in assets
+    assert "The first 2 assets, by ref only: ipledger assets or GET /v1/assets lists them all." in assets
+    members = text.split("Members of the exchange", 1)[1]
+    assert first_members[1] in members and first_members[2] not in members
+    assert "The first 2 members, by id only: ipledger members or GET /v1/members lists them all." in members
+
+
 def test_dashboard_links_to_each_listing_asset_and_member(site: Site, web: TestClient) -> None:
     html = page(signed_in(site, web, "zte"), "/")
     for href in ("/listings/L-NEGOTIATED", f"/assets/{CO_OWNED}", "/members/icbc-sh", "/audit"):
