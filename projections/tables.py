@@ -120,6 +120,8 @@ listings_table = Table(
     Column("trade_state", String(16)),
     Column("deadline", DateTime),
     Column("position", POSITION, nullable=False),
+    # `listings` in opening order, read until its page is full (not every listing sorted).
+    Index("rm_listings_opening", "opens_at", "listing_id"),
 )
 
 
@@ -135,6 +137,8 @@ bids_table = Table(
     Column("state", String(16), nullable=False),
     Column("position", POSITION, nullable=False),
     Index("rm_bids_book", "listing_aggregate", "state", "amount_minor", "position"),
+    # A member's live bids (`member show`, its web page): a scan of every bid otherwise.
+    Index("rm_bids_bidder", "bidder", "state"),
 )
 
 
@@ -152,7 +156,7 @@ licences_table = Table(
     Column("licence_id", String(64), primary_key=True),
     Column("aggregate_id", String(36), nullable=False, unique=True, index=True),
     Column("asset", String(100), nullable=False, index=True),
-    Column("licensee", String(32), nullable=False),
+    Column("licensee", String(32), nullable=False, index=True),  # a member's licences
     Column("type", String(16), nullable=False),
     Column("territories", Text, nullable=False),
     Column("fields", Text, nullable=False),
