@@ -246,6 +246,22 @@ def _sortable_time(text: str) -> str:
     return text if "." in text else text[:-1] + ".000000Z"
 
 
+def _first(after: tuple[Any, ...] | None) -> Any:
+    """A key's first part: the one a list keyed by it (an id, a ref, an asset) starts after."""
+    return None if after is None else after[0]
+
+
+def _timed(after: tuple[Any, ...] | None) -> tuple[datetime, str] | None:
+    """A (recorded time as `_sortable_time` wrote it, id) key as the list's query takes it."""
+    if after is None:
+        return None
+    try:
+        at = datetime.strptime(after[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        raise InvalidInput("cursor: not a cursor this API gave out (pass a page's `next` as it came)") from None
+    return at, after[1]
+
+
 def _ranked(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Pledges and licences list by asset, then in the asset's own order (rank, grant)."""
     seen: dict[str, int] = {}
@@ -280,17 +296,23 @@ class Pager:
         self.name, self.cursor, self.limit = name, cursor, limit
         self.filters = hashlib.sha256(repr(sorted(filters.items())).encode()).hexdigest()[:12]
 
-    def page(self, read: Callable[[int | None], dict[str, Any]]) -> dict[str, Any]:
-        """`read(n)`: the list as the CLI answers it, at most n items (all for None).
+    def page(self, read: Callable[[int | None, tuple[Any, ...] | None], dict[str, Any]]) -> dict[str, Any]:
+        """`read(n, after)`: the list as the CLI answers it, at most n items (all for None),
+        from the item after the key `after` (None: from the start). One item more than the
+        page is read, to know if there is a next.
 
-        Without a cursor one item more than the page is read, to know if there is a next;
-        after a cursor the list is read whole and filtered by key in memory (the lists'
-        queries take no start key yet)."""
+        A list keyed by one item's own fields starts after the key in SQL. Pledges and
+        licences are keyed by asset and place within it: the list starts at the key's
+        asset, the items of it already shown are read again and skipped here."""
         field, _, keys_of = PAGED[self.name]
         after = self._after()
-        doc = read(None if after is not None or self.limit is None else self.limit + 1)
+        ranked = keys_of is _ranked
+        n = None if self.limit is None else self.limit + 1
+        if ranked and after is not None and n is not None:
+            n += after[1] + 1
+        doc = read(n, after)
         pairs = list(zip(doc[field], keys_of(doc[field]), strict=True))
-        if after is not None:
+        if ranked and after is not None:
             pairs = [(item, key) for item, key in pairs if key > after]
         shown = pairs if self.limit is None else pairs[: self.limit]
         more = self.limit is not None and len(pairs) > self.limit
@@ -567,7 +589,7 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
                  secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("listings", cursor, limit, status=status, asset=asset, member=member)
         return answer(secret, lambda ledger, actor: pager.page(
-            lambda n: ledger.listings(status, asset, member, viewer=actor, limit=n)))  # fmt: skip
+            lambda n, after: ledger.listings(status, asset, member, actor, n, _timed(after))))  # fmt: skip
 
     @app.get("/v1/holdings/{member}", tags=tags, summary="What a member owns (as `ipledger holdings`).")
     def holdings(member: str, as_of: str | None = AS_OF, known_at: str | None = KNOWN_AT,
@@ -587,7 +609,8 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
     def members(kind: str | None = None, status: str | None = None, limit: int | None = LIMIT,
                 cursor: str | None = CURSOR, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("members", cursor, limit, kind=kind, status=status)
-        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.members(kind, status, n)))
+        return answer(secret, lambda ledger, _: pager.page(
+            lambda n, after: ledger.members(kind, status, n, _first(after))))  # fmt: skip
 
     @app.get("/v1/members/{member}", tags=tags, summary="Everything about a member (as `ipledger member show`).",
              description="Its live bids and open listings as the actor may see them. " + RESERVE_SHOWN)  # fmt: skip
@@ -599,7 +622,8 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
                limit: int | None = LIMIT, cursor: str | None = CURSOR,
                secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("assets", cursor, limit, owner=owner, jurisdiction=jurisdiction, kind=kind)
-        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.assets(owner, jurisdiction, kind, n)))
+        return answer(secret, lambda ledger, _: pager.page(
+            lambda n, after: ledger.assets(owner, jurisdiction, kind, n, _first(after))))  # fmt: skip
 
     @app.get("/v1/assets/{ref:path}", tags=tags, summary="Everything about an asset (as `ipledger asset show`).",
              description="Its open listings as `/v1/listings` shows them to the actor. " + RESERVE_SHOWN)  # fmt: skip
@@ -610,7 +634,8 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
     def trades(status: str | None = None, member: str | None = None, limit: int | None = LIMIT,
                cursor: str | None = CURSOR, secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("trades", cursor, limit, status=status, member=member)
-        return answer(secret, lambda ledger, _: pager.page(lambda n: ledger.trades(status, member, n)))
+        return answer(secret, lambda ledger, _: pager.page(
+            lambda n, after: ledger.trades(status, member, n, _timed(after))))  # fmt: skip
 
     @app.get("/v1/trades/{trade}", tags=tags, summary="Everything about a trade (as `ipledger trade show`).")
     def trade_show(trade: str, secret: str = Depends(secret_of)) -> dict[str, Any]:
@@ -622,7 +647,7 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
                 secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("pledges", cursor, limit, asset=asset, pledgee=pledgee, as_of=as_of)
         return answer(secret, lambda ledger, _: pager.page(
-            lambda n: ledger.pledges(asset, pledgee, _date(as_of, "as_of"), n)))  # fmt: skip
+            lambda n, after: ledger.pledges(asset, pledgee, _date(as_of, "as_of"), n, _first(after))))  # fmt: skip
 
     @app.get("/v1/licences", tags=tags, summary="Licences in force (as `ipledger licences`).")
     def licences(asset: str | None = None, licensee: str | None = None, as_of: str | None = AS_OF,
@@ -630,7 +655,7 @@ def _add_queries(app: FastAPI, answer: Answer) -> None:
                  secret: str = Depends(secret_of)) -> dict[str, Any]:  # fmt: skip
         pager = Pager("licences", cursor, limit, asset=asset, licensee=licensee, as_of=as_of)
         return answer(secret, lambda ledger, _: pager.page(
-            lambda n: ledger.licences(asset, licensee, _date(as_of, "as_of"), n)))  # fmt: skip
+            lambda n, after: ledger.licences(asset, licensee, _date(as_of, "as_of"), n, _first(after))))  # fmt: skip
 
     @app.get("/v1/audit/digest", tags=tags, summary="The log head's position and hash (as `ipledger audit digest`).")
     def digest(secret: str = Depends(secret_of)) -> dict[str, Any]:

@@ -285,15 +285,17 @@ class Ledger:
         member: str | None = None,
         viewer: str = "operator",
         limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> dict[str, Any]:
-        """Listings; `member`: those it sells or bids on (bids only as `viewer` may see them)."""
+        """Listings; `member`: those it sells or bids on (bids only as `viewer` may see them);
+        `after`: from the one after that (opens, id) (a page's start)."""
         status = parse_choice(status, LISTING_STATUSES, "status")
         asset = canonical_ref(asset, "asset") if asset is not None else None
         member = parse_member_id(member, "member") if member is not None else None
         who = Actor.parse(viewer)
         with self._read("listings", "book", "ownership", "members") as conn:
             self._require(conn, asset=asset, member=member)
-            return queries.listings(conn, self.now(), who, status, asset, member, limit)
+            return queries.listings(conn, self.now(), who, status, asset, member, limit, after)
 
     def trail_names(self, doc: dict[str, Any]) -> dict[str, Any]:
         """What a trail's events name but do not say, for telling them in words: each
@@ -325,11 +327,14 @@ class Ledger:
             else:
                 lists.require_member(conn, value, field)
 
-    def members(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    def members(
+        self, kind: str | None = None, status: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> dict[str, Any]:
+        """Members by id; `after`: from the one after that id (a page's start)."""
         kind = parse_enum(MemberKind, kind, "kind").value if kind is not None else None
         status = parse_choice(status, MEMBER_STATUSES, "status")
         with self._read("members") as conn:
-            return lists.members(conn, kind, status, limit)
+            return lists.members(conn, kind, status, limit, after)
 
     def member(self, member_id: str, viewer: str = "operator") -> dict[str, Any]:
         member_id = parse_member_id(member_id, "member")
@@ -343,13 +348,15 @@ class Ledger:
         jurisdiction: str | None = None,
         kind: str | None = None,
         limit: int | None = None,
+        after: str | None = None,
     ) -> dict[str, Any]:
+        """Assets by ref; `after`: from the one after that ref (a page's start)."""
         owner = parse_member_id(owner, "owner") if owner is not None else None
         jurisdiction = parse_jurisdiction(jurisdiction, "jurisdiction") if jurisdiction is not None else None
         kind = parse_enum(AssetKind, kind.lower(), "kind").value if kind is not None else None
         with self._read("ownership", "members") as conn:
             self._require(conn, owner=owner)
-            return lists.assets(conn, owner, jurisdiction, kind, limit)
+            return lists.assets(conn, owner, jurisdiction, kind, limit, after)
 
     def asset(self, ref: str, viewer: str = "operator") -> dict[str, Any]:
         ref = canonical_ref(ref)
@@ -357,12 +364,19 @@ class Ledger:
         with self._read("ownership", "encumbrances", "listings", "trades") as conn:
             return lists.asset_show(conn, ref, who, self.now())
 
-    def trades(self, status: str | None = None, member: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    def trades(
+        self,
+        status: str | None = None,
+        member: str | None = None,
+        limit: int | None = None,
+        after: tuple[datetime, str] | None = None,
+    ) -> dict[str, Any]:
+        """Trades as struck; `after`: from the one after that (struck, id) (a page's start)."""
         status = parse_choice(status, TRADE_STATUSES, "status")
         member = parse_member_id(member, "member") if member is not None else None
         with self._read("trades", "members") as conn:
             self._require(conn, member=member)
-            return lists.trades(conn, self.now(), status, member, limit=limit)
+            return lists.trades(conn, self.now(), status, member, limit=limit, after=after)
 
     def trade(self, trade_id: str) -> dict[str, Any]:
         with self._read("trades") as conn:
@@ -374,12 +388,14 @@ class Ledger:
         pledgee: str | None = None,
         as_of: date | None = None,
         limit: int | None = None,
+        start: str | None = None,
     ) -> dict[str, Any]:
+        """Pledges in force; `start`: from that asset on (a page's start)."""
         asset = canonical_ref(asset, "asset") if asset is not None else None
         pledgee = parse_member_id(pledgee, "pledgee") if pledgee is not None else None
         with self._read("encumbrances", "ownership", "members") as conn:
             self._require(conn, asset=asset, pledgee=pledgee)
-            return lists.pledges(conn, as_of or self.now().date(), asset, pledgee, limit)
+            return lists.pledges(conn, as_of or self.now().date(), asset, pledgee, limit, start)
 
     def licences(
         self,
@@ -387,12 +403,14 @@ class Ledger:
         licensee: str | None = None,
         as_of: date | None = None,
         limit: int | None = None,
+        start: str | None = None,
     ) -> dict[str, Any]:
+        """Licences in force; `start`: from that asset on (a page's start)."""
         asset = canonical_ref(asset, "asset") if asset is not None else None
         licensee = parse_member_id(licensee, "licensee") if licensee is not None else None
         with self._read("encumbrances", "ownership", "members") as conn:
             self._require(conn, asset=asset, licensee=licensee)
-            return lists.licences(conn, as_of or self.now().date(), asset, licensee, limit)
+            return lists.licences(conn, as_of or self.now().date(), asset, licensee, limit, start)
 
     def trail(
         self,

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -73,11 +73,17 @@ def _member_json(r: Any) -> dict[str, Any]:
 
 
 def members(
-    conn: Connection, kind: str | None = None, status: str | None = None, limit: int | None = None
+    conn: Connection,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> dict[str, Any]:
-    """Members by id."""
+    """Members by id (`after`: those after that id, a page's start)."""
     m = members_table.c
     q = select(members_table).order_by(m.member_id)
+    if after is not None:
+        q = q.where(m.member_id > after)
     if kind:
         q = q.where(m.kind == kind)
     if status:
@@ -133,8 +139,10 @@ def assets(
     jurisdiction: str | None = None,
     kind: str | None = None,
     limit: int | None = None,
+    after: str | None = None,
 ) -> dict[str, Any]:
-    """Assets by ref with their owners now (the latest conveyance, as `owner` answers)."""
+    """Assets by ref with their owners now (the latest conveyance, as `owner` answers);
+    `after`: those after that ref, a page's start."""
     a, cv = assets_table.c, conveyances_table.c
     # Each asset's latest conveyance by its own index (asset, effective, seq), asset by
     # asset in ref order, so a page costs its own rows: ranking every conveyance of the
@@ -147,6 +155,8 @@ def assets(
         .scalar_subquery()
     )
     q = select(a.ref, a.title, a.registered_on, a.expires_on, latest.label("to_owners")).order_by(a.ref)
+    if after is not None:
+        q = q.where(a.ref > after)
     if jurisdiction or kind:
         # REF is JURISDICTION/kind/NUMBER and a jurisdiction is two letters (`__` in LIKE).
         prefix = f"{_like(jurisdiction) if jurisdiction else '__'}/" + (f"{_like(kind)}/" if kind else "")
@@ -228,11 +238,14 @@ def trades(
     member: str | None = None,
     asset: str | None = None,
     limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> dict[str, Any]:
     """Trades in the order they were struck; `status` as people read it (`lapsed`: pending
-    past its deadline, which no event records)."""
+    past its deadline, which no event records). `after`: those after that (struck, id)."""
     t = trades_table.c
     q = select(trades_table).order_by(t.struck, t.trade_id)
+    if after is not None:
+        q = q.where(or_(t.struck > after[0], and_(t.struck == after[0], t.trade_id > after[1])))
     at = naive_utc(now)
     if status == "lapsed":
         q = q.where(t.state == "pending", t.deadline <= at)
@@ -268,11 +281,15 @@ def _in_force(
     who: str | None,
     read: Callable[[Connection, str, date], list[dict[str, Any]]],
     limit: int | None,
+    start: str | None = None,
 ) -> list[dict[str, Any]]:
     """Pledges or licences in force, by asset: each asset with one (of `who`, its `party`)
-    is read as `encumbrances` reads it, so ranks, sublicence ends and licensors agree."""
+    is read as `encumbrances` reads it, so ranks, sublicence ends and licensors agree.
+    `start`: from that asset on (a page's start: the pager skips what it showed of it)."""
     c = table.c
     q = select(c.asset).distinct().order_by(c.asset)
+    if start is not None:
+        q = q.where(c.asset >= start)
     if asset:
         q = q.where(c.asset == asset)
     if who:
@@ -288,18 +305,28 @@ def _in_force(
 
 
 def pledges(
-    conn: Connection, as_of: date, asset: str | None = None, pledgee: str | None = None, limit: int | None = None
+    conn: Connection,
+    as_of: date,
+    asset: str | None = None,
+    pledgee: str | None = None,
+    limit: int | None = None,
+    start: str | None = None,
 ) -> dict[str, Any]:
     """Pledges in force on `as_of`, by asset then rank."""
-    found = _in_force(conn, as_of, pledges_table, "pledgee", asset, pledgee, pledges_in_force, limit)
+    found = _in_force(conn, as_of, pledges_table, "pledgee", asset, pledgee, pledges_in_force, limit, start)
     return {"as_of": as_of.isoformat(), "pledges": found}
 
 
 def licences(
-    conn: Connection, as_of: date, asset: str | None = None, licensee: str | None = None, limit: int | None = None
+    conn: Connection,
+    as_of: date,
+    asset: str | None = None,
+    licensee: str | None = None,
+    limit: int | None = None,
+    start: str | None = None,
 ) -> dict[str, Any]:
     """Licences in force on `as_of`, by asset then grant."""
-    found = _in_force(conn, as_of, licences_table, "licensee", asset, licensee, licences_in_force, limit)
+    found = _in_force(conn, as_of, licences_table, "licensee", asset, licensee, licences_in_force, limit, start)
     return {"as_of": as_of.isoformat(), "licences": found}
 
 

@@ -239,14 +239,17 @@ def listings(
     asset: str | None = None,
     member: str | None = None,
     limit: int | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> dict[str, Any]:
     """Listings in opening order, as `viewer` may see them; `status` as people read it (a
-    sale whose trade lapsed is `lapsed`).
+    sale whose trade lapsed is `lapsed`); `after`: those after that (opens, id).
 
     `member`: the listings it sells or bids on, counting only the bids `viewer` may see
     (a sealed listing's bids stay hidden while it is open: its listing would say who bid)."""
     lt = listings_table.c
     q = select(listings_table).order_by(lt.opens_at, lt.listing_id)
+    if after is not None:
+        q = q.where(or_(lt.opens_at > after[0], and_(lt.opens_at == after[0], lt.listing_id > after[1])))
     if status:
         # `lapsed` and `sold` are both stored as sold; the clock tells them apart.
         q = q.where(lt.status == ("sold" if status == "lapsed" else status))

@@ -235,6 +235,8 @@ trades_table = Table(
     Column("reason", Text),
     Column("resolved", DateTime),
     Column("position", POSITION, nullable=False),
+    # `trades` as struck, read until its page is full (not every trade sorted).
+    Index("rm_trades_struck", "struck", "trade_id"),
 )
 
 

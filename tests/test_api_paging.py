@@ -99,6 +99,15 @@ def test_a_bad_cursor_is_a_problem_naming_the_cursor(busy: Api) -> None:
     assert doc["field"] == "cursor"
 
 
+def test_a_forged_cursor_whose_time_is_not_one_the_api_writes_is_a_problem_naming_the_cursor(busy: Api) -> None:
+    import hashlib
+
+    filters = hashlib.sha256(repr(sorted({"status": None, "asset": None, "member": None}.items())).encode())
+    raw = f'{{"list": "listings", "filters": "{filters.hexdigest()[:12]}", "after": ["yesterday", "L-1"]}}'
+    forged = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    assert problem(busy.get("/v1/listings", cursor=forged), 400, "InvalidInput")["field"] == "cursor"
+
+
 def test_openapi_documents_each_lists_next_and_failures_as_problem_documents(busy: Api) -> None:
     doc = busy.client.get("/openapi.json").json()
     page = doc["paths"]["/v1/trades"]["get"]["responses"]

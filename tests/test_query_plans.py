@@ -70,3 +70,13 @@ def test_a_page_of_assets_finds_each_latest_conveyance_by_its_asset(demo: Ledger
 def test_the_latest_events_are_read_back_from_the_head(demo: Ledger) -> None:
     found = plans(demo, lambda: demo.latest(limit=3), "rm_trail_keys")
     assert all("SEARCH rm_trail_keys USING" in p and "SCAN" not in p for p in found), found
+
+
+def test_a_page_of_trades_is_read_in_the_order_they_were_struck_without_sorting_them_all(demo: Ledger) -> None:
+    found = plans(demo, lambda: demo.trades(limit=2), "rm_trades")
+    assert "USING INDEX rm_trades_struck" in found[0] and "TEMP B-TREE" not in found[0], found
+
+
+def test_a_later_page_of_assets_starts_at_its_key_not_at_the_first_asset(demo: Ledger) -> None:
+    found = plans(demo, lambda: demo.assets(limit=2, after="CN/patent/ZL2"), "rm_assets")
+    assert "SEARCH rm_assets USING INDEX sqlite_autoindex_rm_assets_1 (ref>?)" in found[0], found
