@@ -27,6 +27,7 @@ from ipledger.projections.tables import (
     conveyances_table,
     currencies_table,
     licences_table,
+    listing_sellers_table,
     listings_table,
     members_table,
     pledges_table,
@@ -139,6 +140,8 @@ class ListingsProjection(Projection):
             status="open",
             position=r.position,
         )
+        for seller in e.sellers:
+            rows.add(listing_sellers_table, member=seller, listing_id=e.listing_id)
 
     def _set(self, rows: Rows, r: Recorded, **values: object) -> None:
         rows.update(listings_table, {"aggregate_id": r.aggregate}, position=r.position, **values)

@@ -46,6 +46,7 @@ class AggregateId(TypeDecorator[UUID]):
             return value
         return UUID(bytes=bytes(value))
 
+
 tracking_table = Table(
     "rm_projections",
     metadata,
@@ -122,6 +123,15 @@ listings_table = Table(
     Column("position", POSITION, nullable=False),
     # `listings` in opening order, read until its page is full (not every listing sorted).
     Index("rm_listings_opening", "opens_at", "listing_id"),
+)
+
+
+# Who sells each listing: `listings --member` by index (the listing keeps them as JSON).
+listing_sellers_table = Table(
+    "rm_listing_sellers",
+    metadata,
+    Column("member", String(32), primary_key=True),
+    Column("listing_id", String(64), primary_key=True),
 )
 
 
@@ -265,7 +275,7 @@ trail_table = Table(
 #: The tables of each projection (by name): the projectors and the fast query path agree.
 PROJECTION_TABLES: dict[str, tuple[Table, ...]] = {
     "ownership": (assets_table, conveyances_table, conveyance_members_table),
-    "listings": (listings_table,),
+    "listings": (listings_table, listing_sellers_table),
     "book": (bids_table, currencies_table),
     "encumbrances": (licences_table, pledges_table),
     "trail": (trail_keys_table, trail_table),

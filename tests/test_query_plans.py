@@ -80,3 +80,9 @@ def test_a_page_of_trades_is_read_in_the_order_they_were_struck_without_sorting_
 def test_a_later_page_of_assets_starts_at_its_key_not_at_the_first_asset(demo: Ledger) -> None:
     found = plans(demo, lambda: demo.assets(limit=2, after="CN/patent/ZL2"), "rm_assets")
     assert "SEARCH rm_assets USING INDEX sqlite_autoindex_rm_assets_1 (ref>?)" in found[0], found
+
+
+def test_a_members_listings_are_found_by_seller_and_by_bidder_not_by_reading_every_listing(demo: Ledger) -> None:
+    found = plans(demo, lambda: demo.listings(member="zte"), "rm_listings")
+    assert "rm_listing_sellers" in found[0] and "rm_bids_bidder (bidder=?)" in found[0], found
+    assert "SCAN rm_listings" not in found[0], found
