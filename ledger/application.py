@@ -45,6 +45,10 @@ from ipledger.ledger.schema import ensure_schema
 from ipledger.ledger.unit_of_work import AggregateCache, Loader, Request, UnitOfWork, get
 
 MAX_ATTEMPTS = 5
+#: After another process's write made one of this process's commands conflict, this
+#: many commands take the write lock before they read and decide (PostgreSQL), and again
+#: as many after each that finds another writer's events since this process last wrote.
+CONTENDED_COMMANDS = 50
 #: How far a pinned time may run ahead of the wall clock (clock skew between machines).
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
@@ -74,6 +78,8 @@ class Exchange(Application[UUID], Loader):
             # The process environment can override `env`; another store would lose the chain.
             raise TypeError("PERSISTENCE_MODULE and MAPPER_TOPIC must name ipledger's LedgerFactory and PydanticMapper")
         self.cache = AggregateCache()
+        # Commands left to run with the write lock taken first (see `submit`).
+        self.contended = 0
         ensure_schema(self.engine)
 
     def close(self) -> None:
@@ -124,10 +130,22 @@ class Exchange(Application[UUID], Loader):
             # A command id made here was never recorded, and the cache knows where this
             # process left the log: the first read is skipped, and the write refuses to land
             # anywhere but there (see UnitOfWork.commit).
-            trusted = attempt == 0 and command_id is None and self.cache.head is not None
+            #
+            # While other processes write too (`contended`), that guess fails on nearly
+            # every command, each decided twice and the second time often racing again:
+            # two writer processes on PostgreSQL did less than one. Then a command takes
+            # the write lock first and reads and decides under it: it waits its turn
+            # instead of losing a race.
+            locked = self.contended > 0 and self.recorder.lock_first_supported
+            trusted = not locked and attempt == 0 and command_id is None and self.cache.head is not None
             try:
                 with self.recorder.one_connection():
-                    recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
+                    if locked:
+                        recorded, head = self.recorder.preflight_locked(cid)
+                        moved = head != self.cache.head  # another process wrote since this one did
+                        self.contended = CONTENDED_COMMANDS if moved else self.contended - 1
+                    else:
+                        recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
                     if recorded is not None:
                         return self.repeat(cid, request, recorded), True
                     with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted) as uow:
@@ -142,6 +160,8 @@ class Exchange(Application[UUID], Loader):
                         uow.commit()
                         return outcome, False
             except RecordConflict:
+                if trusted and self.recorder.log_moved:
+                    self.contended = CONTENDED_COMMANDS
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
             except StoreOperationalError:

@@ -62,7 +62,9 @@ class Raw:
         return bool(getattr(self.dbapi, "broken", False) or getattr(self.dbapi, "closed", False))
 
     def begin(self) -> None:
-        if self.explicit:
+        """BEGIN, unless a transaction is open already (a command that took the write lock
+        first writes in the transaction that holds it)."""
+        if self.explicit and self.dbapi.info.transaction_status == 0:  # IDLE
             self.run("BEGIN")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -94,6 +94,8 @@ class LedgerRecorder(ApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
+    #: Whether the last write conflicted because another writer moved the log (not a duplicate id).
+    log_moved = False
 
     #: The log (ledger.chain): one table, whatever the application is called.
     events_table: Table = events_table
@@ -136,6 +138,36 @@ class LedgerRecorder(ApplicationRecorder):
         """Give back the connection this process kept for its commands (see one_connection)."""
         self._pinned.release()
 
+    @property
+    def lock_first_supported(self) -> bool:
+        """Whether a command may take the write lock before it reads (`lock_for_write`):
+        on PostgreSQL. SQLite's writers already queue on its database lock (busy_timeout)."""
+        return self.engine.dialect.name == "postgresql"
+
+    def preflight_locked(self, command_id: str | None) -> tuple[CommandRecord | None, int | None]:
+        """`preflight` under the log's write lock, taken first: the command's transaction
+        begins on its kept connection, and what it reads and decides no other writer can
+        move until it commits (`insert_events` writes and commits in this transaction) or
+        rolls back (`one_connection` ends with a rollback). BEGIN, LOCK and the read go in
+        one round trip."""
+        raw = driver.shared()
+        assert raw is not None and not raw.sqlite, "inside one_connection, on PostgreSQL"
+        try:
+            row = self._locked_read(raw, command_id)
+        except sqlalchemy.exc.DBAPIError:
+            if not raw.lost or self._pinned.raw is not raw:
+                raise
+            # The kept connection died between commands (a server restart): nothing was
+            # read or written on it yet, so the lock and the read are safe to redo.
+            row = self._locked_read(self._pinned.renew(self.engine), command_id)
+        return self._preflight_result(row)
+
+    def _locked_read(self, raw: Raw, command_id: str | None) -> Any:
+        with raw.pipelined():
+            raw.begin()
+            raw.run(f"LOCK TABLE {self.events_table_name} IN EXCLUSIVE MODE")
+            return raw.rows(self._preflight_sql().format(raw.mark), (command_id,))[0]
+
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         """A connection for one read: the command's shared one, or straight from the pool."""
@@ -155,6 +187,7 @@ class LedgerRecorder(ApplicationRecorder):
         lock = self.write_lock
         if lock is not None:
             lock.acquire()
+        self.log_moved = False
         try:
             with driver.connection(self.engine) as raw:
                 try:
@@ -228,6 +261,7 @@ class LedgerRecorder(ApplicationRecorder):
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
         if after is not None and self.last_prev_position != after:
+            self.log_moved = True  # another writer's, not a duplicate id: see Exchange.submit
             raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
         links = link_events(prev, positions, stored_events)
         # Each command's record points at its last event, whose hashed envelope carries the
@@ -344,12 +378,17 @@ class LedgerRecorder(ApplicationRecorder):
     def preflight(self, command_id: str | None) -> tuple[CommandRecord | None, int | None]:
         """A command's first read, one statement: what is recorded under its id
         (idempotency) and the log head (has anyone else written since this process did?)."""
-        sql = (
+        return self._preflight_result(self._one(self._preflight_sql(), (command_id,)))
+
+    def _preflight_sql(self) -> str:
+        return (
             "SELECT c.command, c.outcome, c.digest, h.head FROM "
             f"(SELECT max(id) AS head FROM {self.events_table_name}) h "
             "LEFT JOIN ipledger_commands c ON c.command_id = {0}"
         )
-        row = self._one(sql, (command_id,))
+
+    @staticmethod
+    def _preflight_result(row: Any) -> tuple[CommandRecord | None, int | None]:
         record = None if row[1] is None else CommandRecord(row[0], bytes(row[1]), row[2])
         return record, row[3]
 

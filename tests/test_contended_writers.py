@@ -1,0 +1,101 @@
+"""Several writer processes on one PostgreSQL log (ledger/application.py `submit`).
+
+A process guesses that nobody else wrote since its own last command and decides on its
+cache; while others write too, that guess loses on nearly every command. After the
+first loss the process takes the log's write lock before it reads and decides, for as
+long as it keeps finding others' events, then guesses again. Two Exchanges on one store
+stand for two processes here: each has its own connection and cache."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from ipledger.domain.errors import DuplicateId
+from ipledger.ledger import application
+from ipledger.ledger.application import CONTENDED_COMMANDS, Exchange
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def two(pg_url: str) -> Iterator[tuple[Exchange, Exchange]]:
+    first, second = Exchange(pg_url), Exchange(pg_url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def add(exchange: Exchange, member: str, command_id: str | None = None) -> dict[str, object]:
+    args = {"id": member, "name": member.upper(), "kind": "enterprise", "country": "CN"}
+    return exchange.execute("member.add", args, command_id=command_id)
+
+
+def test_a_write_lost_to_another_process_makes_the_next_commands_lock_first(two: tuple[Exchange, Exchange]) -> None:
+    first, second = two
+    add(first, "byd")
+    assert first.contended == 0  # alone: every command guesses, none locks
+    add(second, "zte")
+    add(first, "huawei")  # its guess (the log ends at its own write) lost: decided again, and noted
+    assert first.contended == CONTENDED_COMMANDS
+    add(second, "sjtu")
+    add(first, "fudan-univ")  # under the lock it found another's event: the count starts again
+    assert first.contended == CONTENDED_COMMANDS
+    add(first, "boc-bj")
+    assert first.contended == CONTENDED_COMMANDS - 1
+    assert admitted(first) == ["byd", "zte", "huawei", "sjtu", "fudan-univ", "boc-bj"]  # each once, in order
+
+
+def admitted(exchange: Exchange) -> list[str]:
+    """The members the log admits, in log order."""
+    return [orjson.loads(n.state)["member_id"] for n in exchange.recorder.select_notifications(1, 100)]
+
+
+def test_a_process_that_finds_nobody_else_writing_goes_back_to_guessing(
+    two: tuple[Exchange, Exchange], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(application, "CONTENDED_COMMANDS", 3)
+    first, second = two
+    add(first, "byd")
+    add(second, "zte")
+    add(first, "huawei")
+    assert first.contended == 3
+    for n in range(3):
+        add(first, f"ent-{n}")
+    assert first.contended == 0
+
+
+def test_a_refused_command_under_the_lock_lets_the_other_process_write(two: tuple[Exchange, Exchange]) -> None:
+    first, second = two
+    add(first, "byd")
+    add(second, "zte")
+    add(first, "huawei")
+    assert first.contended > 0
+    with pytest.raises(DuplicateId):
+        add(first, "zte")  # refused under the lock: the lock must go with the transaction
+    assert_writes_promptly(second, "sjtu")
+    add(first, "icbc-sh")
+    assert admitted(first) == ["byd", "zte", "huawei", "sjtu", "icbc-sh"]
+
+
+def test_a_repeated_command_id_under_the_lock_answers_and_lets_the_other_process_write(
+    two: tuple[Exchange, Exchange],
+) -> None:
+    first, second = two
+    add(first, "byd", command_id="c-byd")
+    add(second, "zte")
+    add(first, "huawei")
+    assert first.contended > 0
+    assert add(first, "byd", command_id="c-byd") == add(second, "byd", command_id="c-byd")
+    assert_writes_promptly(second, "sjtu")
+
+
+def assert_writes_promptly(exchange: Exchange, member: str) -> None:
+    """The other process's write goes through: a lock left behind would block it for good."""
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (add(exchange, member), done.set()), daemon=True)
+    thread.start()
+    assert done.wait(10), "the write lock was left behind"
