@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple, Sequence
 from uuid import UUID
 
+import orjson
 import sqlalchemy.exc
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -42,7 +43,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
 
 from ipledger.ledger import driver
-from ipledger.ledger.chain import GENESIS, commands_table, events_metadata, events_table, ledger_metadata, link_events
+from ipledger.ledger.chain import GENESIS, events_metadata, events_table, ledger_metadata, link_events
 from ipledger.ledger.driver import PinnedConnection, Raw
 from ipledger.ledger.proofs import append_leaves, leaves_of
 
@@ -396,16 +397,17 @@ class LedgerRecorder(ApplicationRecorder):
         """The records of these command ids (an import's batch asks for all its lines at once)."""
         if not command_ids:
             return {}
-        with self._reading() as conn:
-            rows = conn.execute(
-                select(
-                    commands_table.c.command_id,
-                    commands_table.c.command,
-                    commands_table.c.outcome,
-                    commands_table.c.digest,
-                ).where(commands_table.c.command_id.in_(command_ids))
-            )
-            return {r[0]: CommandRecord(r[1], bytes(r[2]), r[3]) for r in rows}
+        # The ids travel as one parameter (an array; on SQLite a JSON array): an IN list of
+        # 5,000 bound parameters was compiled by SQLAlchemy and parsed by psycopg for every
+        # batch, 5% of an import on PostgreSQL.
+        columns = "command_id, command, outcome, digest FROM ipledger_commands WHERE command_id"
+        with driver.connection(self.engine) as raw:
+            if raw.sqlite:
+                sql, ids = f"SELECT {columns} IN (SELECT value FROM json_each(?))", orjson.dumps(command_ids).decode()
+            else:
+                sql, ids = f"SELECT {columns} = ANY(%s)", list(command_ids)
+            rows = raw.rows(sql, (ids,))
+        return {r[0]: CommandRecord(r[1], bytes(r[2]), r[3]) for r in rows}
 
     def command_state(self, command_id: str) -> bytes | None:
         """The stored state of a recorded command's last event (its recorded time is there)."""
