@@ -135,11 +135,12 @@ def test_a_command_id_repeated_in_the_batch_after_the_one_in_flight_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: list[int]
 ) -> None:
     """The batch in flight is not in the store yet: its command ids count as recorded
-    (so the repeat is skipped where it is decided, and every full batch goes to the writer)."""
+    (so the repeat is skipped where it is decided, and every batch goes to the writer,
+    the last, partial one too)."""
     lines = [*HISTORY[: 2 * BATCH + 10], HISTORY[BATCH + 10], *HISTORY[2 * BATCH + 10 :]]
     url = f"sqlite:///{tmp_path}/l.db"
     assert imported(url, lines) == {"applied": len(HISTORY), "skipped": 1}
-    assert len(sent) == len(lines) // BATCH
+    assert len(sent) == -(-len(lines) // BATCH)
     monkeypatch.undo()
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
@@ -160,6 +161,28 @@ def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import
         f"(stopped there; {k} earlier line(s) applied, 0 already recorded)\n"
     )
     assert writers, "the batches before the bad line went through the writer process"
+    assert export(run.db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
+
+
+def test_a_line_rejected_in_the_last_partial_batch_decided_ahead_stops_the_import_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: list[int]
+) -> None:
+    """The last lines (fewer than a batch) are decided while the batch before them is
+    written, too: a line refused there is decided again in process and reported."""
+    lines, k = with_unknown_assignee(HISTORY, len(HISTORY) // BATCH * BATCH + 5)
+    run = Cli(f"sqlite:///{tmp_path}/l.db")
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"".join(raw + b"\n" for raw in lines))
+
+    result = run("import", str(path))
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: NotFound: line {k + 1}: to: no member no-such-member "
+        f"(stopped there; {k} earlier line(s) applied, 0 already recorded)\n"
+    )
+    assert len(sent) == len(HISTORY) // BATCH  # every full batch; the partial one was refused
+    monkeypatch.undo()
     assert export(run.db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
 
 
@@ -385,7 +408,7 @@ def test_an_import_with_a_tiny_cache_still_decides_every_batch_ahead_on_its_own_
         assert ledger.import_lines(iter(HISTORY)) == {"applied": len(HISTORY), "skipped": 0}
     finally:
         ledger.close()
-    assert len(sent) == len(HISTORY) // BATCH
+    assert len(sent) == -(-len(HISTORY) // BATCH)
     monkeypatch.undo()
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
