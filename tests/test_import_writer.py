@@ -145,10 +145,9 @@ def test_a_command_id_repeated_in_the_batch_after_the_one_in_flight_is_skipped(
     assert export(url) == in_process(tmp_path, "reference", HISTORY, monkeypatch)
 
 
-def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
-) -> None:
-    lines, k = with_unknown_assignee(HISTORY, 2 * BATCH + 20)
+def import_refused_at(tmp_path: Path, lines: list[bytes], k: int) -> str:
+    """Import `lines` from the CLI, whose line k names a member nobody admitted: it stops
+    there with that line's message; the store's path is returned."""
     run = Cli(f"sqlite:///{tmp_path}/l.db")
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b"".join(raw + b"\n" for raw in lines))
@@ -160,8 +159,16 @@ def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import
         f"error: NotFound: line {k + 1}: to: no member no-such-member "
         f"(stopped there; {k} earlier line(s) applied, 0 already recorded)\n"
     )
+    return run.db
+
+
+def test_a_line_rejected_while_the_batch_before_it_is_in_flight_stops_the_import_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writers: list[writer.BatchWriter]
+) -> None:
+    lines, k = with_unknown_assignee(HISTORY, 2 * BATCH + 20)
+    db = import_refused_at(tmp_path, lines, k)
     assert writers, "the batches before the bad line went through the writer process"
-    assert export(run.db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
+    assert export(db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
 
 
 def test_a_line_rejected_in_the_last_partial_batch_decided_ahead_stops_the_import_there(
@@ -170,20 +177,10 @@ def test_a_line_rejected_in_the_last_partial_batch_decided_ahead_stops_the_impor
     """The last lines (fewer than a batch) are decided while the batch before them is
     written, too: a line refused there is decided again in process and reported."""
     lines, k = with_unknown_assignee(HISTORY, len(HISTORY) // BATCH * BATCH + 5)
-    run = Cli(f"sqlite:///{tmp_path}/l.db")
-    path = tmp_path / "bad.jsonl"
-    path.write_bytes(b"".join(raw + b"\n" for raw in lines))
-
-    result = run("import", str(path))
-
-    assert result.exit_code == 1
-    assert result.stderr == (
-        f"error: NotFound: line {k + 1}: to: no member no-such-member "
-        f"(stopped there; {k} earlier line(s) applied, 0 already recorded)\n"
-    )
+    db = import_refused_at(tmp_path, lines, k)
     assert len(sent) == len(HISTORY) // BATCH  # every full batch; the partial one was refused
     monkeypatch.undo()
-    assert export(run.db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
+    assert export(db) == in_process(tmp_path, "prefix", HISTORY[:k], monkeypatch)
 
 
 def test_a_write_landing_between_two_batches_sends_the_import_back_in_process_and_loses_nothing(
