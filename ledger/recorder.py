@@ -402,6 +402,7 @@ class LedgerRecorder(ApplicationRecorder):
         # batch, 5% of an import on PostgreSQL.
         columns = "command_id, command, outcome, digest FROM ipledger_commands WHERE command_id"
         with driver.connection(self.engine) as raw:
+            ids: Any
             if raw.sqlite:
                 sql, ids = f"SELECT {columns} IN (SELECT value FROM json_each(?))", orjson.dumps(command_ids).decode()
             else:
