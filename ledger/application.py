@@ -160,7 +160,7 @@ class Exchange(Application[UUID], Loader):
                         uow.commit()
                         return outcome, False
             except RecordConflict:
-                if trusted and self.recorder.log_moved:
+                if trusted and self._lost_to_another_writer():
                     self.contended = CONTENDED_COMMANDS
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
@@ -175,6 +175,12 @@ class Exchange(Application[UUID], Loader):
         raise ConcurrentWrite(
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
+
+    def _lost_to_another_writer(self) -> bool:
+        """After a guess lost (see `submit`): whether another process wrote past this one's
+        last write (the head check failed, or it wrote an aggregate this one did), rather
+        than this command making an id that exists. Only where locking first is possible."""
+        return self.recorder.lock_first_supported and self.recorder.preflight(None)[1] != self.cache.head
 
     def unit_of_work(
         self,

@@ -95,8 +95,6 @@ class LedgerRecorder(ApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
-    #: Whether the last write conflicted because another writer moved the log (not a duplicate id).
-    log_moved = False
 
     #: The log (ledger.chain): one table, whatever the application is called.
     events_table: Table = events_table
@@ -188,7 +186,6 @@ class LedgerRecorder(ApplicationRecorder):
         lock = self.write_lock
         if lock is not None:
             lock.acquire()
-        self.log_moved = False
         try:
             with driver.connection(self.engine) as raw:
                 try:
@@ -262,7 +259,6 @@ class LedgerRecorder(ApplicationRecorder):
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
         if after is not None and self.last_prev_position != after:
-            self.log_moved = True  # another writer's, not a duplicate id: see Exchange.submit
             raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
         links = link_events(prev, positions, stored_events)
         # Each command's record points at its last event, whose hashed envelope carries the

@@ -54,6 +54,33 @@ def admitted(exchange: Exchange) -> list[str]:
     return [orjson.loads(n.state)["member_id"] for n in exchange.recorder.select_notifications(1, 100)]
 
 
+def test_a_loss_on_an_aggregate_the_other_process_wrote_counts_as_contention(two: tuple[Exchange, Exchange]) -> None:
+    first, second = two
+    add(first, "byd")
+    add(first, "zte")
+    second.execute("member.suspend", {"id": "zte"})
+    second.execute("member.reinstate", {"id": "zte"})
+    first.execute("member.suspend", {"id": "zte"})  # its cached zte is two events behind: the insert conflicts
+    assert first.contended == CONTENDED_COMMANDS
+
+
+def test_a_refusal_on_a_stale_cache_counts_as_contention(two: tuple[Exchange, Exchange]) -> None:
+    first, second = two
+    add(first, "byd")
+    add(first, "zte")
+    second.execute("member.suspend", {"id": "zte"})
+    first.execute("member.reinstate", {"id": "zte"})  # refused on its cache (zte active), decided again
+    assert first.contended == CONTENDED_COMMANDS
+
+
+def test_a_duplicate_id_of_its_own_is_not_contention(two: tuple[Exchange, Exchange]) -> None:
+    first, _ = two
+    add(first, "byd")
+    with pytest.raises(DuplicateId):
+        add(first, "byd")
+    assert first.contended == 0
+
+
 def test_a_process_that_finds_nobody_else_writing_goes_back_to_guessing(
     two: tuple[Exchange, Exchange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
