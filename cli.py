@@ -162,10 +162,13 @@ class AsciiIntType(click.ParamType):
         digits = text.removeprefix("-")
         if not (text.isascii() and digits.isdigit()):
             self.fail(f"{value!r} is not a whole number", param, ctx)
-        number = int(text)
+        # Judged by its digits before it is made a number: Python refuses to read more than
+        # 4,300 digits (a ValueError, not a usage error).
+        huge = len(digits.lstrip("0")) > 9
+        number = -(10**9) if huge and text.startswith("-") else 10**9 if huge else int(text)
         if self.minimum is not None and number < self.minimum:
             self.fail(f"{value!r} is less than {self.minimum}", param, ctx)
-        if len(digits.lstrip("0")) > 9:
+        if huge:
             self.fail(f"{value!r} is too large (at most 9 digits)", param, ctx)
         return number
 
