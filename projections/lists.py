@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -22,6 +22,7 @@ from ipledger.domain.values import Actor, owner_list
 from ipledger.domain.visibility import bid_visible
 from ipledger.projections.queries import (
     _time,
+    after_key,
     holdings,
     licences_in_force,
     listings,
@@ -169,8 +170,6 @@ def assets(
 
     def rows() -> Iterator[dict[str, Any]]:
         for r in conn.execute(q):
-            if r.to_owners is None:
-                continue  # no conveyance yet (never: registering is one), as the join left it out
             owners = orjson.loads(r.to_owners)
             if owner is None or owner in owners:
                 yield {
@@ -245,7 +244,7 @@ def trades(
     t = trades_table.c
     q = select(trades_table).order_by(t.struck, t.trade_id)
     if after is not None:
-        q = q.where(or_(t.struck > after[0], and_(t.struck == after[0], t.trade_id > after[1])))
+        q = q.where(after_key((t.struck, t.trade_id), after))
     at = naive_utc(now)
     if status == "lapsed":
         q = q.where(t.state == "pending", t.deadline <= at)

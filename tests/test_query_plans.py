@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -86,3 +87,18 @@ def test_a_members_listings_are_found_by_seller_and_by_bidder_not_by_reading_eve
     found = plans(demo, lambda: demo.listings(member="zte"), "rm_listings")
     assert "rm_listing_sellers" in found[0] and "rm_bids_bidder (bidder=?)" in found[0], found
     assert "SCAN rm_listings" not in found[0], found
+
+
+@pytest.mark.parametrize(
+    ("table", "index", "query"),
+    [
+        ("rm_listings", "rm_listings_opening", lambda d: d.listings(limit=2, after=(datetime(2026, 1, 1), "L-1"))),
+        ("rm_trades", "rm_trades_struck", lambda d: d.trades(limit=2, after=(datetime(2026, 1, 1), "T-1"))),
+    ],
+    ids=["listings", "trades"],
+)
+def test_a_later_page_of_listings_or_trades_starts_at_its_key_in_the_index(
+    demo: Ledger, table: str, index: str, query: Callable[[Ledger], Any]
+) -> None:
+    found = plans(demo, lambda: query(demo), table)
+    assert f"SEARCH {table} USING INDEX {index} (" in found[0] and ")>(?,?)" in found[0], found
