@@ -47,7 +47,7 @@ from ipledger.ledger.unit_of_work import AggregateCache, Loader, Request, UnitOf
 MAX_ATTEMPTS = 5
 #: After another process's write made one of this process's commands conflict, this
 #: many commands take the write lock before they read and decide (PostgreSQL), and again
-#: as many after each that finds another writer's events since this process last wrote.
+#: as many after each that finds another writer's events since its cache was current.
 CONTENDED_COMMANDS = 50
 #: How far a pinned time may run ahead of the wall clock (clock skew between machines).
 CLOCK_TOLERANCE = timedelta(minutes=5)
@@ -124,6 +124,9 @@ class Exchange(Application[UUID], Loader):
         request = self.request(name, args, actor)
         cid = command_id or uuid4().hex
         c.parse_id(cid, "command_id")
+        # Where this process's cache was current: a failed unit forgets the cache's head,
+        # and whether another process wrote since is asked of this one.
+        known = self.cache.head
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
@@ -142,7 +145,7 @@ class Exchange(Application[UUID], Loader):
                 with self.recorder.one_connection():
                     if locked:
                         recorded, head = self.recorder.preflight_locked(cid)
-                        moved = head != self.cache.head  # another process wrote since this one did
+                        moved = head != known  # another process wrote since this one's cache was current
                         self.contended = CONTENDED_COMMANDS if moved else self.contended - 1
                     else:
                         recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
@@ -160,7 +163,7 @@ class Exchange(Application[UUID], Loader):
                         uow.commit()
                         return outcome, False
             except RecordConflict:
-                if trusted and self._lost_to_another_writer():
+                if trusted and self._lost_to_another_writer(known):
                     self.contended = CONTENDED_COMMANDS
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
@@ -176,11 +179,12 @@ class Exchange(Application[UUID], Loader):
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
 
-    def _lost_to_another_writer(self) -> bool:
-        """After a guess lost (see `submit`): whether another process wrote past this one's
-        last write (the head check failed, or it wrote an aggregate this one did), rather
-        than this command making an id that exists. Only where locking first is possible."""
-        return self.recorder.lock_first_supported and self.recorder.preflight(None)[1] != self.cache.head
+    def _lost_to_another_writer(self, known: int | None) -> bool:
+        """After a guess lost (see `submit`): whether another process wrote past `known`,
+        where this one's cache was current (the head check failed, or it wrote an aggregate
+        this one did), rather than this command making an id that exists. Only where
+        locking first is possible."""
+        return self.recorder.lock_first_supported and self.recorder.preflight(None)[1] != known
 
     def unit_of_work(
         self,

@@ -76,9 +76,23 @@ def test_a_refusal_on_a_stale_cache_counts_as_contention(two: tuple[Exchange, Ex
 def test_a_duplicate_id_of_its_own_is_not_contention(two: tuple[Exchange, Exchange]) -> None:
     first, _ = two
     add(first, "byd")
+    add(first, "zte")
+    first.cache.forget()  # as after a restart: its guess leaves "is byd new?" to the store's index
+    add(first, "huawei")
     with pytest.raises(DuplicateId):
-        add(first, "byd")
+        add(first, "byd")  # the write conflicts on the index, the retry refuses it
     assert first.contended == 0
+
+
+def test_a_duplicate_id_under_the_lock_does_not_restart_the_count(two: tuple[Exchange, Exchange]) -> None:
+    first, second = two
+    add(first, "byd")
+    add(second, "zte")
+    add(first, "huawei")  # lost to second: locks first from now on
+    add(first, "sjtu")  # nobody else wrote: the count goes down
+    with pytest.raises(DuplicateId):
+        add(first, "byd")  # two attempts under the lock (the guessed id, then the check): two down
+    assert first.contended == CONTENDED_COMMANDS - 3
 
 
 def test_a_process_that_finds_nobody_else_writing_goes_back_to_guessing(
