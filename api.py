@@ -309,7 +309,7 @@ class Pager:
         ranked = keys_of is _ranked
         n = None if self.limit is None else self.limit + 1
         if ranked and after is not None and n is not None:
-            n += after[1] + 1
+            n += max(after[1], 0) + 1  # a forged negative place reads no less than a page
         doc = read(n, after)
         pairs = list(zip(doc[field], keys_of(doc[field]), strict=True))
         if ranked and after is not None:

@@ -204,20 +204,17 @@ def mount(app: FastAPI, ledgers: Ledgers) -> None:
             latest = ledger.latest(actor, limit=10)
             # Each list is its first rows: at a million events every asset made a 6.7 MB
             # page that took a second. One row more is read to say that there are more.
-            listings = ledger.listings("open", viewer=actor, limit=DASHBOARD_ROWS + 1)["listings"]
-            trades = ledger.trades("pending", limit=DASHBOARD_ROWS + 1)["trades"]
-            assets = ledger.assets(limit=DASHBOARD_ROWS + 1)["assets"]
-            members = ledger.members(limit=DASHBOARD_ROWS + 1)["members"]
+            n = DASHBOARD_ROWS + 1
+            lists = {
+                "listings": ledger.listings("open", viewer=actor, limit=n)["listings"],
+                "trades": ledger.trades("pending", limit=n)["trades"],
+                "assets": ledger.assets(limit=n)["assets"],
+                "members": ledger.members(limit=n)["members"],
+            }
             return "dashboard", {
                 "rows": DASHBOARD_ROWS,
-                "listings": listings[:DASHBOARD_ROWS],
-                "more_listings": len(listings) > DASHBOARD_ROWS,
-                "trades": trades[:DASHBOARD_ROWS],
-                "more_trades": len(trades) > DASHBOARD_ROWS,
-                "assets": assets[:DASHBOARD_ROWS],
-                "more_assets": len(assets) > DASHBOARD_ROWS,
-                "members": members[:DASHBOARD_ROWS],
-                "more_members": len(members) > DASHBOARD_ROWS,
+                **{name: items[:DASHBOARD_ROWS] for name, items in lists.items()},
+                **{f"more_{name}": len(items) > DASHBOARD_ROWS for name, items in lists.items()},
                 "digest": ledger.digest(),
                 "latest": trail_rows(latest, ledger.trail_names(latest)),
             }

@@ -31,8 +31,8 @@ from ipledger.ledger.writer import BatchWriter, WriterLost
 #: transactions are most of an import's speed; a kill still leaves whole commands only.
 BATCH = 5000
 KEYS = {"command", "args", "command_id", "actor", "at"}
-#: On SQLite, from the first full batch, a second process writes each batch while this
-#: one decides the next (see _Import and ledger/writer.py).
+#: From the first full batch, a second process writes each batch while this one decides
+#: the next, on SQLite and PostgreSQL (see _Import and ledger/writer.py).
 PIPELINED = True
 
 

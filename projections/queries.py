@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Integer, String, and_, bindparam, literal, or_, select, tuple_, union_all
+from sqlalchemy import Integer, String, and_, bindparam, literal, or_, select, tuple_, type_coerce, union_all
 from sqlalchemy.engine import Connection
 
 from ipledger.domain.errors import NotFound
@@ -19,6 +19,7 @@ from ipledger.domain.terms import licence_end, pledge_ranks
 from ipledger.domain.values import Actor, Mechanism, format_time, owner_list
 from ipledger.domain.visibility import bid_visible, reserve_shown, sees_sealed_bids_of, sees_tokens
 from ipledger.projections.tables import (
+    AggregateId,
     assets_table,
     bids_table,
     conveyance_members_table,
@@ -605,9 +606,8 @@ def latest(conn: Connection, events: Any, viewer: Actor, limit: int) -> dict[str
         if not page:
             break
         before = page[-1][0]
-        ids = [(position, _aggregate_uuid(stored)) for position, stored in page]
-        about_assets = set(conn.execute(_about_assets(), {"aggregates": list({a for _, a in ids})}).scalars())
-        wanted = [position for position, aggregate in ids if aggregate in about_assets]
+        about_assets = set(conn.execute(_about_assets(), {"aggregates": list({a for _, a in page})}).scalars())
+        wanted = [position for position, aggregate in page if aggregate in about_assets]
         if wanted:
             q = _event_columns(events).where(events.c.id.in_(wanted)).order_by(events.c.id.desc())
             out.extend(_visible_events(conn, q, viewer, limit - len(out)))
@@ -622,7 +622,7 @@ LATEST_PAGE = 200
 
 @functools.cache
 def _latest_page(events: Any, before: bool) -> Any:
-    q = select(events.c.id, events.c.originator_id)
+    q = select(events.c.id, type_coerce(events.c.originator_id, AggregateId()))  # as rm_trail_keys reads them
     if before:
         q = q.where(events.c.id < bindparam("before", type_=Integer()))
     return q.order_by(events.c.id.desc()).limit(bindparam("page", type_=Integer()))
@@ -634,11 +634,6 @@ def _about_assets() -> Any:
     return select(k.aggregate_id).where(
         k.aggregate_id.in_(bindparam("aggregates", expanding=True)), k.key.like("asset:%")
     )
-
-
-def _aggregate_uuid(stored: Any) -> UUID:
-    """An aggregate id as the log's view returns it (16 bytes on SQLite, a uuid on PostgreSQL)."""
-    return stored if isinstance(stored, UUID) else UUID(bytes=bytes(stored))
 
 
 def in_trail(conn: Connection, key: str) -> bool:

@@ -32,8 +32,8 @@ CHUNK = 2000
 
 class ExportFold:
     """Feeds the lines a restore accepts (`send`) to a child process that folds them into
-    the SQLite file `path`; `finish` returns the child's verdict, or None when there is
-    no child (a short log) or it gave none."""
+    the SQLite file `path`; `finish` returns the position the child folded to, or None
+    when there is no child (a short log) or it gave no verdict."""
 
     def __init__(self, path: str) -> None:
         self.path = path
