@@ -40,7 +40,7 @@ from ipledger.ledger.chain import request_digest
 from ipledger.ledger.codec import OrjsonTranscoder, PydanticMapper
 from ipledger.ledger.config import store_url
 from ipledger.ledger.handlers import Outcome
-from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder
+from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder, LogMoved
 from ipledger.ledger.schema import ensure_schema
 from ipledger.ledger.unit_of_work import AggregateCache, Loader, Request, UnitOfWork, get
 
@@ -127,6 +127,7 @@ class Exchange(Application[UUID], Loader):
         # Where this process's cache was current: a failed unit forgets the cache's head,
         # and whether another process wrote since is asked of this one.
         known = self.cache.head
+        relock = False  # the guess lost only to a later time or a long run of others' events
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
@@ -134,19 +135,22 @@ class Exchange(Application[UUID], Loader):
             # process left the log: the first read is skipped, and the write refuses to land
             # anywhere but there (see UnitOfWork.commit).
             #
-            # While other processes write too (`contended`), that guess fails on nearly
-            # every command, each decided twice and the second time often racing again:
-            # two writer processes on PostgreSQL did less than one. Then a command takes
-            # the write lock first and reads and decides under it: it waits its turn
-            # instead of losing a race.
-            locked = self.contended > 0 and self.recorder.lock_first_supported
+            # While other processes write too, the guess still lands if their events since
+            # touch nothing this command read (LedgerRecorder._written_since). Once it
+            # loses on what it read (`contended`), such losses come one after another:
+            # each command decided twice, the second time often racing again. Then a
+            # command takes the write lock first and reads and decides under it: it waits
+            # its turn instead of losing a race. A guess that lost only to another's later
+            # time (or to too many events to check) is decided again under the lock once.
+            locked = (self.contended > 0 or relock) and self.recorder.lock_first_supported
             trusted = not locked and attempt == 0 and command_id is None and self.cache.head is not None
             try:
                 with self.recorder.one_connection():
                     if locked:
                         recorded, head = self.recorder.preflight_locked(cid)
-                        moved = head != known  # another process wrote since this one's cache was current
-                        self.contended = CONTENDED_COMMANDS if moved else self.contended - 1
+                        if self.contended > 0:
+                            moved = head != known  # another process wrote since this one's cache was current
+                            self.contended = CONTENDED_COMMANDS if moved else self.contended - 1
                     else:
                         recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
                     if recorded is not None:
@@ -162,9 +166,12 @@ class Exchange(Application[UUID], Loader):
                             raise
                         uow.commit()
                         return outcome, False
-            except RecordConflict:
+            except RecordConflict as conflict:
                 if trusted and self._lost_to_another_writer(known):
-                    self.contended = CONTENDED_COMMANDS
+                    if isinstance(conflict, LogMoved) and not conflict.overlap:
+                        relock = True
+                    else:
+                        self.contended = CONTENDED_COMMANDS
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
             except StoreOperationalError:

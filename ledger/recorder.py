@@ -20,8 +20,9 @@ every command imported and never used, are no longer loaded (the cold start of a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, NamedTuple, Sequence
 from uuid import UUID
 
@@ -42,12 +43,16 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
 
+from ipledger.domain.values import parse_time
 from ipledger.ledger import driver
 from ipledger.ledger.chain import GENESIS, events_metadata, events_table, ledger_metadata, link_events
 from ipledger.ledger.driver import PinnedConnection, Raw
 from ipledger.ledger.proofs import append_leaves, leaves_of
 
 INSERT_CHUNK = 200  # rows per multi-row INSERT: 800 parameters, well inside SQLite's and PostgreSQL's limits
+#: A command decided on a cached head lands after at most this many events that others
+#: wrote since (see `_written_since`); more, and it is decided again on the log as it is.
+WRITTEN_SINCE_LIMIT = 100
 
 #: A command as the recorder writes its record: (command id, name, outcome bytes, how many
 #: of the written events are its own, request digest).
@@ -91,10 +96,23 @@ def write_beside_events(
     insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
 
 
+class LogMoved(RecordConflict):
+    """A write decided on a head the log has left (see `LedgerRecorder._write`). `overlap`:
+    another writer's events since touch what the command read (it lost a real race), not
+    only a later recorded time or more events than are worth checking."""
+
+    def __init__(self, message: str, *, overlap: bool) -> None:
+        super().__init__(message)
+        self.overlap = overlap
+
+
 class LedgerRecorder(ApplicationRecorder):
     """Application recorder that also writes the hash chain and the command record."""
 
     last_prev_position = 0
+    #: After a write allowed past others' events (`reads`): the aggregates those events
+    #: changed, which the writer's cache must drop. None after any other write.
+    moved_since: list[UUID] | None = None
 
     #: The log (ledger.chain): one table, whatever the application is called.
     events_table: Table = events_table
@@ -106,7 +124,7 @@ class LedgerRecorder(ApplicationRecorder):
         # Writers in one process queue here, not on SQLite's busy wait.
         self.write_lock = threading.Lock() if self.sqlite else None
         self._pinned = PinnedConnection()
-        self._insert_sqls: dict[tuple[str, int, bool], str] = {}
+        self._insert_sqls: dict[tuple[str, int, bool, bool], str] = {}
 
     def create_table(self) -> None:
         """The log and the tables beside it, for a store made without the migrations (the
@@ -182,7 +200,7 @@ class LedgerRecorder(ApplicationRecorder):
 
         Every command ends here, so this is the interactive hot path. `commands`
         (keyword) are the records to write, see CommandWrite; `after`, the log position
-        the write must follow (see `_write`)."""
+        the write must follow, and with it `reads` and `at` (see `_write`)."""
         lock = self.write_lock
         if lock is not None:
             lock.acquire()
@@ -191,7 +209,14 @@ class LedgerRecorder(ApplicationRecorder):
                 try:
                     with raw.pipelined():
                         raw.begin()
-                        positions = self._write(raw, stored_events, kwargs.get("commands") or (), kwargs.get("after"))
+                        positions = self._write(
+                            raw,
+                            stored_events,
+                            kwargs.get("commands") or (),
+                            kwargs.get("after"),
+                            kwargs.get("reads"),
+                            kwargs.get("at"),
+                        )
                         raw.commit()
                 except BaseException:
                     raw.rollback()
@@ -213,12 +238,18 @@ class LedgerRecorder(ApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         commands: Sequence[CommandWrite],
         after: int | None = None,
+        reads: Collection[UUID] | None = None,
+        at: datetime | None = None,
     ) -> list[int]:
         """Events first (that takes the write lock: SQLite's database lock, or on PostgreSQL
         `LOCK TABLE … IN EXCLUSIVE MODE`), so positions follow commit order and the
         previous hash read below cannot change under us; then chain links and commands.
         `after`: the log position the write must follow directly (0 for an empty log), or
-        RecordConflict (nothing written), as if another writer had won a race."""
+        RecordConflict (nothing written), as if another writer had won a race. With
+        `reads` (every aggregate the commands loaded or looked up) and `at` (their latest
+        recorded time), the write may also follow others' events written since `after`,
+        if those touch none of `reads` and none is recorded later than `at`: the commands
+        would have been decided the same on the log as it is (`_written_since`)."""
         if not stored_events:
             return []
         sqlite, mark = raw.sqlite, raw.mark
@@ -232,12 +263,17 @@ class LedgerRecorder(ApplicationRecorder):
         ]
         returned: list[Any] = []
         positions: list[int] = []
+        # On PostgreSQL the first INSERT also returns what others wrote since `after`, so a
+        # write decided on a cached head takes no more round trips (`_written_since`).
+        since = after is not None and reads is not None and not sqlite
         for start in range(0, len(stored_events), INSERT_CHUNK):
             chunk = stored_events[start : start + INSERT_CHUNK]
             params: list[Any] = []
             for (oid, version), e in zip(keys[start : start + INSERT_CHUNK], chunk, strict=True):
                 params += (oid, version, e.topic, e.state)
-            if sqlite:
+            if since and start == 0:
+                returned += raw.rows(self._insert_sql(mark, len(chunk), since=True), [*params, after, after])
+            elif sqlite:
                 # A rowid table numbers new rows max + 1, one after another, in the order
                 # given: the positions follow from the last one (RETURNING costs more
                 # than the INSERT itself here).
@@ -258,8 +294,12 @@ class LedgerRecorder(ApplicationRecorder):
         # Where the log ended before this write (under the write lock): the Exchange
         # compares it with the head it read first to learn whether anyone wrote between.
         self.last_prev_position, prev = (last_link[0], last_link[1]) if last_link[0] is not None else (0, GENESIS)
+        self.moved_since = None
         if after is not None and self.last_prev_position != after:
-            raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
+            if reads is None or at is None:
+                raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
+            others = (list(returned[0][7]), returned[0][8]) if since else None
+            self.moved_since = self._written_since(raw, after, self.last_prev_position, reads, at, others)
         links = link_events(prev, positions, stored_events)
         # Each command's record points at its last event, whose hashed envelope carries the
         # record's digests (verify checks one against the other).
@@ -278,14 +318,53 @@ class LedgerRecorder(ApplicationRecorder):
         )
         return positions
 
-    def _insert_sql(self, mark: str, rows: int, returning: bool = True) -> str:
-        key = (mark, rows, returning)
+    def _written_since(
+        self,
+        raw: Raw,
+        after: int,
+        head: int,
+        reads: Collection[UUID],
+        at: datetime,
+        found: tuple[list[Any], Any] | None = None,
+    ) -> list[UUID]:
+        """The aggregates of the events between `after` and `head` (others' writes, read
+        under the write lock), or LogMoved if the commands might have been decided
+        otherwise on them: an event of an aggregate they read, or recorded later than they
+        were (the recorded time never goes backwards).
+
+        Two writer processes on one log each decide on their own cache, which is current
+        only where that process last wrote; before this, every write after the other's
+        was decided again, and on PostgreSQL under the lock, so two processes wrote fewer
+        commands than one."""
+        if head < after:
+            raise LogMoved(f"the log ends at {head}, before {after} where this write was decided", overlap=True)
+        if found is None:
+            mark = raw.mark
+            rows = raw.rows(
+                f"SELECT originator_id, CASE WHEN id = {mark} THEN state END FROM {self.events_table_name} "
+                f"WHERE id > {mark} AND id <= {mark} ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
+                (head, after, head),
+            )
+            found = ([r[0] for r in rows], rows[-1][1] if rows else None)
+        ids, last = found
+        if len(ids) > WRITTEN_SINCE_LIMIT:
+            raise LogMoved(f"the log moved from {after} to {head}: too far to check", overlap=False)
+        moved = [i if isinstance(i, UUID) else UUID(bytes=bytes(i)) for i in ids]
+        touched = next((m for m in moved if m in reads), None)
+        if touched is not None:
+            raise LogMoved(f"another writer wrote to {touched} after {after}", overlap=True)
+        if last is not None and parse_time(orjson.loads(last)["timestamp"], "timestamp") > at:
+            raise LogMoved(f"another writer recorded a later time after {after}", overlap=False)
+        return moved
+
+    def _insert_sql(self, mark: str, rows: int, returning: bool = True, since: bool = False) -> str:
+        key = (mark, rows, returning, since)
         sql = self._insert_sqls.get(key)
         if sql is None:
-            sql = self._insert_sqls[key] = self._build_insert_sql(mark, rows, returning)
+            sql = self._insert_sqls[key] = self._build_insert_sql(mark, rows, returning, since)
         return sql
 
-    def _build_insert_sql(self, mark: str, rows: int, returning: bool) -> str:
+    def _build_insert_sql(self, mark: str, rows: int, returning: bool, since: bool = False) -> str:
         """INSERT of `rows` events, returning their positions. The chain's last link and the
         Merkle tree's head come back in the same statement: both are written after the
         events and under the same lock, so they end where the log ended."""
@@ -295,12 +374,23 @@ class LedgerRecorder(ApplicationRecorder):
         )
         if not returning:
             return sql
-        return (
-            sql + " RETURNING id, originator_id, originator_version, "
+        sql += (
+            " RETURNING id, originator_id, originator_version, "
             "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
             "(SELECT hash FROM ipledger_chain ORDER BY position DESC LIMIT 1), "
             "(SELECT size FROM ipledger_tree_head WHERE id = 1), (SELECT frontier FROM ipledger_tree_head WHERE id = 1)"
         )
+        if since:
+            # Others' events after the head the write was decided on (the parameter), up
+            # to the chain's end: this statement's own rows are not among them.
+            end = "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1)"
+            table = self.events_table_name
+            sql += (
+                f", ARRAY(SELECT originator_id FROM {table} WHERE id > {mark} AND id <= {end} "
+                f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
+                f"(SELECT state FROM {table} WHERE id = {end} AND id > {mark})"
+            )
+        return sql
 
     # Reads: the log by aggregate (every command's loads) and in order (projections).
 

@@ -139,12 +139,21 @@ class AggregateCache:
         self.head = self.head_time = None
 
     def wrote(
-        self, read_head: int | None, positions: list[int], chained_after: int | None, at: datetime | None
+        self,
+        read_head: int | None,
+        positions: list[int],
+        chained_after: int | None,
+        at: datetime | None,
+        moved: Collection[UUID] | None = None,
     ) -> None:
         """After a write: still current at its last position if nobody wrote between the head
-        read and the write (the recorder linked the first new event to that head)."""
+        read and the write (the recorder linked the first new event to that head), or if
+        the recorder let the write past others' events (`moved`: their aggregates, dropped
+        here, as the write touched none of them)."""
         if positions:
-            current = chained_after == (read_head or 0)
+            for aggregate_id in moved or ():
+                self.aggregates.pop(aggregate_id, None)
+            current = chained_after == (read_head or 0) or moved is not None
             self.head = max(positions) if current else None
             self.head_time = at if current else None  # every event of a write is recorded at its time
 
@@ -171,6 +180,8 @@ class UnitOfWork(Loader):
         self.head_unread = head_unread  # `head` is the cache's, not read: the write checks it
         self.touched: list[UUID] = []
         self.unchecked: list[tuple[UUID, str]] = []  # ids an optimistic command did not look up
+        self.looked_up: list[UUID] = []  # ids the commands found absent, or left to the store
+        self.first_at: datetime | None = None  # the first command's recorded time
         self.events: list[StoredEvent] = []
         self.commands: list[CommandWrite] = []
         self.committed = False
@@ -192,6 +203,7 @@ class UnitOfWork(Loader):
         for aggregate_id in self.touched:
             self.cache.aggregates.pop(aggregate_id, None)
         self.touched.clear()
+        self.looked_up.clear()
         self.events.clear()
         self.commands.clear()
 
@@ -222,6 +234,8 @@ class UnitOfWork(Loader):
             self.unchecked.append((aggregate_id, message))
         elif aggregate_id in self.repository:
             raise DuplicateId(message)
+        else:
+            self.looked_up.append(aggregate_id)
         return key
 
     def _settle_unchecked(self, saved: list[Aggregate | None] | None) -> None:
@@ -234,6 +248,7 @@ class UnitOfWork(Loader):
         is looked up now, in the order the handler asked: the first that exists is the
         DuplicateId the checked command would have raised first."""
         unchecked, self.unchecked = self.unchecked, []
+        self.looked_up.extend(aggregate_id for aggregate_id, _ in unchecked)
         created = {
             a.id
             for a in saved or ()
@@ -271,6 +286,8 @@ class UnitOfWork(Loader):
         self.events.extend(events)
         self.commands.append((command_id, request.name, answer, len(events), request.digest))
         self.last = at
+        if self.first_at is None:
+            self.first_at = at
         return outcome
 
     def _stored_events(
@@ -297,9 +314,19 @@ class UnitOfWork(Loader):
         if self.events:
             # A head not read from the store is checked under the write lock: a write that
             # would land after another writer's conflicts, and is decided again on fresh state.
+            # Others' events since that head are let through if the commands read none of
+            # their aggregates and were recorded no earlier (LedgerRecorder._write).
             expect = (self.head or 0) if self.head_unread else None
-            positions = self.recorder.insert_events(self.events, commands=self.commands, after=expect)
-            self.cache.wrote(self.head, list(positions or ()), self.recorder.last_prev_position, self.last)
+            positions = self.recorder.insert_events(
+                self.events,
+                commands=self.commands,
+                after=expect,
+                reads=set(self.touched).union(self.looked_up) if expect is not None else None,
+                at=self.first_at,
+            )
+            self.cache.wrote(
+                self.head, list(positions or ()), self.recorder.last_prev_position, self.last, self.recorder.moved_since
+            )
         self.committed = True
         return len(self.commands)
 
@@ -308,4 +335,3 @@ class UnitOfWork(Loader):
         ledger/writer.py, which answers for it): the unit keeps what it decided in the cache."""
         self.committed = True
         return self.events, self.commands
-

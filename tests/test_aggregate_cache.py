@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipledger.domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
+from ipledger.ledger import recorder as recorder_module
 from ipledger.service import Ledger
 from tests.conftest import PATENT, PATENT_2, T0, Market
 
@@ -189,3 +190,76 @@ def test_a_command_after_this_processs_own_write_skips_its_first_read(
     assert reads == []
     market.do("asset.assign", ref=PATENT, to=["byd"], actor="zte", command_id="given-1")
     assert reads == ["given-1"]  # a caller's id may be a repeat: its record is read first
+
+
+def test_a_write_lands_after_another_writers_events_on_what_it_did_not_read(
+    market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decided on the cache (current where this process last wrote), a command lands after
+    the other writer's events when they touch nothing it read: it is not decided again."""
+    market.do("asset.assign", ref=PATENT, to=["huawei"])
+    other.do("member.add", id="catl", name="CATL", kind="enterprise", country="CN")
+    recorder = market.ledger.exchange.recorder
+    reads: list[str | None] = []
+    preflight = recorder.preflight
+    monkeypatch.setattr(recorder, "preflight", lambda cid: reads.append(cid) or preflight(cid))
+    market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
+    assert reads == []  # no read before the write, and no second attempt after it
+    assert market.ledger.exchange.cache.head == recorder.max_notification_id()  # the cache is still current
+    assert [o["member"] for o in market.ledger.owner(PATENT)["owners"]] == ["zte"]
+
+
+def test_a_write_past_another_writers_events_drops_their_aggregates_from_the_cache(
+    market: Market, other: Market
+) -> None:
+    market.do("asset.assign", ref=PATENT, to=["huawei"])  # huawei is now in this process's cache
+    other.do("member.suspend", id="huawei", reason="sanctions review")
+    market.do("member.add", id="catl", name="CATL", kind="enterprise", country="CN")  # lands past the suspension
+    with pytest.raises(MemberSuspended):  # the cached huawei was dropped, not kept as active
+        market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
+
+
+def test_a_write_is_decided_again_when_others_wrote_too_many_events_to_check(
+    market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder_module, "WRITTEN_SINCE_LIMIT", 2)
+    market.do("asset.assign", ref=PATENT, to=["huawei"])
+    for member in ("catl", "nio", "xpeng"):
+        other.do("member.add", id=member, name=member.upper(), kind="enterprise", country="CN")
+    recorder = market.ledger.exchange.recorder
+    reads: list[str | None] = []
+    preflight = recorder.preflight
+    monkeypatch.setattr(recorder, "preflight", lambda cid: reads.append(cid) or preflight(cid))
+    market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
+    assert reads  # the log was read again: the guess did not land
+    assert [o["member"] for o in market.ledger.owner(PATENT)["owners"]] == ["zte"]
+    assert market.ledger.verify()["ok"]
+
+
+def test_an_id_found_free_is_refused_when_another_writer_takes_it_before_the_write(
+    market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing closing unsold looks its trade id up while it is decided; if another
+    writer records that trade before the write, the close is decided again and refused,
+    as it would have been on the log as it is."""
+    market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
+    market.do(
+        "listing.open", ref=PATENT_2, type="assignment", mechanism="english", currency="CNY", ask="100.00",
+        closes="2026-04-01T00:00:00Z", id="L2",
+    )  # fmt: skip
+    market.do(
+        "listing.open", ref=PATENT, type="assignment", mechanism="fixed", currency="CNY", ask="100.00",
+        closes="2026-06-01T00:00:00Z", id="L3",
+    )  # fmt: skip
+    recorder = market.ledger.exchange.recorder
+    insert_events = recorder.insert_events
+
+    def the_other_writer_first(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(recorder, "insert_events", insert_events)
+        other.do("bid.place", listing="L3", bidder="zte", amount="100.00", trade_id="T-9", at="2026-04-15T00:00:00Z")
+        return insert_events(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "insert_events", the_other_writer_first)
+    with pytest.raises(DuplicateId, match="trade_id: trade T-9 already exists"):
+        market.do("listing.close", listing="L2", trade_id="T-9", at="2026-05-01T00:00:00Z")
+    assert market.ledger.exchange.listing("L2").status == "open"
