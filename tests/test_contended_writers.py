@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import orjson
 import pytest
 
 from ipledger.domain.errors import DuplicateId
+from ipledger.domain.values import format_time
 from ipledger.ledger import application
-from ipledger.ledger.application import CONTENDED_COMMANDS, Exchange
+from ipledger.ledger.application import CONTENDED_COMMANDS, Exchange, wall_clock
 
 pytestmark = pytest.mark.postgres
 
@@ -157,3 +159,18 @@ def assert_writes_promptly(exchange: Exchange, member: str) -> None:
     thread = threading.Thread(target=lambda: (add(exchange, member), done.set()), daemon=True)
     thread.start()
     assert done.wait(10), "the write lock was left behind"
+
+
+def test_a_guess_that_lost_only_to_a_later_time_is_decided_again_once_under_the_lock(
+    two: tuple[Exchange, Exchange],
+) -> None:
+    first, second = two
+    add(first, "byd")
+    later = format_time(wall_clock() + timedelta(minutes=2))  # a pinned time, within the clock's tolerance
+    args = {"id": "zte", "name": "ZTE", "kind": "enterprise", "country": "CN"}
+    second.execute("member.add", args, now=later)
+    add(first, "huawei")  # decided on the wall clock, before zte's time: decided again at it
+    assert first.contended == 0  # nothing it read was written: no lock-first mode
+    times = [orjson.loads(n.state)["timestamp"] for n in first.recorder.select_notifications(1, 100)]
+    assert times == sorted(times) and times[-1] == times[-2]  # the recorded time never goes backwards
+    assert admitted(first) == ["byd", "zte", "huawei"]
