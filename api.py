@@ -354,8 +354,10 @@ class Pager:
 def create_app(db: str | None = None, *, pinned_now: str | None = None) -> FastAPI:
     """The API over the store `db` (IPLEDGER_DB when not given). `pinned_now`: the server's
     pinned clock, as IPLEDGER_NOW pins a script's; a client never sets the clock."""
+    from ipledger.lazy import load_all
     from ipledger.ledger.config import store_url
 
+    load_all()  # request threads share the modules: none may be left to load lazily
     ledgers = Ledgers(store_url(db or os.environ.get("IPLEDGER_DB")), pinned_now)
 
     @asynccontextmanager

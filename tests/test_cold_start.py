@@ -98,3 +98,24 @@ def test_help_loads_neither_side(sqlite_url: str) -> None:
     assert "Usage: ipledger" in printed
     store = {"sqlalchemy", "pydantic", "eventsourcing", "ipledger.service", "ipledger.ledger.commands"}
     assert sorted(loaded & (NEVER | store | {"ipledger.render"})) == []
+
+
+#: Makes the API's app, then prints the lazy modules still waiting for a first access.
+APP_CHILD = """
+import json, sys
+from ipledger.api import create_app
+create_app(sys.argv[1])
+print(json.dumps(sorted(n for n, m in sys.modules.items() if type(m).__name__ == "_LazyModule")))
+"""
+
+
+def test_the_api_loads_every_lazy_module_before_its_threads_share_them(sqlite_url: str) -> None:
+    """A lazy module's first access is not thread-safe on Python 3.11 (CPython gh-114763):
+    two request threads of a fresh worker could see `queries` half loaded (a 500, seen in
+    bench/api.py). The server has no cold start to save: it loads them all first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    out = subprocess.run(
+        [sys.executable, "-c", APP_CHILD, sqlite_url], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(out.stdout) == []
