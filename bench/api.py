@@ -13,7 +13,8 @@ registrations of the client's own assets), queries only (owner of a random asset
 listing's book as the member sees it), and a mix (one command in five). Latency is the
 client's: from sending the request to having read the whole answer.
 
-Prints a Markdown table and writes JSON to bench/results/.
+Prints a Markdown table and writes JSON to bench/results/. `BENCH_SERVER_LOG=FILE` keeps
+the server's log (a refused request's traceback) in FILE.
 """
 
 from __future__ import annotations
@@ -175,7 +176,9 @@ def start_server(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     cmd = [sys.executable, "-c", "from ipledger.cli import run; run()", "--db", url, "serve", "--port", str(port),
            "--workers", str(workers)]  # fmt: skip
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # BENCH_SERVER_LOG=FILE keeps the server's log (a 500's traceback), appended to FILE.
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab")  # noqa: SIM115 - the server's, for its life
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while True:
         try:
