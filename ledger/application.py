@@ -40,7 +40,7 @@ from ipledger.ledger.chain import request_digest
 from ipledger.ledger.codec import OrjsonTranscoder, PydanticMapper
 from ipledger.ledger.config import store_url
 from ipledger.ledger.handlers import Outcome
-from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder, LogMoved
+from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder, LogMoved, Preflight
 from ipledger.ledger.schema import ensure_schema
 from ipledger.ledger.unit_of_work import AggregateCache, Loader, Request, UnitOfWork, get
 
@@ -128,6 +128,7 @@ class Exchange(Application[UUID], Loader):
         # and whether another process wrote since is asked of this one.
         known = self.cache.head
         relock = False  # the guess lost only to a later time or a long run of others' events
+        decided_on: int | None = None  # the log head the last attempt was decided on
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
             # conflict (a duplicate id, or a concurrent writer) retries with every check.
@@ -136,8 +137,9 @@ class Exchange(Application[UUID], Loader):
             # anywhere but there (see UnitOfWork.commit).
             #
             # While other processes write too, the guess still lands if their events since
-            # touch nothing this command read (LedgerRecorder._written_since). Once it
-            # loses on what it read (`contended`), such losses come one after another:
+            # touch nothing this command read (LedgerRecorder._written_since); so does any
+            # command after others' writes since its first read. Once a command loses to
+            # another writer on what it read (`contended`), such losses come one after another:
             # each command decided twice, the second time often racing again. Then a
             # command takes the write lock first and reads and decides under it: it waits
             # its turn instead of losing a race. A guess that lost only to another's later
@@ -147,15 +149,22 @@ class Exchange(Application[UUID], Loader):
             try:
                 with self.recorder.one_connection():
                     if locked:
-                        recorded, head = self.recorder.preflight_locked(cid)
+                        first = self.recorder.preflight_locked(cid, self.cache.head)
+                        recorded, head = first.record, first.head
                         if self.contended > 0:
                             moved = head != known  # another process wrote since this one's cache was current
                             self.contended = CONTENDED_COMMANDS if moved else self.contended - 1
+                        self._catch_up(first)
+                    elif trusted:
+                        recorded, head = None, self.cache.head
                     else:
-                        recorded, head = (None, self.cache.head) if trusted else self.recorder.preflight(cid)
+                        first = self.recorder.preflight_since(cid, self.cache.head)
+                        recorded, head = first.record, first.head
+                        self._catch_up(first)
                     if recorded is not None:
                         return self.repeat(cid, request, recorded), True
-                    with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted) as uow:
+                    decided_on = head
+                    with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted, checked=True) as uow:
                         try:
                             outcome = uow.decide(request, cid, now, "IPLEDGER_NOW")
                         except LedgerError:
@@ -167,11 +176,10 @@ class Exchange(Application[UUID], Loader):
                         uow.commit()
                         return outcome, False
             except RecordConflict as conflict:
-                if trusted and self._lost_to_another_writer(known):
-                    if isinstance(conflict, LogMoved) and not conflict.overlap:
-                        relock = True
-                    else:
-                        self.contended = CONTENDED_COMMANDS
+                if isinstance(conflict, LogMoved) and not conflict.overlap:
+                    relock = True
+                elif self._lost_to_another_writer(decided_on):
+                    self.contended = CONTENDED_COMMANDS
                 if attempt:
                     time.sleep(random.uniform(0.005, 0.05) * attempt)
             except StoreOperationalError:
@@ -186,10 +194,18 @@ class Exchange(Application[UUID], Loader):
             f"command_id: {cid} lost {MAX_ATTEMPTS} races with concurrent writers; retry with the same command id"
         )
 
+    def _catch_up(self, first: Preflight) -> None:
+        """After a first read that found others' events after the cache's head: only their
+        aggregates are put behind, and the cache is current at the new head (a server's
+        threads each keep a cache, and each thread's write left every other's stale)."""
+        cache = self.cache
+        if first.moved is not None and cache.head is not None and first.head is not None and first.head > cache.head:
+            cache.advance(first.head, first.moved, _recorded_time(first.head_state))
+
     def _lost_to_another_writer(self, known: int | None) -> bool:
-        """After a guess lost (see `submit`): whether another process wrote past `known`,
-        where this one's cache was current (the head check failed, or it wrote an aggregate
-        this one did), rather than this command making an id that exists. Only where
+        """After a write lost (see `submit`): whether another process wrote past `known`,
+        the head the command was decided on (it wrote an aggregate this one did, or one
+        this one read), rather than this command making an id that exists. Only where
         locking first is possible."""
         return self.recorder.lock_first_supported and self.recorder.preflight(None)[1] != known
 
@@ -200,6 +216,7 @@ class Exchange(Application[UUID], Loader):
         optimistic: bool = False,
         fresh: bool = False,
         head_unread: bool = False,
+        checked: bool = False,
         keep: Collection[UUID] = (),
     ) -> UnitOfWork:
         """A unit of work on the log as it is at `head` (read now when not given).
@@ -208,6 +225,8 @@ class Exchange(Application[UUID], Loader):
         (`fresh` drops it anyway). `optimistic` leaves new ids to the unique index: a unit
         that conflicts must be run again without it. `head_unread`: `head` is where this
         process left the log, not read from the store; the write conflicts if it moved.
+        `checked`: the write lands after others' events since `head` only if the commands
+        would have been decided the same on them (LedgerRecorder._written_since).
         `keep`: aggregates the cache must not drop (see AggregateCache.sync)."""
         if head is None:
             head = self.recorder.preflight(None)[1]
@@ -225,6 +244,7 @@ class Exchange(Application[UUID], Loader):
             optimistic=optimistic,
             clock=self.clock,
             head_unread=head_unread,
+            checked=checked,
         )
 
     def _head_time(self, head: int | None) -> datetime | None:

@@ -96,6 +96,15 @@ def write_beside_events(
     insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
 
 
+class Preflight(NamedTuple):
+    """A command's first read (see `LedgerRecorder.preflight_since`)."""
+
+    record: CommandRecord | None
+    head: int | None
+    moved: list[UUID] | None  # the aggregates written after the known head; None: unknown
+    head_state: bytes | None  # the head event's stored state, when the head moved
+
+
 class LogMoved(RecordConflict):
     """A write decided on a head the log has left (see `LedgerRecorder._write`). `overlap`:
     another writer's events since touch what the command read (it lost a real race), not
@@ -161,29 +170,86 @@ class LedgerRecorder(ApplicationRecorder):
         on PostgreSQL. SQLite's writers already queue on its database lock (busy_timeout)."""
         return self.engine.dialect.name == "postgresql"
 
-    def preflight_locked(self, command_id: str | None) -> tuple[CommandRecord | None, int | None]:
-        """`preflight` under the log's write lock, taken first: the command's transaction
-        begins on its kept connection, and what it reads and decides no other writer can
-        move until it commits (`insert_events` writes and commits in this transaction) or
-        rolls back (`one_connection` ends with a rollback). BEGIN, LOCK and the read go in
-        one round trip."""
+    def preflight_locked(self, command_id: str | None, known: int | None) -> Preflight:
+        """`preflight_since` under the log's write lock, taken first: the command's
+        transaction begins on its kept connection, and what it reads and decides no other
+        writer can move until it commits (`insert_events` writes and commits in this
+        transaction) or rolls back (`one_connection` ends with a rollback). BEGIN, LOCK
+        and the read go in one round trip."""
         raw = driver.shared()
         assert raw is not None and not raw.sqlite, "inside one_connection, on PostgreSQL"
         try:
-            row = self._locked_read(raw, command_id)
+            row = self._locked_read(raw, command_id, known)
         except sqlalchemy.exc.DBAPIError:
             if not raw.lost or self._pinned.raw is not raw:
                 raise
             # The kept connection died between commands (a server restart): nothing was
             # read or written on it yet, so the lock and the read are safe to redo.
-            row = self._locked_read(self._pinned.renew(self.engine), command_id)
-        return self._preflight_result(row)
+            row = self._locked_read(self._pinned.renew(self.engine), command_id, known)
+        return self._since_result(row, known)
 
-    def _locked_read(self, raw: Raw, command_id: str | None) -> Any:
+    def _locked_read(self, raw: Raw, command_id: str | None, known: int | None) -> Any:
         with raw.pipelined():
             raw.begin()
             raw.run(f"LOCK TABLE {self.events_table_name} IN EXCLUSIVE MODE")
-            return raw.rows(self._preflight_sql().format(raw.mark), (command_id,))[0]
+            sql, params = self._since_sql(raw.mark, command_id, known)
+            return raw.rows(sql, params)[0]
+
+    def preflight_since(self, command_id: str | None, known: int | None) -> Preflight:
+        """`preflight`, and what was written after `known` (where this process's cache was
+        current): the aggregates of those events (None if more than WRITTEN_SINCE_LIMIT,
+        or `known` is None) and the head's stored state (its recorded time). With them a
+        cache drops only what moved and needs no read for the clock. On PostgreSQL in the
+        same statement, so a command still reads once before it writes."""
+        if self.sqlite:
+            record, head = self.preflight(command_id)
+            if known is None or head is None or head == known:
+                return Preflight(record, head, None if known is None else [], None)
+            with driver.connection(self.engine) as raw:
+                rows = raw.rows(
+                    f"SELECT originator_id FROM {self.events_table_name} WHERE id > ? AND id <= ? "
+                    f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
+                    (known, head),
+                )
+            if len(rows) > WRITTEN_SINCE_LIMIT:
+                return Preflight(record, head, None, None)
+            return Preflight(record, head, [UUID(bytes=bytes(r[0])) for r in rows], self.state_at(head))
+        sql, params = self._since_sql("%s", command_id, known)
+        try:
+            with driver.connection(self.engine) as raw:
+                row = raw.rows(sql, params)[0]
+        except sqlalchemy.exc.DBAPIError:
+            pinned = self._pinned.raw
+            if pinned is None or not pinned.lost or driver.shared() is not pinned:
+                raise
+            raw = self._pinned.renew(self.engine)  # as `_one`: a read is safe to redo
+            row = raw.rows(sql, params)[0]
+        return self._since_result(row, known)
+
+    def _since_sql(self, mark: str, command_id: str | None, known: int | None) -> tuple[str, tuple[Any, ...]]:
+        """The preflight statement (PostgreSQL), with the aggregates written after `known`
+        and the head's state when `known` is given."""
+        sql = self._preflight_sql().format(mark)
+        if known is None:
+            return sql, (command_id,)
+        table = self.events_table_name
+        extra = (
+            f"SELECT c.command, c.outcome, c.digest, h.head, "
+            f"ARRAY(SELECT originator_id FROM {table} WHERE id > {mark} AND id <= h.head "
+            f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
+            f"(SELECT state FROM {table} WHERE id = h.head AND h.head <> {mark}) FROM"
+        )
+        return sql.replace("SELECT c.command, c.outcome, c.digest, h.head FROM", extra, 1), (known, known, command_id)
+
+    def _since_result(self, row: Any, known: int | None) -> Preflight:
+        record, head = self._preflight_result(row)
+        if known is None or len(row) < 6:
+            return Preflight(record, head, None, None)
+        ids = list(row[4] or ())
+        if len(ids) > WRITTEN_SINCE_LIMIT:
+            return Preflight(record, head, None, None)
+        moved = [i if isinstance(i, UUID) else UUID(bytes=bytes(i)) for i in ids]
+        return Preflight(record, head, moved, None if row[5] is None else bytes(row[5]))
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:

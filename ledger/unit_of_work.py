@@ -14,7 +14,7 @@ with an error, drops whatever the commands changed from the process's aggregate 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -22,7 +22,7 @@ from typing import TypeVar
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.application import AggregateNotFoundError, Repository, project_aggregate
 from eventsourcing.persistence import IntegrityError as RecordConflict
 from eventsourcing.persistence import StoredEvent
 
@@ -112,20 +112,26 @@ class AggregateCache:
     It is current only while the log head is where this process left it: then no other
     writer has written since. Aggregates are handed to commands uncopied (a copy per load
     cost more than the rules), so a unit of work that does not commit drops what it touched.
+
+    What is no longer known to be current is kept `behind`: each is its aggregate's state
+    at its own version (committed, never ahead of the store), brought forward on its next
+    load by the events after that version alone. A replay reads them all: a busy listing's
+    hundreds of bids, for each server thread whose cache another thread's write had left.
     """
 
     def __init__(self, limit: int = CACHE_LIMIT) -> None:
         self.aggregates: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self.behind: OrderedDict[UUID, Aggregate] = OrderedDict()
         self.limit = limit
         self.head: int | None = None
         self.head_time: datetime | None = None  # when the event at `head` was recorded, if known
 
     def sync(self, head: int | None, keep: Collection[UUID] = ()) -> None:
-        """Current at `head`, or emptied; the oldest aggregates beyond the limit dropped,
-        except those in `keep` (a batch in flight to an import's writer: the store does
-        not have their state yet)."""
+        """Current at `head`, or everything held put behind; the oldest aggregates beyond
+        the limit dropped, except those in `keep` (a batch in flight to an import's writer:
+        the store does not have their state yet, so they are never put behind)."""
         if head != self.head:
-            self.forget()
+            self.outdate(drop=keep)
             self.head = head  # an empty cache is current anywhere; the head's time is unknown
         guard = len(self.aggregates)
         while len(self.aggregates) > self.limit and guard:
@@ -134,8 +140,34 @@ class AggregateCache:
             if aggregate_id in keep:
                 self.aggregates[aggregate_id] = aggregate
 
-    def forget(self) -> None:
+    def outdate(self, drop: Collection[UUID] = ()) -> None:
+        """Nothing held is known to be current: it is put behind, except `drop` (touched by
+        a unit of work that did not commit, so possibly ahead of the store), dropped."""
+        for aggregate_id in drop:
+            self.aggregates.pop(aggregate_id, None)
+            self.behind.pop(aggregate_id, None)
+        self._put_behind(self.aggregates)
         self.aggregates.clear()
+        self.head = self.head_time = None
+
+    def _put_behind(self, aggregates: Mapping[UUID, Aggregate]) -> None:
+        self.behind.update(aggregates)
+        while len(self.behind) > self.limit:
+            self.behind.popitem(last=False)
+
+    def advance(self, head: int, moved: Collection[UUID], head_time: datetime | None) -> None:
+        """Current again at `head`, past others' events since this cache's head: `moved`
+        names every aggregate those events changed, and only those are put behind."""
+        for aggregate_id in moved:
+            aggregate = self.aggregates.pop(aggregate_id, None)
+            if aggregate is not None:
+                self._put_behind({aggregate_id: aggregate})
+        self.head, self.head_time = head, head_time
+
+    def forget(self) -> None:
+        """Drop everything (a restore, an import that fell back: the store is another now)."""
+        self.aggregates.clear()
+        self.behind.clear()
         self.head = self.head_time = None
 
     def wrote(
@@ -148,14 +180,15 @@ class AggregateCache:
     ) -> None:
         """After a write: still current at its last position if nobody wrote between the head
         read and the write (the recorder linked the first new event to that head), or if
-        the recorder let the write past others' events (`moved`: their aggregates, dropped
-        here, as the write touched none of them)."""
+        the recorder let the write past others' events (`moved`: their aggregates, put
+        behind here, as the write touched none of them)."""
         if positions:
-            for aggregate_id in moved or ():
-                self.aggregates.pop(aggregate_id, None)
             current = chained_after == (read_head or 0) or moved is not None
-            self.head = max(positions) if current else None
-            self.head_time = at if current else None  # every event of a write is recorded at its time
+            if moved is not None:
+                self.advance(max(positions), moved, at)
+            else:
+                self.head = max(positions) if current else None
+                self.head_time = at if current else None  # every event of a write is recorded at its time
 
 
 class UnitOfWork(Loader):
@@ -171,8 +204,10 @@ class UnitOfWork(Loader):
         optimistic: bool,
         clock: Callable[[str | datetime | None, datetime | None, str], datetime],
         head_unread: bool = False,
+        checked: bool = False,
     ) -> None:
         self.repository, self.recorder, self.mapper, self.cache = repository, recorder, mapper, cache
+        self.checked = checked or head_unread  # the write checks what others wrote after `head`
         self.head = head
         self.last = last  # the newest recorded time: no command in this unit goes back from it
         self.optimistic = optimistic
@@ -193,7 +228,9 @@ class UnitOfWork(Loader):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         if kind is not None and issubclass(kind, RecordConflict):
-            self.cache.forget()  # another writer won: nothing cached is known to be current
+            # Another writer won: nothing cached is known to be current, and what this
+            # unit touched may hold its unsaved events.
+            self.cache.outdate(drop=self.touched)
         elif not self.committed:
             self.rollback()
 
@@ -218,7 +255,14 @@ class UnitOfWork(Loader):
             assert isinstance(cached, cls)
             aggregate = cached
         else:
-            aggregate = get(self.repository, cls, key, field, what)
+            behind = self.cache.behind.pop(aggregate_id, None)
+            if behind is None:
+                aggregate = get(self.repository, cls, key, field, what)
+            else:  # its later events only (eventsourcing's fast-forward of a cached aggregate)
+                later = self.repository.event_store.get(aggregate_id, gt=behind.version)
+                forward: Aggregate | None = project_aggregate(behind, later)
+                assert isinstance(forward, cls)
+                aggregate = forward
             self.cache.aggregates[aggregate_id] = aggregate
         self.touched.append(aggregate_id)
         return aggregate
@@ -228,7 +272,7 @@ class UnitOfWork(Loader):
         noted and settled (`_settle_unchecked`) before anything is written."""
         aggregate_id = cls.create_id(key)
         message = f"{field}: {what} {key} already exists"
-        if aggregate_id in self.cache.aggregates:  # aggregates are never deleted: a cached one exists
+        if aggregate_id in self.cache.aggregates or aggregate_id in self.cache.behind:  # never deleted: it exists
             raise DuplicateId(message)
         if self.optimistic:
             self.unchecked.append((aggregate_id, message))
@@ -312,11 +356,11 @@ class UnitOfWork(Loader):
     def commit(self) -> int:
         """Write every decided command atomically; returns how many commands were written."""
         if self.events:
-            # A head not read from the store is checked under the write lock: a write that
-            # would land after another writer's conflicts, and is decided again on fresh state.
-            # Others' events since that head are let through if the commands read none of
-            # their aggregates and were recorded no earlier (LedgerRecorder._write).
-            expect = (self.head or 0) if self.head_unread else None
+            # The head the commands were decided on is checked under the write lock: others'
+            # events since are let through if the commands read none of their aggregates
+            # and were recorded no earlier (LedgerRecorder._write); else the write
+            # conflicts, and is decided again on fresh state.
+            expect = (self.head or 0) if self.checked else None
             positions = self.recorder.insert_events(
                 self.events,
                 commands=self.commands,

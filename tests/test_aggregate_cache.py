@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from ipledger.domain.errors import AssetPledged, ClockWentBackwards, DuplicateId, MemberSuspended
+from ipledger.domain.members import Member
 from ipledger.ledger import recorder as recorder_module
 from ipledger.service import Ledger
 from tests.conftest import PATENT, PATENT_2, T0, Market
@@ -184,8 +185,8 @@ def test_a_command_after_this_processs_own_write_skips_its_first_read(
     market.do("asset.assign", ref=PATENT, to=["huawei"])
     recorder = market.ledger.exchange.recorder
     reads: list[str | None] = []
-    preflight = recorder.preflight
-    monkeypatch.setattr(recorder, "preflight", lambda cid: reads.append(cid) or preflight(cid))
+    preflight = recorder.preflight_since
+    monkeypatch.setattr(recorder, "preflight_since", lambda cid, known: reads.append(cid) or preflight(cid, known))
     market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
     assert reads == []
     market.do("asset.assign", ref=PATENT, to=["byd"], actor="zte", command_id="given-1")
@@ -227,11 +228,11 @@ def test_a_write_is_decided_again_when_others_wrote_too_many_events_to_check(
     for member in ("catl", "nio", "xpeng"):
         other.do("member.add", id=member, name=member.upper(), kind="enterprise", country="CN")
     recorder = market.ledger.exchange.recorder
-    reads: list[str | None] = []
-    preflight = recorder.preflight
-    monkeypatch.setattr(recorder, "preflight", lambda cid: reads.append(cid) or preflight(cid))
+    writes: list[object] = []
+    insert_events = recorder.insert_events
+    monkeypatch.setattr(recorder, "insert_events", lambda *a, **k: writes.append(a) or insert_events(*a, **k))
     market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
-    assert reads  # the log was read again: the guess did not land
+    assert len(writes) == 2  # the guess did not land: decided again, and written
     assert [o["member"] for o in market.ledger.owner(PATENT)["owners"]] == ["zte"]
     assert market.ledger.verify()["ok"]
 
@@ -263,3 +264,48 @@ def test_an_id_found_free_is_refused_when_another_writer_takes_it_before_the_wri
     with pytest.raises(DuplicateId, match="trade_id: trade T-9 already exists"):
         market.do("listing.close", listing="L2", trade_id="T-9", at="2026-05-01T00:00:00Z")
     assert market.ledger.exchange.listing("L2").status == "open"
+
+
+def test_a_command_read_first_is_decided_again_when_another_writer_changes_what_it_read_before_the_write(
+    market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's command id: the command reads the log first, so its decision is fresh,
+    but another writer may still write between that read and its write. The write checks
+    that window as a guess's is checked: huawei, suspended in it, may no longer act."""
+    market.do("asset.assign", ref=PATENT, to=["huawei"])
+    recorder = market.ledger.exchange.recorder
+    insert_events = recorder.insert_events
+
+    def the_other_writer_first(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(recorder, "insert_events", insert_events)
+        other.do("member.suspend", id="huawei", reason="sanctions review")
+        return insert_events(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "insert_events", the_other_writer_first)
+    with pytest.raises(MemberSuspended):
+        market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei", command_id="c-assign-zte")
+    assert market.ledger.owner(PATENT)["owners"] == [{"member": "huawei", "share": "1"}]
+
+
+def test_a_first_read_that_finds_another_writers_events_drops_only_their_aggregates(
+    market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read (a caller's command id) returns the aggregates written since the
+    cache's head: those are brought forward from the store, the rest stay as held."""
+    market.do("asset.assign", ref=PATENT, to=["huawei"])  # PATENT and the members held, current
+    recorder = market.ledger.exchange.recorder
+    loaded: list[object] = []
+    select_events = recorder.select_events
+    monkeypatch.setattr(
+        recorder,
+        "select_events",
+        lambda *a, **k: loaded.append(a[0] if a else k["originator_id"]) or select_events(*a, **k),
+    )
+    other.do("member.suspend", id="byd", reason="sanctions review")
+    market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei", command_id="c-assign-zte")
+    assert loaded == []  # nothing it holds moved: huawei, PATENT and zte not read again
+    other.do("member.suspend", id="sjtu", reason="sanctions review")
+    other.do("member.suspend", id="zte", reason="sanctions review")
+    with pytest.raises(MemberSuspended):  # zte was brought forward: suspended
+        market.do("asset.assign", ref=PATENT, to=["huawei"], actor="zte", command_id="c-assign-huawei")
+    assert loaded == [Member.create_id("zte")]  # sjtu, not needed, was not read either

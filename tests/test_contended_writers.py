@@ -112,10 +112,11 @@ def test_a_duplicate_id_under_the_lock_does_not_restart_the_count(two: tuple[Exc
     first, second = two
     add(first, "byd")
     add(first, "zte")
+    add(second, "catl")  # never in first's cache: "is catl new?" is left to the store's index
     lose_a_race(first, second, "zte")  # locks first from now on
     add(first, "sjtu")  # nobody else wrote: the count goes down
     with pytest.raises(DuplicateId):
-        add(first, "byd")  # two attempts under the lock (the guessed id, then the check): two down
+        add(first, "catl")  # two attempts under the lock (the guessed id, then the check): two down
     assert first.contended == CONTENDED_COMMANDS - 3
 
 
