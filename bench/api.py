@@ -217,6 +217,8 @@ def phase(base: str, market: dict[str, Any], clients: int, seconds: float, write
                     r = http.get(path, params=params)
                     kind = "query"
                 results[n].append((kind, (time.perf_counter() - t) * 1000, r.status_code))
+                if r.status_code >= 400 and os.environ.get("BENCH_SERVER_LOG"):
+                    print(f"refused {r.request.method} {r.request.url.path}: {r.status_code} {r.text}", file=sys.stderr)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
