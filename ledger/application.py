@@ -49,6 +49,10 @@ MAX_ATTEMPTS = 5
 #: many commands take the write lock before they read and decide (PostgreSQL), and again
 #: as many after each that finds another writer's events since its cache was current.
 CONTENDED_COMMANDS = 50
+#: After this process finds another's events, this many commands decided on its cache
+#: are written checked past others' events (LedgerRecorder._written_since): a process
+#: alone writes right after its own last event, and skips the check's cost.
+CHECKED_COMMANDS = 50
 #: How far a pinned time may run ahead of the wall clock (clock skew between machines).
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
@@ -80,6 +84,8 @@ class Exchange(Application[UUID], Loader):
         self.cache = AggregateCache()
         # Commands left to run with the write lock taken first (see `submit`).
         self.contended = 0
+        # Commands left whose guess is checked past others' events (see `submit`).
+        self.others_writing = 0
         ensure_schema(self.engine)
 
     def close(self) -> None:
@@ -128,6 +134,7 @@ class Exchange(Application[UUID], Loader):
         # and whether another process wrote since is asked of this one.
         known = self.cache.head
         relock = False  # the guess lost only to a later time or a long run of others' events
+        self.others_writing = max(self.others_writing - 1, 0)
         decided_on: int | None = None  # the log head the last attempt was decided on
         for attempt in range(MAX_ATTEMPTS):
             # The first attempt leaves "is this id new?" to the store's unique index; a
@@ -164,7 +171,10 @@ class Exchange(Application[UUID], Loader):
                     if recorded is not None:
                         return self.repeat(cid, request, recorded), True
                     decided_on = head
-                    with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted, checked=True) as uow:
+                    # A first read gets the check for the moment until its write; a guess
+                    # while others write, for the time since this process's last write.
+                    checked = not trusted or self.others_writing > 0
+                    with self.unit_of_work(head, optimistic=attempt == 0, head_unread=trusted, checked=checked) as uow:
                         try:
                             outcome = uow.decide(request, cid, now, "IPLEDGER_NOW")
                         except LedgerError:
@@ -174,9 +184,13 @@ class Exchange(Application[UUID], Loader):
                                 raise RecordConflict("the log moved since this process last wrote") from None
                             raise
                         uow.commit()
+                        if self.recorder.moved_since:
+                            self.others_writing = CHECKED_COMMANDS
                         return outcome, False
             except RecordConflict as conflict:
-                if isinstance(conflict, LogMoved) and not conflict.overlap:
+                if isinstance(conflict, LogMoved) and not conflict.checked:
+                    self.others_writing = CHECKED_COMMANDS  # decided again, and checked from now on
+                elif isinstance(conflict, LogMoved) and not conflict.overlap:
                     relock = True
                 elif self._lost_to_another_writer(decided_on):
                     self.contended = CONTENDED_COMMANDS
@@ -201,6 +215,7 @@ class Exchange(Application[UUID], Loader):
         cache = self.cache
         if first.moved is not None and cache.head is not None and first.head is not None and first.head > cache.head:
             cache.advance(first.head, first.moved, _recorded_time(first.head_state))
+            self.others_writing = CHECKED_COMMANDS
 
     def _lost_to_another_writer(self, known: int | None) -> bool:
         """After a write lost (see `submit`): whether another process wrote past `known`,

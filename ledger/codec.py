@@ -161,9 +161,7 @@ def encode_state(domain_event: Any, envelope: Envelope | None = None) -> bytes:
 class PydanticMapper(Mapper[UUID]):
     """Maps pydantic domain events to stored events and back (with upcasting)."""
 
-    def to_stored_event(
-        self, domain_event: DomainEventProtocol[UUID], envelope: Envelope | None = None
-    ) -> StoredEvent:
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID], envelope: Envelope | None = None) -> StoredEvent:
         """The stored event, with the envelope of the command that decided it."""
         return StoredEvent(
             originator_id=domain_event.originator_id,

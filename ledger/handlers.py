@@ -51,6 +51,7 @@ Handler = Callable[[Any, "UnitOfWork", Context], Result]
 
 # -------------------------------------------------------------------------- members
 
+
 def add_member(cmd: c.AddMember, uow: UnitOfWork, ctx: Context) -> Result:
     uow.require_new(Member, cmd.id, "id", "member")
     member = Member.admit(
@@ -58,17 +59,21 @@ def add_member(cmd: c.AddMember, uow: UnitOfWork, ctx: Context) -> Result:
     )
     return {"id": cmd.id, "status": member.status}, [member]
 
+
 def suspend_member(cmd: c.SuspendMember, uow: UnitOfWork, ctx: Context) -> Result:
     member = uow.member(cmd.id, "id")
     member.suspend(reason=cmd.reason or "", actor=ctx.actor, at=ctx.at)
     return {"id": cmd.id, "status": member.status}, [member]
+
 
 def reinstate_member(cmd: c.ReinstateMember, uow: UnitOfWork, ctx: Context) -> Result:
     member = uow.member(cmd.id, "id")
     member.reinstate(actor=ctx.actor, at=ctx.at)
     return {"id": cmd.id, "status": member.status}, [member]
 
+
 # -------------------------------------------------------------------------- assets
+
 
 def register_asset(cmd: c.RegisterAsset, uow: UnitOfWork, ctx: Context) -> Result:
     uow.require_new(Asset, cmd.ref, "ref", "asset")
@@ -85,6 +90,7 @@ def register_asset(cmd: c.RegisterAsset, uow: UnitOfWork, ctx: Context) -> Resul
     )
     return {"id": cmd.ref, "owners": owner_list(asset.owners)}, [asset]
 
+
 def assign_asset(cmd: c.AssignAsset, uow: UnitOfWork, ctx: Context) -> Result:
     asset = uow.asset(cmd.ref)
     for member in cmd.to:
@@ -94,6 +100,7 @@ def assign_asset(cmd: c.AssignAsset, uow: UnitOfWork, ctx: Context) -> Result:
     use_consents(pledges, act="assignment", offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
     return {"id": cmd.ref, "owners": owner_list(asset.owners)}, [asset, *pledges]
 
+
 def consent_as_co_owner(cmd: c.ConsentAsCoOwner, uow: UnitOfWork, ctx: Context) -> Result:
     asset = uow.asset(cmd.ref)
     uow.member(cmd.member, "member")
@@ -101,7 +108,9 @@ def consent_as_co_owner(cmd: c.ConsentAsCoOwner, uow: UnitOfWork, ctx: Context) 
     asset.give_co_owner_consent(consent_id=consent_id, member=cmd.member, act=cmd.act, actor=ctx.actor, at=ctx.at)
     return {"id": consent_id, "asset": asset.ref, "member": cmd.member, "act": cmd.act}, [asset]
 
+
 # -------------------------------------------------------------------------- listings
+
 
 def open_listing(cmd: c.OpenListing, uow: UnitOfWork, ctx: Context) -> Result:
     listing_id = uow.require_new(Listing, cmd.id or ctx.new_id("L"), "id", "listing")
@@ -133,12 +142,14 @@ def open_listing(cmd: c.OpenListing, uow: UnitOfWork, ctx: Context) -> Result:
     use_consents(pledges, act=act, offered=cmd.consent, used_for=ctx.command_id, ref=asset.ref, at=ctx.at)
     return {"id": listing_id, "asset": cmd.ref, "status": listing.status}, [listing, asset, *pledges]
 
+
 def withdraw_listing(cmd: c.WithdrawListing, uow: UnitOfWork, ctx: Context) -> Result:
     listing = uow.listing(cmd.listing)
     asset = uow.asset(listing.ref)
     listing.withdraw(actor=ctx.actor, at=ctx.at)
     asset.release_hold(holder=listing.listing_id, reason="withdrawn", at=ctx.at)
     return {"id": listing.listing_id, "status": listing.status}, [listing, asset]
+
 
 def close_listing(cmd: c.CloseListing, uow: UnitOfWork, ctx: Context) -> Result:
     listing = uow.listing(cmd.listing)
@@ -156,13 +167,16 @@ def close_listing(cmd: c.CloseListing, uow: UnitOfWork, ctx: Context) -> Result:
         trade,
     ]
 
+
 def _strike(listing: Listing, sale: Sale, asset: Asset, ctx: Context) -> Trade:
     trade = Trade.strike(listing=listing, sale=sale, at=ctx.at)
     if listing.type == ListingType.assignment.value:
         asset.reserve(trade_id=trade.trade_id, listing_id=listing.listing_id, deadline=trade.deadline, at=ctx.at)
     return trade
 
+
 # -------------------------------------------------------------------------- bids
+
 
 def place_bid(cmd: c.PlaceBid, uow: UnitOfWork, ctx: Context) -> Result:
     listing = uow.listing(cmd.listing)
@@ -181,10 +195,12 @@ def place_bid(cmd: c.PlaceBid, uow: UnitOfWork, ctx: Context) -> Result:
     trade = _strike(listing, sale, asset, ctx)
     return {**outcome, "trade": trade.trade_id}, [listing, index, asset, trade]
 
+
 def withdraw_bid(cmd: c.WithdrawBid, uow: UnitOfWork, ctx: Context) -> Result:
     listing = uow.listing_of_bid(cmd.bid)
     listing.withdraw_bid(bid_id=cmd.bid, actor=ctx.actor, at=ctx.at)
     return {"id": cmd.bid, "listing": listing.listing_id, "state": "withdrawn"}, [listing]
+
 
 def accept_bid(cmd: c.AcceptBid, uow: UnitOfWork, ctx: Context) -> Result:
     listing = uow.listing_of_bid(cmd.bid)
@@ -194,7 +210,9 @@ def accept_bid(cmd: c.AcceptBid, uow: UnitOfWork, ctx: Context) -> Result:
     trade = _strike(listing, sale, asset, ctx)
     return {"id": cmd.bid, "listing": listing.listing_id, "trade": trade.trade_id}, [listing, asset, trade]
 
+
 # -------------------------------------------------------------------------- trades
+
 
 def settle_trade(cmd: c.SettleTrade, uow: UnitOfWork, ctx: Context) -> Result:
     trade = uow.trade(cmd.trade)
@@ -226,6 +244,7 @@ def settle_trade(cmd: c.SettleTrade, uow: UnitOfWork, ctx: Context) -> Result:
     asset.license(licence_id=licence_id, exclusive=trade.scope.type.value == "exclusive", actor=None, at=ctx.at)
     return {**outcome, "licence": licence_id}, [trade, asset, licence]
 
+
 def void_trade(cmd: c.VoidTrade, uow: UnitOfWork, ctx: Context) -> Result:
     trade = uow.trade(cmd.trade)
     asset = uow.asset(trade.ref)
@@ -235,7 +254,9 @@ def void_trade(cmd: c.VoidTrade, uow: UnitOfWork, ctx: Context) -> Result:
     listing.sale_fell_through(trade_id=trade.trade_id, at=ctx.at)
     return {"id": trade.trade_id, "state": trade.state}, [trade, asset, listing]
 
+
 # -------------------------------------------------------------------------- licences
+
 
 def grant_licence(cmd: c.GrantLicence, uow: UnitOfWork, ctx: Context) -> Result:
     licence_id = uow.require_new(Licence, cmd.id or ctx.new_id("LIC"), "id", "licence")
@@ -270,6 +291,7 @@ def grant_licence(cmd: c.GrantLicence, uow: UnitOfWork, ctx: Context) -> Result:
         asset.license(licence_id=licence_id, exclusive=exclusive, actor=None, at=ctx.at)
     return {"id": licence_id, "asset": asset.ref, "licensee": cmd.licensee}, [licence, asset, *pledges]
 
+
 def terminate_licence(cmd: c.TerminateLicence, uow: UnitOfWork, ctx: Context) -> Result:
     licence = uow.load(Licence, cmd.licence, "licence", "licence")
     asset = uow.asset(licence.ref)
@@ -278,12 +300,15 @@ def terminate_licence(cmd: c.TerminateLicence, uow: UnitOfWork, ctx: Context) ->
     )
     return {"id": licence.licence_id, "status": licence.status}, [licence]
 
+
 def surrender_licence(cmd: c.SurrenderLicence, uow: UnitOfWork, ctx: Context) -> Result:
     licence = uow.load(Licence, cmd.licence, "licence", "licence")
     licence.surrender(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
     return {"id": licence.licence_id, "status": licence.status}, [licence]
 
+
 # -------------------------------------------------------------------------- pledges
+
 
 def register_pledge(cmd: c.RegisterPledge, uow: UnitOfWork, ctx: Context) -> Result:
     pledge_id = uow.require_new(Pledge, cmd.id or ctx.new_id("P"), "id", "pledge")
@@ -303,11 +328,13 @@ def register_pledge(cmd: c.RegisterPledge, uow: UnitOfWork, ctx: Context) -> Res
     rank = asset.pledge_rank(pledge_id)
     return {"id": pledge_id, "asset": asset.ref, "pledgee": cmd.pledgee, "rank": rank}, [pledge, asset]
 
+
 def consent_as_pledgee(cmd: c.ConsentAsPledgee, uow: UnitOfWork, ctx: Context) -> Result:
     pledge = uow.load(Pledge, cmd.pledge, "pledge", "pledge")
     consent_id = cmd.id or ctx.new_id("C")
     pledge.consent(consent_id=consent_id, act=cmd.act, actor=ctx.actor, at=ctx.at)
     return {"id": consent_id, "pledge": pledge.pledge_id, "act": cmd.act}, [pledge]
+
 
 def release_pledge(cmd: c.ReleasePledge, uow: UnitOfWork, ctx: Context) -> Result:
     pledge = uow.load(Pledge, cmd.pledge, "pledge", "pledge")
@@ -315,6 +342,7 @@ def release_pledge(cmd: c.ReleasePledge, uow: UnitOfWork, ctx: Context) -> Resul
     ended = pledge.release(effective=cmd.effective, actor=ctx.actor, at=ctx.at)
     asset.discharge_pledge(pledge_id=pledge.pledge_id, effective=ended, at=ctx.at)
     return {"id": pledge.pledge_id, "status": pledge.status}, [pledge, asset]
+
 
 def enforce_pledge(cmd: c.EnforcePledge, uow: UnitOfWork, ctx: Context) -> Result:
     pledge = uow.load(Pledge, cmd.pledge, "pledge", "pledge")
@@ -326,6 +354,7 @@ def enforce_pledge(cmd: c.EnforcePledge, uow: UnitOfWork, ctx: Context) -> Resul
 
 
 # -------------------------------------------------------------------------- tokens
+
 
 def issue_token(cmd: c.IssueToken, uow: UnitOfWork, ctx: Context) -> Result:
     uow.require_new(Token, cmd.id, "id", "token")
@@ -342,6 +371,7 @@ def issue_token(cmd: c.IssueToken, uow: UnitOfWork, ctx: Context) -> Result:
         at=ctx.at,
     )
     return {"id": token.token_id, "actor": token.actor, "name": token.name}, [token]
+
 
 def revoke_token(cmd: c.RevokeToken, uow: UnitOfWork, ctx: Context) -> Result:
     token = uow.load(Token, cmd.token, "token", "token")

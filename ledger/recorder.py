@@ -110,9 +110,10 @@ class LogMoved(RecordConflict):
     another writer's events since touch what the command read (it lost a real race), not
     only a later recorded time or more events than are worth checking."""
 
-    def __init__(self, message: str, *, overlap: bool) -> None:
+    def __init__(self, message: str, *, overlap: bool, checked: bool = True) -> None:
         super().__init__(message)
         self.overlap = overlap
+        self.checked = checked  # False: a write that had to follow `after` directly
 
 
 class LedgerRecorder(ApplicationRecorder):
@@ -363,7 +364,11 @@ class LedgerRecorder(ApplicationRecorder):
         self.moved_since = None
         if after is not None and self.last_prev_position != after:
             if reads is None or at is None:
-                raise RecordConflict(f"the log moved from {after} to {self.last_prev_position} before this write")
+                raise LogMoved(
+                    f"the log moved from {after} to {self.last_prev_position} before this write",
+                    overlap=False,
+                    checked=False,
+                )
             others = (list(returned[0][7]), returned[0][8]) if since else None
             self.moved_since = self._written_since(raw, after, self.last_prev_position, reads, at, others)
         links = link_events(prev, positions, stored_events)

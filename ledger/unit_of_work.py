@@ -39,7 +39,7 @@ from ipledger.ledger import commands as c
 from ipledger.ledger.chain import outcome_digest
 from ipledger.ledger.codec import CommandStamp, Envelope, PydanticMapper
 from ipledger.ledger.handlers import HANDLERS, Context, Outcome
-from ipledger.ledger.recorder import CommandWrite, LedgerRecorder
+from ipledger.ledger.recorder import CommandWrite, LedgerRecorder, LogMoved
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -140,12 +140,16 @@ class AggregateCache:
             if aggregate_id in keep:
                 self.aggregates[aggregate_id] = aggregate
 
-    def outdate(self, drop: Collection[UUID] = ()) -> None:
-        """Nothing held is known to be current: it is put behind, except `drop` (touched by
-        a unit of work that did not commit, so possibly ahead of the store), dropped."""
-        for aggregate_id in drop:
+    def drop(self, aggregate_ids: Collection[UUID]) -> None:
+        """Forget these (touched by a unit of work that did not commit: possibly ahead of
+        the store)."""
+        for aggregate_id in aggregate_ids:
             self.aggregates.pop(aggregate_id, None)
             self.behind.pop(aggregate_id, None)
+
+    def outdate(self, drop: Collection[UUID] = ()) -> None:
+        """Nothing held is known to be current: it is put behind, except `drop`, dropped."""
+        self.drop(drop)
         self._put_behind(self.aggregates)
         self.aggregates.clear()
         self.head = self.head_time = None
@@ -207,7 +211,7 @@ class UnitOfWork(Loader):
         checked: bool = False,
     ) -> None:
         self.repository, self.recorder, self.mapper, self.cache = repository, recorder, mapper, cache
-        self.checked = checked or head_unread  # the write checks what others wrote after `head`
+        self.checked = checked  # the write may land past others' events after `head`, checked
         self.head = head
         self.last = last  # the newest recorded time: no command in this unit goes back from it
         self.optimistic = optimistic
@@ -227,7 +231,11 @@ class UnitOfWork(Loader):
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        if kind is not None and issubclass(kind, RecordConflict):
+        if kind is not None and issubclass(kind, LogMoved):
+            # Refused before anything was written, on what others wrote after `head`: the
+            # cache is still current there, but for what this unit touched (unsaved events).
+            self.cache.drop(self.touched)
+        elif kind is not None and issubclass(kind, RecordConflict):
             # Another writer won: nothing cached is known to be current, and what this
             # unit touched may hold its unsaved events.
             self.cache.outdate(drop=self.touched)
@@ -357,15 +365,16 @@ class UnitOfWork(Loader):
         """Write every decided command atomically; returns how many commands were written."""
         if self.events:
             # The head the commands were decided on is checked under the write lock: others'
-            # events since are let through if the commands read none of their aggregates
-            # and were recorded no earlier (LedgerRecorder._write); else the write
-            # conflicts, and is decided again on fresh state.
-            expect = (self.head or 0) if self.checked else None
+            # events since are let through (`checked`) if the commands read none of their
+            # aggregates and were recorded no earlier (LedgerRecorder._write); else, or
+            # for a head not read and not `checked`, the write conflicts, and is decided
+            # again on fresh state.
+            expect = (self.head or 0) if self.checked or self.head_unread else None
             positions = self.recorder.insert_events(
                 self.events,
                 commands=self.commands,
                 after=expect,
-                reads=set(self.touched).union(self.looked_up) if expect is not None else None,
+                reads=set(self.touched).union(self.looked_up) if self.checked else None,
                 at=self.first_at,
             )
             self.cache.wrote(
