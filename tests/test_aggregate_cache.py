@@ -230,11 +230,20 @@ def test_a_write_past_another_writers_events_drops_their_aggregates_from_the_cac
         market.do("asset.assign", ref=PATENT, to=["zte"], actor="huawei")
 
 
+def sees_another_writer(market: Market, other: Market) -> None:
+    """`other` writes, then `market`: its guess had to follow its own last event, so it is
+    decided again; its next guesses are checked past others' events (Exchange.submit)."""
+    other.do("member.add", id="cas-lab", name="CAS Lab", kind="research_institute", country="CN")
+    market.do("member.add", id="sjtu-lab", name="SJTU Lab", kind="research_institute", country="CN")
+    assert market.ledger.exchange.others_writing > 0
+
+
 def test_a_write_is_decided_again_when_others_wrote_too_many_events_to_check(
     market: Market, other: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recorder_module, "WRITTEN_SINCE_LIMIT", 2)
     market.do("asset.assign", ref=PATENT, to=["huawei"])
+    sees_another_writer(market, other)
     for member in ("catl", "nio", "xpeng"):
         other.do("member.add", id=member, name=member.upper(), kind="enterprise", country="CN")
     recorder = market.ledger.exchange.recorder
@@ -253,6 +262,7 @@ def test_an_id_found_free_is_refused_when_another_writer_takes_it_before_the_wri
     """A listing closing unsold looks its trade id up while it is decided; if another
     writer records that trade before the write, the close is decided again and refused,
     as it would have been on the log as it is."""
+    sees_another_writer(market, other)
     market.do("asset.register", ref=PATENT_2, title="Battery separator", owner=["fudan-univ"], effective="2019-05-10")
     market.do(
         "listing.open", ref=PATENT_2, type="assignment", mechanism="english", currency="CNY", ask="100.00",
