@@ -96,6 +96,11 @@ def write_beside_events(
     insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
 
 
+def _uuid(value: Any) -> UUID:
+    """An aggregate id as the driver gives it: a UUID (PostgreSQL) or its 16 bytes (SQLite)."""
+    return value if isinstance(value, UUID) else UUID(bytes=bytes(value))
+
+
 class Preflight(NamedTuple):
     """A command's first read (see `LedgerRecorder.preflight_since`)."""
 
@@ -167,7 +172,7 @@ class LedgerRecorder(ApplicationRecorder):
 
     @property
     def lock_first_supported(self) -> bool:
-        """Whether a command may take the write lock before it reads (`lock_for_write`):
+        """Whether a command may take the write lock before it reads (`preflight_locked`):
         on PostgreSQL. SQLite's writers already queue on its database lock (busy_timeout)."""
         return self.engine.dialect.name == "postgresql"
 
@@ -193,8 +198,8 @@ class LedgerRecorder(ApplicationRecorder):
         with raw.pipelined():
             raw.begin()
             raw.run(f"LOCK TABLE {self.events_table_name} IN EXCLUSIVE MODE")
-            sql, params = self._since_sql(raw.mark, command_id, known)
-            return raw.rows(sql, params)[0]
+            sql, params = self._since_sql(command_id, known)
+            return raw.rows(sql.format(raw.mark), params)[0]
 
     def preflight_since(self, command_id: str | None, known: int | None) -> Preflight:
         """`preflight`, and what was written after `known` (where this process's cache was
@@ -202,55 +207,44 @@ class LedgerRecorder(ApplicationRecorder):
         or `known` is None) and the head's stored state (its recorded time). With them a
         cache drops only what moved and needs no read for the clock. On PostgreSQL in the
         same statement, so a command still reads once before it writes."""
-        if self.sqlite:
+        if self.sqlite:  # in process: the preflight, then (if the head moved) what moved
             record, head = self.preflight(command_id)
             if known is None or head is None or head == known:
                 return Preflight(record, head, None if known is None else [], None)
             with driver.connection(self.engine) as raw:
-                rows = raw.rows(
-                    f"SELECT originator_id FROM {self.events_table_name} WHERE id > ? AND id <= ? "
-                    f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
-                    (known, head),
-                )
-            if len(rows) > WRITTEN_SINCE_LIMIT:
+                ids, head_state = self._since_rows(raw, known, head)
+            if len(ids) > WRITTEN_SINCE_LIMIT:
                 return Preflight(record, head, None, None)
-            return Preflight(record, head, [UUID(bytes=bytes(r[0])) for r in rows], self.state_at(head))
-        sql, params = self._since_sql("%s", command_id, known)
-        try:
-            with driver.connection(self.engine) as raw:
-                row = raw.rows(sql, params)[0]
-        except sqlalchemy.exc.DBAPIError:
-            pinned = self._pinned.raw
-            if pinned is None or not pinned.lost or driver.shared() is not pinned:
-                raise
-            raw = self._pinned.renew(self.engine)  # as `_one`: a read is safe to redo
-            row = raw.rows(sql, params)[0]
-        return self._since_result(row, known)
+            return Preflight(record, head, [_uuid(i) for i in ids], head_state)
+        return self._since_result(self._one(*self._since_sql(command_id, known)), known)
 
-    def _since_sql(self, mark: str, command_id: str | None, known: int | None) -> tuple[str, tuple[Any, ...]]:
-        """The preflight statement (PostgreSQL), with the aggregates written after `known`
-        and the head's state when `known` is given."""
-        sql = self._preflight_sql().format(mark)
+    def _since_sql(self, command_id: str | None, known: int | None) -> tuple[str, tuple[Any, ...]]:
+        """The preflight statement (`{0}` for the parameter mark), with the aggregates
+        written after `known` and the head's state when `known` is given (PostgreSQL)."""
         if known is None:
-            return sql, (command_id,)
-        table = self.events_table_name
-        extra = (
-            f"SELECT c.command, c.outcome, c.digest, h.head, "
-            f"ARRAY(SELECT originator_id FROM {table} WHERE id > {mark} AND id <= h.head "
-            f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
-            f"(SELECT state FROM {table} WHERE id = h.head AND h.head <> {mark}) FROM"
-        )
-        return sql.replace("SELECT c.command, c.outcome, c.digest, h.head FROM", extra, 1), (known, known, command_id)
+            return self._preflight_sql(), (command_id,)
+        return self._preflight_sql(since=True), (known, known, command_id)
 
     def _since_result(self, row: Any, known: int | None) -> Preflight:
         record, head = self._preflight_result(row)
-        if known is None or len(row) < 6:
+        if known is None:
             return Preflight(record, head, None, None)
         ids = list(row[4] or ())
         if len(ids) > WRITTEN_SINCE_LIMIT:
             return Preflight(record, head, None, None)
-        moved = [i if isinstance(i, UUID) else UUID(bytes=bytes(i)) for i in ids]
-        return Preflight(record, head, moved, None if row[5] is None else bytes(row[5]))
+        return Preflight(record, head, [_uuid(i) for i in ids], None if row[5] is None else bytes(row[5]))
+
+    def _since_rows(self, raw: Raw, after: int, head: int) -> tuple[list[Any], bytes | None]:
+        """The aggregate ids of the events after `after` up to `head` (one more than
+        WRITTEN_SINCE_LIMIT at most), and the stored state of the event at `head`."""
+        mark = raw.mark
+        rows = raw.rows(
+            f"SELECT originator_id, CASE WHEN id = {mark} THEN state END FROM {self.events_table_name} "
+            f"WHERE id > {mark} AND id <= {mark} ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
+            (head, after, head),
+        )
+        last = rows[-1][1] if rows and len(rows) <= WRITTEN_SINCE_LIMIT else None
+        return [r[0] for r in rows], None if last is None else bytes(last)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -409,18 +403,10 @@ class LedgerRecorder(ApplicationRecorder):
         commands than one."""
         if head < after:
             raise LogMoved(f"the log ends at {head}, before {after} where this write was decided", overlap=True)
-        if found is None:
-            mark = raw.mark
-            rows = raw.rows(
-                f"SELECT originator_id, CASE WHEN id = {mark} THEN state END FROM {self.events_table_name} "
-                f"WHERE id > {mark} AND id <= {mark} ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
-                (head, after, head),
-            )
-            found = ([r[0] for r in rows], rows[-1][1] if rows else None)
-        ids, last = found
+        ids, last = self._since_rows(raw, after, head) if found is None else found
         if len(ids) > WRITTEN_SINCE_LIMIT:
             raise LogMoved(f"the log moved from {after} to {head}: too far to check", overlap=False)
-        moved = [i if isinstance(i, UUID) else UUID(bytes=bytes(i)) for i in ids]
+        moved = [_uuid(i) for i in ids]
         touched = next((m for m in moved if m in reads), None)
         if touched is not None:
             raise LogMoved(f"another writer wrote to {touched} after {after}", overlap=True)
@@ -538,10 +524,19 @@ class LedgerRecorder(ApplicationRecorder):
         (idempotency) and the log head (has anyone else written since this process did?)."""
         return self._preflight_result(self._one(self._preflight_sql(), (command_id,)))
 
-    def _preflight_sql(self) -> str:
+    def _preflight_sql(self, since: bool = False) -> str:
+        """The preflight (`{0}` for the parameter mark); `since`: also the aggregates of the
+        events after a known head (first parameter) and the head's state if it moved
+        (second), as `preflight_since` reads them on PostgreSQL."""
+        table = self.events_table_name
+        moved = (
+            f", ARRAY(SELECT originator_id FROM {table} WHERE id > {{0}} AND id <= h.head "
+            f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
+            f"(SELECT state FROM {table} WHERE id = h.head AND h.head <> {{0}})"
+        )
         return (
-            "SELECT c.command, c.outcome, c.digest, h.head FROM "
-            f"(SELECT max(id) AS head FROM {self.events_table_name}) h "
+            f"SELECT c.command, c.outcome, c.digest, h.head{moved if since else ''} FROM "
+            f"(SELECT max(id) AS head FROM {table}) h "
             "LEFT JOIN ipledger_commands c ON c.command_id = {0}"
         )
 

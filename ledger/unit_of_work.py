@@ -186,13 +186,14 @@ class AggregateCache:
         read and the write (the recorder linked the first new event to that head), or if
         the recorder let the write past others' events (`moved`: their aggregates, put
         behind here, as the write touched none of them)."""
-        if positions:
-            current = chained_after == (read_head or 0) or moved is not None
-            if moved is not None:
-                self.advance(max(positions), moved, at)
-            else:
-                self.head = max(positions) if current else None
-                self.head_time = at if current else None  # every event of a write is recorded at its time
+        if not positions:
+            return
+        if moved is not None:
+            self.advance(max(positions), moved, at)
+            return
+        current = chained_after == (read_head or 0)
+        self.head = max(positions) if current else None
+        self.head_time = at if current else None  # every event of a write is recorded at its time
 
 
 class UnitOfWork(Loader):
@@ -245,8 +246,7 @@ class UnitOfWork(Loader):
     def rollback(self) -> None:
         """Drop what the uncommitted commands changed: the aggregates they loaded may hold
         events that will never be saved."""
-        for aggregate_id in self.touched:
-            self.cache.aggregates.pop(aggregate_id, None)
+        self.cache.drop(self.touched)
         self.touched.clear()
         self.looked_up.clear()
         self.events.clear()
