@@ -547,31 +547,41 @@ class Ledger:
     def verify(self, expect: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
+        import tempfile
+
         from ipledger.ledger import chain
         from ipledger.ledger.bulk import bulk_work
         from ipledger.ledger.prover import Proof
+        from ipledger.projections.runner import Beside
+        from ipledger.projections.scratch import BESIDE_VERIFY, PROVER
 
         # Every page of the log is proved (chain, command records, Merkle leaves) and
         # folded into a fresh copy of every read model (the rebuild's own fold), compared
         # at the end; a large log is proved by a second process beside the fold.
         exchange = self.exchange
         digest = None if expect is None else chain.parse_digest(expect)
-        with bulk_work(), self.read_models.fresh_replay() as fresh:
+        with bulk_work(), tempfile.TemporaryDirectory(prefix="ipledger-verify-") as folder:
+            # The child that proves the log also folds the read models BESIDE_VERIFY into a
+            # file of its own: this process folds the rest, and compares both with the live ones.
+            path = os.path.join(folder, "beside.db")
             proof = Proof(
-                exchange.url, exchange.recorder.events_table_name, exchange.engine,
-                expect=digest, tree=True, progress=progress,
+                exchange.url, exchange.recorder.events_table_name, exchange.engine, expect=digest, tree=True,
+                progress=progress, fold={"path": path, "names": list(BESIDE_VERIFY)}, child=PROVER,
             )  # fmt: skip
-            with proof:
-                for page in proof.pages():
-                    fresh(page)
-            report = proof.report
-            for row in self.read_models.status():
-                if row["position"] > row["head"]:
-                    raise IntegrityError(
-                        f"projections: {row['name']} claims position {row['position']}, beyond the log head "
-                        f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
-                    )
-            differ = fresh.differ()
+            handed = BESIDE_VERIFY if proof.parallel else ()
+            with self.read_models.fresh_replay(handed) as fresh:
+                with proof:
+                    for page in proof.pages():
+                        fresh(page)
+                report = proof.report
+                for row in self.read_models.status():
+                    if row["position"] > row["head"]:
+                        raise IntegrityError(
+                            f"projections: {row['name']} claims position {row['position']}, beyond the log head "
+                            f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
+                        )
+                beside = Beside(handed, path, lambda: proof.folded, proof.pages) if handed else None
+                differ = fresh.differ(beside)
         if differ:
             raise IntegrityError(
                 f"projections: {', '.join(differ)} differ from a fresh replay of the log; "
@@ -722,13 +732,28 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
+        import tempfile
+
         from ipledger.ledger.prover import Proof
+        from ipledger.projections.runner import Beside
+        from ipledger.projections.scratch import BESIDE_REBUILD, PROVER
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
         exchange = self.exchange
+        # On SQLite the child that proves the log also folds the read models BESIDE_REBUILD
+        # into a file of its own, which the rebuild's transaction takes in (ATTACH).
+        sqlite = exchange.engine.dialect.name == "sqlite"
+        handed = tuple(n for n in BESIDE_REBUILD if n in chosen) if sqlite else ()
         try:  # the fold commits only once the whole log is proved (beside it, on a large log)
-            with Proof(exchange.url, exchange.recorder.events_table_name, exchange.engine) as proof:
-                self.read_models.rebuild(chosen, progress, proof.pages())
+            with tempfile.TemporaryDirectory(prefix="ipledger-rebuild-") as folder:
+                path = os.path.join(folder, "beside.db")
+                fold = {"path": path, "names": list(handed)} if handed else None
+                events = exchange.recorder.events_table_name
+                with Proof(exchange.url, events, exchange.engine, fold=fold, child=PROVER) as proof:
+                    beside = (
+                        Beside(handed, path, lambda: proof.folded, proof.pages) if handed and proof.parallel else None
+                    )
+                    self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)
         except IntegrityError as e:
             raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
 

@@ -16,6 +16,11 @@ before the child's verdict is in:
 
 Below PARALLEL_FROM events a child's start (its imports, ~0.4 s) costs more than it
 saves, and one pass proves and folds (chain.checked_log), page by page.
+
+The proof alone keeps the child busy for about a third of the fold's time, so the child
+may also fold some read models from the pages it proves (`fold`: the job of a child
+module that knows read models, projections/scratch.py), into a file of its own; this
+process folds the rest and takes those in (`Proof.folded`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -38,6 +43,16 @@ from ipledger.ledger.driver import passing_cache
 
 #: From this many events in the log a child process proves it (see the module's note).
 PARALLEL_FROM = 25_000
+
+
+class PageSink(Protocol):
+    """What a child does with the pages it proved besides proving them (see `main`)."""
+
+    def __call__(self, page: list[Logged]) -> None: ...
+
+    def finish(self) -> int:
+        """Done: the last position taken in."""
+        ...
 
 
 class Proof:
@@ -54,7 +69,12 @@ class Proof:
         expect: tuple[int, str] | None = None,
         tree: bool = False,
         progress: Callable[[int], None] | None = None,
+        fold: dict[str, Any] | None = None,
+        child: tuple[str, ...] = ("-m", __name__),
     ) -> None:
+        """`fold`: a job the child also does with the proved pages, when `child` (its
+        interpreter's arguments) runs a module whose `main` passes a PageSink to this
+        module's `main`; ignored when there is no child."""
         self.url, self.events, self.engine = url, events, engine
         self.expect, self.tree, self.progress = expect, tree, progress
         self.report: dict[str, Any] = {}
@@ -62,6 +82,7 @@ class Proof:
             # The child's view starts after this read: the log only grows, so it holds this prefix.
             self.until = int(conn.execute(text(f"SELECT max(id) FROM {events}")).scalar() or 0)
         self.parallel = self.until >= PARALLEL_FROM
+        self.fold, self.child = fold, child
         self._child: subprocess.Popen[bytes] | None = None
         self._verdict: dict[str, Any] | None = None
 
@@ -74,10 +95,11 @@ class Proof:
                 "expect": self.expect,
                 "tree": self.tree,
                 "parent": os.getpid(),
+                "fold": self.fold,
             }
             try:
                 self._child = subprocess.Popen(
-                    [sys.executable, "-m", "ipledger.ledger.prover"],
+                    [sys.executable, *self.child],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,  # a child that fails gives no verdict: the proof is done here
@@ -124,6 +146,15 @@ class Proof:
             )
         self.report.update(verdict["report"])
 
+    @property
+    def folded(self) -> int | None:
+        """Once the pages are read: the position to which the child folded its `fold` job,
+        or None (no child, or it gave no verdict and the proof was done here)."""
+        if self._verdict is None:
+            return None
+        folded = self._verdict.get("folded")
+        return folded if isinstance(folded, int) else None
+
     def _result(self) -> dict[str, Any]:
         """The child's verdict; if it could not give one, the proof done here."""
         if self._verdict is None:
@@ -140,22 +171,34 @@ class Proof:
         return self._verdict
 
 
-def prove(engine: Engine, events: str, until: int, expect: tuple[int, str] | None, tree: bool) -> dict[str, Any]:
+def prove(
+    engine: Engine, events: str, until: int, expect: tuple[int, str] | None, tree: bool, sink: PageSink | None = None
+) -> dict[str, Any]:
     """The verdict on the log: proved (with chain.checked_log's report and the digest of
-    the events up to `until`), or the IntegrityError's message."""
+    the events up to `until`), or the IntegrityError's message. `sink` takes each page
+    once it is proved; its `finish` is the verdict's "folded"."""
     from ipledger.ledger.bulk import bulk_work
 
     seen = RowDigest(until)
     try:
         with bulk_work():
-            report = verify_chain(events, engine, expect, tree=tree, seen=seen)
+            if sink is None:
+                report = verify_chain(events, engine, expect, tree=tree, seen=seen)
+            else:
+                report = {}
+                for page in checked_log(events, engine, expect, None, report, tree, seen):
+                    sink(page)
     except IntegrityError as e:
         return {"proved": False, "error": e.message}
-    return {"proved": True, "report": report, "digest": seen.hexdigest()}
+    verdict = {"proved": True, "report": report, "digest": seen.hexdigest()}
+    if sink is not None:
+        verdict["folded"] = sink.finish()
+    return verdict
 
 
-def main() -> None:
-    """The child: the job on stdin, the verdict as JSON on stdout."""
+def main(sink: Callable[[dict[str, Any], int], PageSink] | None = None) -> None:
+    """The child: the job on stdin, the verdict as JSON on stdout. `sink(fold, until)`:
+    what takes the proved pages when the job has a `fold` (a child module's own main)."""
     from ipledger.ledger.child import die_with_parent
     from ipledger.ledger.config import make_engine
 
@@ -167,7 +210,9 @@ def main() -> None:
     engine = make_engine(job["url"])
     try:
         expect = None if job["expect"] is None else (int(job["expect"][0]), str(job["expect"][1]))
-        verdict = prove(engine, job["events"], int(job["until"]), expect, bool(job["tree"]))
+        until = int(job["until"])
+        pages = None if sink is None or job.get("fold") is None else sink(job["fold"], until)
+        verdict = prove(engine, job["events"], until, expect, bool(job["tree"]), pages)
     finally:
         engine.dispose()
     sys.stdout.write(json.dumps(verdict))

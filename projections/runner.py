@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
@@ -135,21 +136,30 @@ class ReadModels:
         log: Iterable[list[Logged]] | None = None,
         *,
         only_if_empty: bool = False,
+        beside: Beside | None = None,
     ) -> None:
         """Fold the whole log into fresh tables and swap them in, in one transaction.
 
         `log`: the pages to fold (default: the log as stored, to its head now); a caller
         that proves the log as it reads it passes its pages, and an error raised from
         them rolls the rebuild back. `only_if_empty`: skip read models another process
-        brought past position 0 meanwhile."""
+        brought past position 0 meanwhile. `beside`: read models another process folds
+        from the same pages into a SQLite file, taken in here (SQLite stores only)."""
         chosen = [self.projections[n] for n in self.names(names)]
-        with bulk_work(), self.engine.begin() as conn, passing_cache(conn):
+        with (
+            bulk_work(),
+            self.engine.connect() as conn,
+            attached(conn, None if beside is None else beside.path),  # before the transaction, as SQLite asks
+            conn.begin(),
+            passing_cache(conn),
+        ):
             positions = {p.name: self._lock(conn, p.name) for p in chosen}
             if only_if_empty:
                 chosen = [p for p in chosen if positions[p.name] == 0]
             if not chosen:
                 return
-            replay = Replay(conn, chosen)
+            handed = [p for p in chosen if beside is not None and p.name in beside.names]
+            replay = Replay(conn, [p for p in chosen if p not in handed])
             try:
                 if log is None:
                     head = self.head()
@@ -160,7 +170,18 @@ class ReadModels:
                     replay(page)
                     if progress is not None:
                         progress(page[-1][0], max(head, page[-1][0]))
-                replay.finish(conn)
+                replay.load()
+                if handed:
+                    assert beside is not None
+                    if beside.folded() == replay.position:
+                        fresh_tables(conn, handed)
+                        copy_tables(conn, handed, ATTACHED)
+                    else:  # the other process gave no fold: this one folds them, from the log read again
+                        again = Replay(conn, handed)
+                        for page in beside.again():
+                            again(page)
+                        again.load()
+                finish_tables(conn, chosen, replay.position)
             except BaseException:
                 for p in chosen:
                     p.discard()
@@ -171,29 +192,18 @@ class ReadModels:
         (projections/scratch.py), in one transaction: fresh tables filled from its tables,
         their indexes built, every position set. SQLite stores only (ATTACH)."""
         group = list(self.projections.values())
-        with bulk_work(), self.engine.connect() as conn:
-            dbapi: Any = conn.connection.dbapi_connection
-            dbapi.execute("ATTACH DATABASE ? AS scratch", (path,))  # outside any transaction, as SQLite asks
+        with bulk_work(), self.engine.connect() as conn, attached(conn, path):  # before the transaction, as SQLite asks
             try:
                 with conn.begin():
                     for p in group:
                         self._lock(conn, p.name)
                     fresh_tables(conn, group)
-                    quote = conn.dialect.identifier_preparer.quote
-                    for p in group:
-                        for table in p.tables:
-                            columns = ", ".join(quote(c.name) for c in table.columns)
-                            conn.exec_driver_sql(
-                                f"INSERT INTO main.{quote(table.name)} ({columns}) "
-                                f"SELECT {columns} FROM scratch.{quote(table.name)}"
-                            )
+                    copy_tables(conn, group, ATTACHED)
                     finish_tables(conn, group, position)
             except BaseException:
                 for p in group:
                     p.discard()
                 raise
-            finally:
-                dbapi.execute("DETACH DATABASE scratch")
 
     def _reset(self, projection: Projection, insert_row: bool = False, only_if_stale: bool = False) -> None:
         """Drop and recreate a projection's tables at position 0, in one transaction
@@ -241,10 +251,11 @@ class ReadModels:
         ]
 
     @contextmanager
-    def fresh_replay(self) -> Iterator[FreshReplay]:
+    def fresh_replay(self, handed: Iterable[str] = ()) -> Iterator[FreshReplay]:
         """A replay of every projection into a scratch SQLite file beside nothing live:
         feed it the log's pages, then `differ()` names the live read models that do not
-        match it (the live ones brought to the same position first)."""
+        match it (the live ones brought to the same position first). `handed`: read
+        models another process folds instead (`differ`'s `beside`)."""
         with tempfile.TemporaryDirectory(prefix="ipledger-replay-") as folder:
             engine = create_engine(f"sqlite:///{folder}/replay.db")
             event.listen(engine, "connect", scratch_pragmas)
@@ -253,7 +264,8 @@ class ReadModels:
                 with engine.begin() as conn:
                     for p in self.projections.values():
                         conn.execute(tracking_table.insert().values(name=p.name, position=0, fingerprint=""))
-                    fresh = FreshReplay(self, conn, [type(p)() for p in self.projections.values()])
+                    group = [type(p)() for p in self.projections.values() if p.name not in handed]
+                    fresh = FreshReplay(self, conn, group)
                     yield fresh
                 engine.dispose()
             finally:
@@ -361,6 +373,51 @@ def finish_tables(conn: Connection, group: list[Projection], position: int) -> N
         p.position_seen = position
 
 
+#: The schema name a SQLite file of read models folded elsewhere is attached as.
+ATTACHED = "scratch"
+
+
+@contextmanager
+def attached(conn: Connection, path: str | None, schema: str = ATTACHED) -> Iterator[None]:
+    """The SQLite file at `path` attached to `conn` as `schema` (nothing when None).
+    SQLite attaches and detaches only outside a transaction."""
+    if path is None:
+        yield
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    dbapi.execute(f"ATTACH DATABASE ? AS {schema}", (path,))
+    try:
+        yield
+    finally:
+        dbapi.execute(f"DETACH DATABASE {schema}")
+
+
+def copy_tables(conn: Connection, group: list[Projection], schema: str) -> None:
+    """Fill the group's fresh tables from the same tables in the attached `schema`."""
+    quote = conn.dialect.identifier_preparer.quote
+    for p in group:
+        for table in p.tables:
+            columns = ", ".join(quote(c.name) for c in table.columns)
+            conn.exec_driver_sql(
+                f"INSERT INTO main.{quote(table.name)} ({columns}) SELECT {columns} FROM {schema}.{quote(table.name)}"
+            )
+
+
+@dataclass(frozen=True)
+class Beside:
+    """Read models another process folds from the same pages of the log as this one (a
+    prover: ledger/prover.py), into fresh tables without indexes in the SQLite file `path`.
+
+    `folded()`, once the pages are read: the position it folded them to, or None when it
+    gave no fold (it could not run); this process then folds them itself from `again()`,
+    the log's pages read once more."""
+
+    names: tuple[str, ...]
+    path: str
+    folded: Callable[[], int | None]
+    again: Callable[[], Iterable[list[Logged]]]
+
+
 class FreshReplay(Replay):
     """A replay into scratch tables, to be compared with the live read models."""
 
@@ -369,46 +426,75 @@ class FreshReplay(Replay):
         self.live = live
         self.conn = conn
 
-    def differ(self) -> list[str]:
-        """Finish the replay; the live read models that differ from it, by projection (table)."""
+    def differ(self, beside: Beside | None = None) -> list[str]:
+        """Finish the replay; the live read models that differ from it, by projection
+        (table). `beside`: the read models another process folded (or, if it gave no
+        fold, this one folds now from the log read again)."""
         self.load()  # no index is built: each table is read whole
+        elsewhere: list[Projection] = []
+        if beside is not None and beside.names:
+            handed = [type(self.live.projections[n])() for n in beside.names]
+            if beside.folded() == self.position:
+                elsewhere = handed
+            else:
+                again = Replay(self.conn, handed)
+                for page in beside.again():
+                    again(page)
+                again.load()
+                self.group = self.group + handed
         self.live._catch_up(list(self.live.projections.values()), None, stop=self.position)
-        if _sqlite_file(self.live.engine) is not None:
-            return self._differ_in_sqlite()
-        differ = []
-        with self.live.engine.connect() as live:
-            for p in self.group:
-                for table in p.tables:
-                    q = select(table).order_by(*table.primary_key.columns)
-                    if any(a != b for a, b in zip_longest(_rows(self.conn, q), _rows(live, q))):
-                        differ.append(f"{p.name} ({table.name})")
-                        break
-        return differ
-
-    def _differ_in_sqlite(self) -> list[str]:
-        """Both SQLite: the scratch file is attached to a live connection and SQLite compares
-        each table as stored (in Python, row by row, this was a sixth of a verify)."""
         scratch = _sqlite_file(self.conn.engine)
         assert scratch is not None
-        self.conn.commit()  # the live connection reads the scratch file: it must see the rows
+        self.conn.commit()  # what is compared is read by other connections: they must see the rows
+        compared = [(self.group, scratch)]
+        if elsewhere:
+            assert beside is not None
+            compared.append((elsewhere, beside.path))
+        if _sqlite_file(self.live.engine) is not None:
+            differ = self._differ_in_sqlite(compared)
+        else:
+            differ = _differ(self.live.engine, compared)
+        return [f"{p.name} ({t})" for p in self.live.projections.values() for name, t in differ if name == p.name]
+
+    def _differ_in_sqlite(self, compared: list[tuple[list[Projection], str]]) -> list[tuple[str, str]]:
+        """Both SQLite: the scratch files are attached to a live connection and SQLite
+        compares each table as stored (in Python, row by row, this was a sixth of a verify)."""
         differ = []
-        with self.live.engine.connect() as live:
-            dbapi: Any = live.connection.dbapi_connection
-            dbapi.execute("ATTACH DATABASE ? AS replay", (scratch,))  # outside any transaction, as SQLite asks
-            try:
-                with live.begin():  # one snapshot of every live table
-                    for p in self.group:
+        with self.live.engine.connect() as live, ExitStack() as stack:
+            for i, (_, path) in enumerate(compared):
+                stack.enter_context(attached(live, path, f"replay{i}"))
+            with live.begin():  # one snapshot of every live table
+                for i, (group, _) in enumerate(compared):
+                    for p in group:
                         for table in p.tables:
-                            if not live.exec_driver_sql(_same_rows_sql(live.dialect, table)).scalar():
-                                differ.append(f"{p.name} ({table.name})")
+                            if not live.exec_driver_sql(_same_rows_sql(live.dialect, table, f"replay{i}")).scalar():
+                                differ.append((p.name, table.name))
                                 break
-            finally:
-                dbapi.execute("DETACH DATABASE replay")
         return differ
 
 
-def _same_rows_sql(dialect: Dialect, table: Table) -> str:
-    """1 when `main.table` and `replay.table` hold the same rows: as many on each side, and
+def _differ(live_engine: Engine, compared: list[tuple[list[Projection], str]]) -> list[tuple[str, str]]:
+    """The live store is not SQLite: each table compared row by row, in key order, with the
+    scratch file's, both as SQLAlchemy's column types read them."""
+    differ = []
+    with live_engine.connect() as live:
+        for group, path in compared:
+            scratch = create_engine(f"sqlite:///{path}")
+            try:
+                with scratch.connect() as replay:
+                    for p in group:
+                        for table in p.tables:
+                            q = select(table).order_by(*table.primary_key.columns)
+                            if any(a != b for a, b in zip_longest(_rows(replay, q), _rows(live, q))):
+                                differ.append((p.name, table.name))
+                                break
+            finally:
+                scratch.dispose()
+    return differ
+
+
+def _same_rows_sql(dialect: Dialect, table: Table, replay: str) -> str:
+    """1 when `main.table` and `{replay}.table` hold the same rows: as many on each side, and
     each live row matched by a replay row equal in every column (`IS`: NULL matches NULL).
     Each side's primary key is unique, so a live row matches one replay row at most, and
     equal counts leave none unmatched on either side. Both sides were written through the
@@ -421,9 +507,9 @@ def _same_rows_sql(dialect: Dialect, table: Table) -> str:
         f"r.{quote(c.name)} {'=' if c.name in keys else 'IS'} m.{quote(c.name)}" for c in table.columns
     )
     return (
-        f"SELECT (SELECT count(*) FROM main.{name}) = (SELECT count(*) FROM replay.{name}) "
+        f"SELECT (SELECT count(*) FROM main.{name}) = (SELECT count(*) FROM {replay}.{name}) "
         f"AND (SELECT count(*) FROM main.{name}) = "
-        f"(SELECT count(*) FROM main.{name} AS m JOIN replay.{name} AS r ON {match})"
+        f"(SELECT count(*) FROM main.{name} AS m JOIN {replay}.{name} AS r ON {match})"
     )
 
 

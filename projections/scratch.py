@@ -11,6 +11,10 @@ verdict leaves the read models to the usual rebuild.
 
 Below FROM_EVENTS events the child's start (its imports, ~0.4 s) costs more than the
 second pass, and the restore rebuilds as before.
+
+A rebuild's or a verify's prover (ledger/prover.py) runs as this module's child with
+`--prove`: besides proving the log it folds the read models its job names, from the
+pages it proved, into a scratch file (`ProvedFold`), which the parent takes in.
 """
 
 from __future__ import annotations
@@ -22,12 +26,24 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ipledger.ledger.chain import Logged
 
 #: From this many events a child process folds the restore's read models.
 FROM_EVENTS = 25_000
 #: Lines per write to the child's pipe.
 CHUNK = 2000
+#: The read models a rebuild's prover folds beside its proof (`ProvedFold`): chosen so
+#: that, with the proof, they weigh about what the parent reads and folds meanwhile
+#: (measured at 300k events: the trail alone, a third of the fold, kept the parent
+#: waiting; docs/performance.md).
+BESIDE_REBUILD = ("book", "ownership", "listings")
+#: The same for `audit verify`, whose proof also checks every Merkle leaf: less beside it.
+BESIDE_VERIFY = ("book", "listings")
+#: The interpreter's arguments that run this module as a prover (ledger/prover.Proof's `child`).
+PROVER = ("-m", __name__, "--prove")
 
 
 class ExportFold:
@@ -128,7 +144,7 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
     from sqlalchemy import create_engine, event
 
     from ipledger.ledger.bulk import bulk_work
-    from ipledger.ledger.chain import READ_PAGE, AggregateIds, Logged
+    from ipledger.ledger.chain import READ_PAGE, AggregateIds
     from ipledger.ledger.codec import Envelope
     from ipledger.projections.readmodels import PROJECTIONS
     from ipledger.projections.runner import Replay, scratch_pragmas
@@ -156,6 +172,42 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
     return replay.position
 
 
+class ProvedFold:
+    """A prover's second job: fold the named read models from the pages it proved, up to
+    `until` (the parent's head), into fresh tables without indexes in the SQLite file
+    `path`, committed when the proof is done (`finish`)."""
+
+    def __init__(self, path: str, names: list[str], until: int) -> None:
+        from sqlalchemy import create_engine, event
+
+        from ipledger.projections.readmodels import PROJECTIONS
+        from ipledger.projections.runner import Replay, scratch_pragmas
+
+        self.until = until
+        self.engine = create_engine(f"sqlite:///{path}")
+        event.listen(self.engine, "connect", scratch_pragmas)
+        self.conn = self.engine.connect()
+        self.conn.begin()
+        self.replay = Replay(self.conn, [cls() for cls in PROJECTIONS if cls.name in names])
+
+    @classmethod
+    def of_job(cls, job: dict[str, Any], until: int) -> ProvedFold:
+        return cls(str(job["path"]), [str(n) for n in job["names"]], until)
+
+    def __call__(self, page: list[Logged]) -> None:
+        if page[-1][0] > self.until:  # the proof reads to the log's end; the parent folded to its head
+            page = [e for e in page if e[0] <= self.until]
+        if page:
+            self.replay(page)
+
+    def finish(self) -> int:
+        self.replay.load()
+        self.conn.commit()
+        self.conn.close()
+        self.engine.dispose()
+        return self.replay.position
+
+
 def main() -> None:
     """The child: export lines on stdin, the scratch file's path as the argument, the last
     position folded as JSON on stdout. A fold that fails gives no verdict (its traceback
@@ -168,4 +220,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--prove"]:
+        from ipledger.ledger import prover
+
+        prover.main(ProvedFold.of_job)
+    else:
+        main()

@@ -3,6 +3,8 @@
 Two processes must find exactly what one pass finds, and say it the same way: each
 tampering test of the audit and trust suites runs again here with every log "large",
 and with any proof done in this process (rather than by the child) failing the test.
+The child also folds a share of the read models (projections/scratch.py): what a
+rebuild takes in from it, and what a verify compares, must be what one pass folds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import sqlalchemy as sa
 
 from ipledger.domain.errors import IntegrityError
 from ipledger.ledger import prover
+from ipledger.projections import runner
+from ipledger.projections.scratch import BESIDE_REBUILD, BESIDE_VERIFY, ProvedFold
 from ipledger.service import Ledger
 from tests import test_audit as audit
 from tests import test_trust as trust
@@ -161,3 +165,108 @@ def test_a_child_that_cannot_run_still_refuses_a_tampered_log(
     monkeypatch.setattr(sys, "executable", "/bin/false")
     audit.test_altered_event_payload_fails_verify_at_its_position(history)
     assert proved_here == [1]
+
+
+# --------------------------------------------------------------------------- the child's share of the fold
+
+
+@pytest.fixture
+def folded_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The read models this process folds, one entry per fold (a spy)."""
+    names: list[str] = []
+    real = runner.Fold.__init__
+
+    def init(self: runner.Fold, group: list[Any], *args: Any) -> None:
+        names.extend(p.name for p in group)
+        real(self, group, *args)
+
+    monkeypatch.setattr(runner.Fold, "__init__", init)
+    return names
+
+
+def one_pass_verifies(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit verify` in one process, with no child: the read models equal one fresh replay."""
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 10**12)
+    result = run("audit", "verify")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_rebuild_takes_in_what_the_child_folded_and_folds_only_the_rest(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str]
+) -> None:
+    for name in audit.PROJECTIONS:
+        audit.corrupt(history, name)
+    history.ok("projections", "rebuild")
+    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(BESIDE_REBUILD))
+    one_pass_verifies(history, monkeypatch)
+
+
+def test_a_rebuild_of_one_read_model_the_child_would_fold_is_folded_by_the_child(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str]
+) -> None:
+    name = BESIDE_REBUILD[0]
+    audit.corrupt(history, name)
+    assert audit.doc(history("--json", "projections", "rebuild", name))["rebuilt"] == [name]
+    assert folded_here == []
+    one_pass_verifies(history, monkeypatch)
+
+
+def test_a_child_that_cannot_run_leaves_its_share_of_the_rebuild_to_this_process(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, proved_here: list[int], folded_here: list[str]
+) -> None:
+    for name in audit.PROJECTIONS:
+        audit.corrupt(history, name)
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    history.ok("projections", "rebuild")
+    assert proved_here == [1]
+    assert sorted(folded_here) == sorted(audit.PROJECTIONS)  # the child's share in a second pass
+    one_pass_verifies(history, monkeypatch)
+
+
+@pytest.mark.parametrize("name", audit.PROJECTIONS)
+def test_verify_names_a_corrupted_read_model_whichever_process_folded_it(
+    history: Cli, name: str, two_processes: None
+) -> None:
+    audit.test_corrupted_read_model_fails_verify_naming_its_projection(history, name)
+
+
+def test_verify_folds_only_what_the_child_does_not(history: Cli, two_processes: None, folded_here: list[str]) -> None:
+    history.ok("audit", "verify")
+    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(BESIDE_VERIFY))
+
+
+def test_a_child_that_cannot_run_leaves_its_share_of_the_verify_to_this_process(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, proved_here: list[int], folded_here: list[str]
+) -> None:
+    monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    history.ok("audit", "verify")
+    assert sorted(folded_here) == sorted(audit.PROJECTIONS)
+    audit.corrupt(history, BESIDE_VERIFY[0])
+    audit.assert_projections_differ(history("audit", "verify"), f"{BESIDE_VERIFY[0]} (")
+    assert proved_here == [1, 1]
+
+
+def test_verify_on_each_store_compares_the_childs_share(world: Cli, store: sa.Engine, two_processes: None) -> None:
+    world.ok("audit", "verify")
+    trust.sql(store, "DELETE FROM rm_bids WHERE bid_id = 'B-ZTE'")
+    assert trust.verify_fails(world).startswith("projections: book (rm_bids) differ from a fresh replay")
+
+
+def test_the_childs_fold_stops_at_the_head_the_parent_read(sqlite_market: Market, tmp_path: Any) -> None:
+    """The proof reads to the log's end; events after the parent's head are not folded."""
+    sqlite_market.do(
+        "member.add", id="cmb-sz", name="China Merchants Bank Shenzhen", kind="financial_institution", country="CN"
+    )
+    exchange = sqlite_market.ledger.exchange
+    until = sqlite_market.ledger.read_models.head()
+    sqlite_market.do(
+        "member.add", id="ccb-gz", name="China Construction Bank Guangzhou", kind="financial_institution", country="CN"
+    )
+    path = str(tmp_path / "beside.db")
+    verdict = prover.prove(exchange.engine, "ipledger_events", until, None, False, ProvedFold(path, ["members"], until))
+    assert verdict["proved"] and verdict["folded"] == until
+    with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+        folded = set(conn.execute(sa.text("SELECT member_id FROM rm_members")).scalars())
+    assert "cmb-sz" in folded and "ccb-gz" not in folded
