@@ -37,7 +37,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ipledger.domain.errors import IntegrityError
-from ipledger.ledger import driver
 from ipledger.ledger.chain import Logged, RowDigest, checked_log, read_log, verify_chain
 from ipledger.ledger.driver import passing_cache
 
@@ -202,9 +201,6 @@ def main(sink: Callable[[dict[str, Any], int], PageSink] | None = None) -> None:
     from ipledger.ledger.child import die_with_parent
     from ipledger.ledger.config import make_engine
 
-    # The proof walks four tables in step, each in order: a few pages of SQLite's cache
-    # each suffice (4 MiB, not a fold's 16: 13 MB less at 1M events, beside the fold).
-    driver.PASS_CACHE_KIB = 4096
     job = json.loads(sys.stdin.buffer.read())
     die_with_parent(int(job["parent"]))  # a killed rebuild or verify: no proof goes on alone
     engine = make_engine(job["url"])
