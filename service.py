@@ -473,7 +473,7 @@ class Ledger:
             # On SQLite a second process folds the read models as the lines are accepted
             # (a large log; see projections/scratch.py); otherwise they are rebuilt after.
             path = f"{folder}/fold.db"
-            fold = ExportFold(path) if exchange.engine.dialect.name == "sqlite" else None
+            fold = ExportFold(path, _file_size(lines)) if exchange.engine.dialect.name == "sqlite" else None
             try:
                 with bulk_work(), exchange.engine.begin() as conn:
                     accepted = None if fold is None else fold.send
@@ -759,6 +759,17 @@ class Ledger:
 
     def projection_status(self) -> list[dict[str, Any]]:
         return self.read_models.status()
+
+
+def _file_size(lines: Any) -> int | None:
+    """The size of the regular file `lines` reads, or None (a pipe, standard input, a list)."""
+    import stat
+
+    try:
+        st = os.fstat(lines.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 @functools.cache

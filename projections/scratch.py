@@ -10,7 +10,9 @@ a pipe from this process; a restore that fails stops it, and a child that gives 
 verdict leaves the read models to the usual rebuild.
 
 Below FROM_EVENTS events the child's start (its imports, ~0.4 s) costs more than the
-second pass, and the restore rebuilds as before.
+second pass, and the restore rebuilds as before. An export read from a file large
+enough to hold that many events starts its child at the first line, so the child's
+start overlaps the restore's first lines instead of following them.
 
 A rebuild's or a verify's prover (ledger/prover.py) runs as this module's child with
 `--prove`: besides proving the log it folds the read models its job names, from the
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 #: From this many events a child process folds the restore's read models.
 FROM_EVENTS = 25_000
+#: An export line's size, about (558 bytes on the bench's market): a file of at least
+#: FROM_EVENTS such lines starts the child at once.
+BYTES_PER_EVENT = 500
 #: Lines per write to the child's pipe.
 CHUNK = 2000
 #: The read models a rebuild's prover folds beside its proof (`ProvedFold`): chosen so
@@ -51,8 +56,10 @@ class ExportFold:
     the SQLite file `path`; `finish` returns the position the child folded to, or None
     when there is no child (a short log) or it gave no verdict."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, size: int | None = None) -> None:
+        """`size`: the export's size in bytes, when it is a file (None: not known)."""
         self.path = path
+        self._at_once = size is not None and size >= FROM_EVENTS * BYTES_PER_EVENT
         self._lines: list[bytes] = []
         self._child: subprocess.Popen[bytes] | None = None
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
@@ -64,7 +71,7 @@ class ExportFold:
             return  # no child could start: the restore rebuilds
         self._lines.append(line if line.endswith(b"\n") else line + b"\n")
         if self._child is None:
-            if len(self._lines) >= FROM_EVENTS:
+            if self._at_once or len(self._lines) >= FROM_EVENTS:
                 self._start()
         elif len(self._lines) >= CHUNK:
             self._put()

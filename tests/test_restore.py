@@ -328,6 +328,46 @@ def test_a_large_restore_takes_its_read_models_from_the_fold(
     assert folded_beside == [head]
 
 
+@pytest.fixture
+def fold_starts(monkeypatch: pytest.MonkeyPatch, folded_beside: list[int | None]) -> list[int]:
+    """How many lines each restore's fold had buffered when its child started (a spy);
+    an export of FROM_EVENTS = 5 lines or more is large (not 1, as `folded_beside` has
+    it), and so is any file of at least 5 bytes."""
+    from ipledger.projections import scratch
+
+    started: list[int] = []
+    start = scratch.ExportFold._start
+
+    def spy(fold: scratch.ExportFold) -> None:
+        started.append(len(fold._lines))
+        start(fold)
+
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 5)
+    monkeypatch.setattr(scratch, "BYTES_PER_EVENT", 1)
+    monkeypatch.setattr(scratch.ExportFold, "_start", spy)
+    return started
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_export_file_large_enough_starts_its_fold_at_the_first_line(
+    history: tuple[Cli, Path], tmp_path: Path, fold_starts: list[int], folded_beside: list[int | None]
+) -> None:
+    _, exported = history
+    fresh(tmp_path).ok("restore", str(exported))
+    assert fold_starts == [1]
+    assert folded_beside == [json.loads(exported.read_text().splitlines()[-1])["position"]]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_export_on_standard_input_starts_its_fold_once_it_is_large(
+    history: tuple[Cli, Path], tmp_path: Path, fold_starts: list[int], folded_beside: list[int | None]
+) -> None:
+    _, exported = history
+    fresh(tmp_path).ok("restore", "-", input=exported.read_bytes())
+    assert fold_starts == [5]
+    assert folded_beside == [json.loads(exported.read_text().splitlines()[-1])["position"]]
+
+
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_a_fold_that_fails_leaves_the_verdict_to_the_rebuild(
     history: tuple[Cli, Path],
