@@ -580,7 +580,7 @@ class Ledger:
                             f"projections: {row['name']} claims position {row['position']}, beyond the log head "
                             f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
                         )
-                beside = Beside(handed, path, lambda: proof.folded, proof.pages) if handed else None
+                beside = Beside(handed, path, proof.start, lambda: proof.folded, proof.pages) if handed else None
                 differ = fresh.differ(beside)
         if differ:
             raise IntegrityError(
@@ -749,9 +749,13 @@ class Ledger:
                 path = os.path.join(folder, "beside.db")
                 fold = {"path": path, "names": list(handed)} if handed else None
                 events = exchange.recorder.events_table_name
-                with Proof(exchange.url, events, exchange.engine, fold=fold, child=PROVER) as proof:
+                with Proof(
+                    exchange.url, events, exchange.engine, fold=fold, child=PROVER, deferred=bool(handed)
+                ) as proof:
                     beside = (
-                        Beside(handed, path, lambda: proof.folded, proof.pages) if handed and proof.parallel else None
+                        Beside(handed, path, proof.start, lambda: proof.folded, proof.pages)
+                        if handed and proof.parallel
+                        else None
                     )
                     self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)
         except IntegrityError as e:

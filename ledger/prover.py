@@ -44,6 +44,10 @@ from ipledger.ledger.driver import passing_cache
 PARALLEL_FROM = 25_000
 
 
+class SinkFailed(Exception):
+    """A PageSink failed: the child ends with no verdict (not "the log is bad")."""
+
+
 class PageSink(Protocol):
     """What a child does with the pages it proved besides proving them (see `main`)."""
 
@@ -70,10 +74,13 @@ class Proof:
         progress: Callable[[int], None] | None = None,
         fold: dict[str, Any] | None = None,
         child: tuple[str, ...] = ("-m", __name__),
+        deferred: bool = False,
     ) -> None:
         """`fold`: a job the child also does with the proved pages, when `child` (its
         interpreter's arguments) runs a module whose `main` passes a PageSink to this
-        module's `main`; ignored when there is no child."""
+        module's `main`; ignored when there is no child. `deferred`: the child starts at
+        `start()` or with the first page, not on entering (a caller that must first
+        attach the file the child writes: SQLite's ATTACH waits on a writer's lock)."""
         self.url, self.events, self.engine = url, events, engine
         self.expect, self.tree, self.progress = expect, tree, progress
         self.report: dict[str, Any] = {}
@@ -81,12 +88,20 @@ class Proof:
             # The child's view starts after this read: the log only grows, so it holds this prefix.
             self.until = int(conn.execute(text(f"SELECT max(id) FROM {events}")).scalar() or 0)
         self.parallel = self.until >= PARALLEL_FROM
-        self.fold, self.child = fold, child
+        self.fold, self.child, self.deferred = fold, child, deferred
+        self._started = False
         self._child: subprocess.Popen[bytes] | None = None
         self._verdict: dict[str, Any] | None = None
 
     def __enter__(self) -> Proof:
-        if self.parallel:
+        if not self.deferred:
+            self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the child (once; there is none for a short log)."""
+        if self.parallel and not self._started:
+            self._started = True
             job = {
                 "url": self.url,
                 "events": self.events,
@@ -109,13 +124,12 @@ class Proof:
                 self._child.stdin.close()
             except OSError:
                 self._child = None  # proved here instead, after the fold
-        return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         """A fold that failed on unproved pages: the proof's verdict comes first (a bad
         event is reported as the chain reports it, not as whatever the fold tripped on)."""
         try:
-            if self.parallel and isinstance(error, Exception) and not isinstance(error, IntegrityError):
+            if self._started and isinstance(error, Exception) and not isinstance(error, IntegrityError):
                 verdict = self._result()
                 if not verdict["proved"]:
                     raise IntegrityError(verdict["error"]) from None
@@ -129,6 +143,7 @@ class Proof:
         if not self.parallel:
             yield from checked_log(self.events, self.engine, self.expect, self.progress, self.report, self.tree)
             return
+        self.start()
         seen = RowDigest(self.until)
         with self.engine.connect() as conn, passing_cache(conn):
             for page in read_log(conn, self.events, 0, self.until, seen):
@@ -185,8 +200,12 @@ def prove(
                 report = verify_chain(events, engine, expect, tree=tree, seen=seen)
             else:
                 report = {}
-                for page in checked_log(events, engine, expect, None, report, tree, seen):
-                    sink(page)
+                pages = checked_log(events, engine, expect, None, report, tree, seen)
+                while (page := next(pages, None)) is not None:
+                    try:
+                        sink(page)
+                    except Exception as e:  # the sink's failure is no verdict on the log
+                        raise SinkFailed from e
     except IntegrityError as e:
         return {"proved": False, "error": e.message}
     verdict = {"proved": True, "report": report, "digest": seen.hexdigest()}

@@ -149,7 +149,7 @@ class ReadModels:
         with (
             bulk_work(),
             self.engine.connect() as conn,
-            attached(conn, None if beside is None else beside.path),  # before the transaction, as SQLite asks
+            taking_in(conn, beside),  # before the transaction, as SQLite asks
             conn.begin(),
             passing_cache(conn),
         ):
@@ -264,8 +264,9 @@ class ReadModels:
                 with engine.begin() as conn:
                     for p in self.projections.values():
                         conn.execute(tracking_table.insert().values(name=p.name, position=0, fingerprint=""))
+                    handed = tuple(handed)
                     group = [type(p)() for p in self.projections.values() if p.name not in handed]
-                    fresh = FreshReplay(self, conn, group)
+                    fresh = FreshReplay(self, conn, group, handed)
                     yield fresh
                 engine.dispose()
             finally:
@@ -323,8 +324,9 @@ class Fold:
 
 
 class Replay:
-    """A rebuild in progress: fresh tables (indexes built after the load), the fold into
-    them, and the positions recorded at the end, all in the caller's transaction."""
+    """A rebuild in progress: fresh tables and the fold into them, in the caller's
+    transaction; the caller then builds the indexes and records the positions
+    (`finish_tables`)."""
 
     def __init__(self, conn: Connection, group: list[Projection]) -> None:
         self.group = group
@@ -343,10 +345,6 @@ class Replay:
         """Every row written (the kept ones last); no index built, no position recorded."""
         for p in self.group:
             self.rows[p.name].finish()
-
-    def finish(self, conn: Connection) -> None:
-        self.load()
-        finish_tables(conn, self.group, self.position)
 
 
 def fresh_tables(conn: Connection, group: list[Projection]) -> None:
@@ -389,7 +387,23 @@ def attached(conn: Connection, path: str | None, schema: str = ATTACHED) -> Iter
     try:
         yield
     finally:
-        dbapi.execute(f"DETACH DATABASE {schema}")
+        try:
+            dbapi.execute(f"DETACH DATABASE {schema}")
+        except Exception:  # never hide the error on its way out; the pool must not keep it attached
+            conn.invalidate()
+
+
+@contextmanager
+def taking_in(conn: Connection, beside: Beside | None) -> Iterator[None]:
+    """The file `beside` folds into attached to `conn` (outside any transaction), and only
+    then the other process started: it holds its file's write lock as it folds, and an
+    ATTACH waits on that lock."""
+    if beside is None:
+        yield
+        return
+    with attached(conn, beside.path):
+        beside.start()
+        yield
 
 
 def copy_tables(conn: Connection, group: list[Projection], schema: str) -> None:
@@ -408,12 +422,14 @@ class Beside:
     """Read models another process folds from the same pages of the log as this one (a
     prover: ledger/prover.py), into fresh tables without indexes in the SQLite file `path`.
 
-    `folded()`, once the pages are read: the position it folded them to, or None when it
-    gave no fold (it could not run); this process then folds them itself from `again()`,
-    the log's pages read once more."""
+    `start()` starts it (once `path` is attached); `folded()`, once the pages are read:
+    the position it folded them to, or None when it gave no fold (it could not run, or
+    failed); this process then folds them itself from `again()`, the log's pages read
+    once more."""
 
     names: tuple[str, ...]
     path: str
+    start: Callable[[], None]
     folded: Callable[[], int | None]
     again: Callable[[], Iterable[list[Logged]]]
 
@@ -421,15 +437,18 @@ class Beside:
 class FreshReplay(Replay):
     """A replay into scratch tables, to be compared with the live read models."""
 
-    def __init__(self, live: ReadModels, conn: Connection, group: list[Projection]) -> None:
+    def __init__(self, live: ReadModels, conn: Connection, group: list[Projection], handed: tuple[str, ...]) -> None:
         super().__init__(conn, group)
         self.live = live
         self.conn = conn
+        self.handed = handed  # folded by another process, compared through `differ`'s `beside`
 
     def differ(self, beside: Beside | None = None) -> list[str]:
         """Finish the replay; the live read models that differ from it, by projection
         (table). `beside`: the read models another process folded (or, if it gave no
         fold, this one folds now from the log read again)."""
+        if (beside.names if beside is not None else ()) != self.handed:
+            raise ValueError(f"differ: the read models handed to another process are {self.handed}")
         self.load()  # no index is built: each table is read whole
         elsewhere: list[Projection] = []
         if beside is not None and beside.names:

@@ -248,8 +248,11 @@ def test_a_child_that_cannot_run_leaves_its_share_of_the_verify_to_this_process(
     assert proved_here == [1, 1]
 
 
-def test_verify_on_each_store_compares_the_childs_share(world: Cli, store: sa.Engine, two_processes: None) -> None:
+def test_verify_on_each_store_compares_the_childs_share(
+    world: Cli, store: sa.Engine, two_processes: None, folded_here: list[str]
+) -> None:
     world.ok("audit", "verify")
+    assert set(folded_here).isdisjoint(BESIDE_VERIFY)
     trust.sql(store, "DELETE FROM rm_bids WHERE bid_id = 'B-ZTE'")
     assert trust.verify_fails(world).startswith("projections: book (rm_bids) differ from a fresh replay")
 
@@ -270,3 +273,84 @@ def test_the_childs_fold_stops_at_the_head_the_parent_read(sqlite_market: Market
     with sa.create_engine(f"sqlite:///{path}").connect() as conn:
         folded = set(conn.execute(sa.text("SELECT member_id FROM rm_members")).scalars())
     assert "cmb-sz" in folded and "ccb-gz" not in folded
+
+
+#: A prover whose fold says it reached one position short of the parent's head.
+SHORT_FOLD = (
+    "-c",
+    "from ipledger.ledger import prover\n"
+    "from ipledger.projections.scratch import ProvedFold\n"
+    "class Short(ProvedFold):\n"
+    "    def finish(self):\n"
+    "        return super().finish() - 1\n"
+    "prover.main(Short.of_job)\n",
+)
+
+
+def test_a_rebuild_takes_in_only_a_fold_that_reached_its_head(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str]
+) -> None:
+    from ipledger.projections import scratch
+
+    monkeypatch.setattr(scratch, "PROVER", SHORT_FOLD)
+    for name in audit.PROJECTIONS:
+        audit.corrupt(history, name)
+    history.ok("projections", "rebuild")
+    assert sorted(folded_here) == sorted(audit.PROJECTIONS)  # the child's share folded here again
+    one_pass_verifies(history, monkeypatch)
+
+
+def test_verify_compares_only_a_fold_that_reached_its_head(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str]
+) -> None:
+    from ipledger.projections import scratch
+
+    monkeypatch.setattr(scratch, "PROVER", SHORT_FOLD)
+    history.ok("audit", "verify")
+    assert sorted(folded_here) == sorted(audit.PROJECTIONS)
+
+
+def test_a_rebuild_attaches_the_childs_file_before_the_child_starts(
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None
+) -> None:
+    """The child holds its file's write lock while it folds; an ATTACH would wait on it."""
+    steps: list[str] = []
+    attach, start = runner.attached, prover.Proof.start
+
+    def attached(conn: Any, path: str | None, *args: Any) -> Any:
+        steps.append("attach")
+        return attach(conn, path, *args)
+
+    def started(proof: prover.Proof) -> None:
+        if not proof._started:
+            steps.append("start")
+        start(proof)
+
+    monkeypatch.setattr(runner, "attached", attached)
+    monkeypatch.setattr(prover.Proof, "start", started)
+    history.ok("projections", "rebuild")
+    assert steps == ["attach", "start"]
+
+
+def test_a_sink_that_fails_gives_no_verdict_on_the_log(sqlite_market: Market) -> None:
+    """Whatever the child's fold raises, even an IntegrityError, says nothing about the log."""
+
+    class Failing:
+        def __call__(self, page: list[Any]) -> None:
+            raise IntegrityError("a projection's own error")
+
+        def finish(self) -> int:
+            raise AssertionError("not reached")
+
+    exchange = sqlite_market.ledger.exchange
+    until = sqlite_market.ledger.read_models.head()
+    with pytest.raises(prover.SinkFailed):
+        prover.prove(exchange.engine, "ipledger_events", until, None, False, Failing())
+
+
+def test_a_replay_missing_read_models_handed_elsewhere_refuses_to_compare(sqlite_market: Market) -> None:
+    """A verify that handed read models to a child must compare the child's fold of them:
+    without it, those read models would go unchecked and the verify say ok."""
+    read_models = sqlite_market.ledger.read_models
+    with read_models.fresh_replay(handed=BESIDE_VERIFY) as fresh, pytest.raises(ValueError, match="handed"):
+        fresh.differ()
