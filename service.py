@@ -43,8 +43,9 @@ if TYPE_CHECKING:
     from ipledger.ledger import merkle
     from ipledger.ledger.application import Exchange, Outcome
     from ipledger.ledger.checkpoints import Signer
+    from ipledger.ledger.prover import Proof
     from ipledger.projections import lists, queries
-    from ipledger.projections.runner import Progress, ReadModels
+    from ipledger.projections.runner import Beside, Progress, ReadModels
 else:
     # Each loads when a method first reads through it: a write needs none of them, a
     # query of ownership no lists and no Merkle tree (the cold start of each command).
@@ -547,41 +548,30 @@ class Ledger:
     def verify(self, expect: str | None = None, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Recompute the hash chain and every leaf of the Merkle tree, prove the digest is a
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
-        import tempfile
-
         from ipledger.ledger import chain
         from ipledger.ledger.bulk import bulk_work
-        from ipledger.ledger.prover import Proof
-        from ipledger.projections.runner import Beside
-        from ipledger.projections.scratch import BESIDE_VERIFY, PROVER
+        from ipledger.projections.scratch import BESIDE_VERIFY
 
         # Every page of the log is proved (chain, command records, Merkle leaves) and
         # folded into a fresh copy of every read model (the rebuild's own fold), compared
-        # at the end; a large log is proved by a second process beside the fold.
-        exchange = self.exchange
+        # at the end; a large log is proved by a second process beside the fold, which
+        # also folds the read models BESIDE_VERIFY (this process folds the rest).
         digest = None if expect is None else chain.parse_digest(expect)
-        with bulk_work(), tempfile.TemporaryDirectory(prefix="ipledger-verify-") as folder:
-            # The child that proves the log also folds the read models BESIDE_VERIFY into a
-            # file of its own: this process folds the rest, and compares both with the live ones.
-            path = os.path.join(folder, "beside.db")
-            proof = Proof(
-                exchange.url, exchange.recorder.events_table_name, exchange.engine, expect=digest, tree=True,
-                progress=progress, fold={"path": path, "names": list(BESIDE_VERIFY)}, child=PROVER,
-            )  # fmt: skip
-            handed = BESIDE_VERIFY if proof.parallel else ()
-            with self.read_models.fresh_replay(handed) as fresh:
-                with proof:
-                    for page in proof.pages():
-                        fresh(page)
-                report = proof.report
-                for row in self.read_models.status():
-                    if row["position"] > row["head"]:
-                        raise IntegrityError(
-                            f"projections: {row['name']} claims position {row['position']}, beyond the log head "
-                            f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
-                        )
-                beside = Beside(handed, path, proof.start, lambda: proof.folded, proof.pages) if handed else None
-                differ = fresh.differ(beside)
+        with (
+            bulk_work(),
+            self._proved(BESIDE_VERIFY, expect=digest, tree=True, progress=progress) as (proof, beside),
+            self.read_models.fresh_replay(beside.names if beside else ()) as fresh,
+        ):
+            for page in proof.pages():
+                fresh(page)
+            report = proof.report
+            for row in self.read_models.status():
+                if row["position"] > row["head"]:
+                    raise IntegrityError(
+                        f"projections: {row['name']} claims position {row['position']}, beyond the log head "
+                        f"{row['head']} (tracking position edited?); run 'ipledger projections rebuild'"
+                    )
+            differ = fresh.differ(beside)
         if differ:
             raise IntegrityError(
                 f"projections: {', '.join(differ)} differ from a fresh replay of the log; "
@@ -732,34 +722,39 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
+        from ipledger.projections.scratch import BESIDE_REBUILD
+
+        chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
+        # On SQLite the child that proves the log also folds the read models BESIDE_REBUILD
+        # into a file of its own, which the rebuild's transaction takes in (ATTACH); it
+        # starts once that file is attached (`deferred`).
+        sqlite = self.exchange.engine.dialect.name == "sqlite"
+        handed = tuple(n for n in BESIDE_REBUILD if n in chosen) if sqlite else ()
+        try:  # the fold commits only once the whole log is proved (beside it, on a large log)
+            with self._proved(handed, deferred=True) as (proof, beside):
+                self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)
+        except IntegrityError as e:
+            raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
+
+    @contextlib.contextmanager
+    def _proved(self, handed: tuple[str, ...], **options: Any) -> Iterator[tuple[Proof, Beside | None]]:
+        """The log's pages, proved (ledger/prover.py; `options` as Proof takes them), and
+        the read models `handed` to the child that proves a large log, folded by it into a
+        scratch file (None: no child, or nothing handed)."""
         import tempfile
 
         from ipledger.ledger.prover import Proof
         from ipledger.projections.runner import Beside
-        from ipledger.projections.scratch import BESIDE_REBUILD, PROVER
+        from ipledger.projections.scratch import PROVER
 
-        chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
         exchange = self.exchange
-        # On SQLite the child that proves the log also folds the read models BESIDE_REBUILD
-        # into a file of its own, which the rebuild's transaction takes in (ATTACH).
-        sqlite = exchange.engine.dialect.name == "sqlite"
-        handed = tuple(n for n in BESIDE_REBUILD if n in chosen) if sqlite else ()
-        try:  # the fold commits only once the whole log is proved (beside it, on a large log)
-            with tempfile.TemporaryDirectory(prefix="ipledger-rebuild-") as folder:
-                path = os.path.join(folder, "beside.db")
-                fold = {"path": path, "names": list(handed)} if handed else None
-                events = exchange.recorder.events_table_name
-                with Proof(
-                    exchange.url, events, exchange.engine, fold=fold, child=PROVER, deferred=bool(handed)
-                ) as proof:
-                    beside = (
-                        Beside(handed, path, proof.start, lambda: proof.folded, proof.pages)
-                        if handed and proof.parallel
-                        else None
-                    )
-                    self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)
-        except IntegrityError as e:
-            raise IntegrityError(f"{e.message}; rebuild refused, the read models were kept") from None
+        with tempfile.TemporaryDirectory(prefix="ipledger-proof-") as folder:
+            path = os.path.join(folder, "beside.db")
+            fold = {"path": path, "names": list(handed)} if handed else None
+            events = exchange.recorder.events_table_name
+            with Proof(exchange.url, events, exchange.engine, fold=fold, child=PROVER, **options) as proof:
+                folded = handed and proof.parallel
+                yield proof, Beside(handed, path, proof.start, lambda: proof.folded, proof.pages) if folded else None
 
     def projection_status(self) -> list[dict[str, Any]]:
         return self.read_models.status()

@@ -37,7 +37,7 @@ from ipledger.domain.errors import (
 from ipledger.domain.values import Actor, format_time, parse_time
 from ipledger.ledger import commands as c
 from ipledger.ledger.chain import request_digest
-from ipledger.ledger.codec import OrjsonTranscoder, PydanticMapper
+from ipledger.ledger.codec import OrjsonTranscoder, PydanticMapper, recorded_time
 from ipledger.ledger.config import store_url
 from ipledger.ledger.handlers import Outcome
 from ipledger.ledger.recorder import CommandRecord, LedgerFactory, LedgerRecorder, LogMoved, Preflight
@@ -214,7 +214,7 @@ class Exchange(Application[UUID], Loader):
         threads each keep a cache, and each thread's write left every other's stale)."""
         cache = self.cache
         if first.moved is not None and cache.head is not None and first.head is not None and first.head > cache.head:
-            cache.advance(first.head, first.moved, _recorded_time(first.head_state))
+            cache.advance(first.head, first.moved, recorded_time(first.head_state))
             self.others_writing = CHECKED_COMMANDS
 
     def _lost_to_another_writer(self, known: int | None) -> bool:
@@ -269,7 +269,7 @@ class Exchange(Application[UUID], Loader):
             return None
         if head == self.cache.head and self.cache.head_time is not None:
             return self.cache.head_time
-        return _recorded_time(self.recorder.state_at(head))
+        return recorded_time(self.recorder.state_at(head))
 
     def request(self, name: str, args: dict[str, Any], actor: str) -> Request:
         """Parse a command as its issuer sent it, and the digest that names it."""
@@ -306,10 +306,10 @@ class Exchange(Application[UUID], Loader):
 
     def recorded_at(self, command_id: str) -> datetime | None:
         """When a recorded command was recorded (None if it never was)."""
-        return _recorded_time(self.recorder.command_state(command_id))
+        return recorded_time(self.recorder.command_state(command_id))
 
     def last_recorded(self) -> datetime | None:
-        return _recorded_time(self.recorder.last_state())
+        return recorded_time(self.recorder.last_state())
 
     # ------------------------------------------------------------------ the clock
 
@@ -341,7 +341,3 @@ class Exchange(Application[UUID], Loader):
 def wall_clock() -> datetime:
     """The machine's time, UTC: the bound for pinned times (tests replace it to pin the present)."""
     return datetime.now(UTC)
-
-
-def _recorded_time(state: bytes | None) -> datetime | None:
-    return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")

@@ -231,7 +231,7 @@ def records_sql(mark: str) -> str:
     )
 
 
-def _aggregate_id(value: Any) -> UUID:
+def stored_uuid(value: Any) -> UUID:
     """The stored aggregate id (16 bytes on SQLite, a uuid from PostgreSQL's driver, its
     text in an export line)."""
     if isinstance(value, UUID):
@@ -258,7 +258,7 @@ class AggregateIds:
         if known is None:
             if len(self._known) >= self.LIMIT:
                 self._known.clear()
-            uuid = _aggregate_id(stored)
+            uuid = stored_uuid(stored)
             known = self._known[stored] = AggregateIds.Id(uuid, str(uuid))
         return known
 

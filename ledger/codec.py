@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
@@ -156,6 +157,13 @@ def encode_state(domain_event: Any, envelope: Envelope | None = None) -> bytes:
     if originator_topic is not None:
         state["originator_topic"] = originator_topic.removeprefix(INSTALLED_PREFIX)
     return orjson.dumps(state, default=_json_default, option=orjson.OPT_UTC_Z)
+
+
+def recorded_time(state: bytes | None) -> datetime | None:
+    """When a stored event was recorded (its `timestamp`), or None for no state."""
+    from ipledger.domain.values import parse_time
+
+    return None if state is None else parse_time(orjson.loads(state)["timestamp"], "timestamp")
 
 
 class PydanticMapper(Mapper[UUID]):

@@ -43,9 +43,9 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import Connection, Engine
 
-from ipledger.domain.values import parse_time
 from ipledger.ledger import driver
-from ipledger.ledger.chain import GENESIS, events_metadata, events_table, ledger_metadata, link_events
+from ipledger.ledger.chain import GENESIS, events_metadata, events_table, ledger_metadata, link_events, stored_uuid
+from ipledger.ledger.codec import recorded_time
 from ipledger.ledger.driver import PinnedConnection, Raw
 from ipledger.ledger.proofs import append_leaves, leaves_of
 
@@ -96,9 +96,19 @@ def write_beside_events(
     insert_rows(raw, f"INSERT INTO ipledger_commands ({columns}) VALUES ({', '.join([mark] * 5)})", records)
 
 
-def _uuid(value: Any) -> UUID:
-    """An aggregate id as the driver gives it: a UUID (PostgreSQL) or its 16 bytes (SQLite)."""
-    return value if isinstance(value, UUID) else UUID(bytes=bytes(value))
+def _written_after(events: str, after: str, end: str, also: str = "") -> str:
+    """The aggregate ids (and `also`, more columns) of the events after `after` up to `end`
+    (SQL expressions), in log order, one more than WRITTEN_SINCE_LIMIT at most: what
+    others wrote since a head."""
+    return (
+        f"SELECT originator_id{also} FROM {events} WHERE id > {after} AND id <= {end} "
+        f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}"
+    )
+
+
+def _moved(ids: Sequence[Any]) -> list[UUID] | None:
+    """`_written_after`'s ids as UUIDs, or None if they are more than are worth checking."""
+    return None if len(ids) > WRITTEN_SINCE_LIMIT else [stored_uuid(i) for i in ids]
 
 
 class Preflight(NamedTuple):
@@ -213,9 +223,8 @@ class LedgerRecorder(ApplicationRecorder):
                 return Preflight(record, head, None if known is None else [], None)
             with driver.connection(self.engine) as raw:
                 ids, head_state = self._since_rows(raw, known, head)
-            if len(ids) > WRITTEN_SINCE_LIMIT:
-                return Preflight(record, head, None, None)
-            return Preflight(record, head, [_uuid(i) for i in ids], head_state)
+            moved = _moved(ids)
+            return Preflight(record, head, moved, None if moved is None else head_state)
         return self._since_result(self._one(*self._since_sql(command_id, known)), known)
 
     def _since_sql(self, command_id: str | None, known: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -229,20 +238,15 @@ class LedgerRecorder(ApplicationRecorder):
         record, head = self._preflight_result(row)
         if known is None:
             return Preflight(record, head, None, None)
-        ids = list(row[4] or ())
-        if len(ids) > WRITTEN_SINCE_LIMIT:
-            return Preflight(record, head, None, None)
-        return Preflight(record, head, [_uuid(i) for i in ids], None if row[5] is None else bytes(row[5]))
+        moved = _moved(list(row[4] or ()))
+        return Preflight(record, head, moved, None if moved is None or row[5] is None else bytes(row[5]))
 
     def _since_rows(self, raw: Raw, after: int, head: int) -> tuple[list[Any], bytes | None]:
         """The aggregate ids of the events after `after` up to `head` (one more than
         WRITTEN_SINCE_LIMIT at most), and the stored state of the event at `head`."""
         mark = raw.mark
-        rows = raw.rows(
-            f"SELECT originator_id, CASE WHEN id = {mark} THEN state END FROM {self.events_table_name} "
-            f"WHERE id > {mark} AND id <= {mark} ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}",
-            (head, after, head),
-        )
+        also = f", CASE WHEN id = {mark} THEN state END"
+        rows = raw.rows(_written_after(self.events_table_name, mark, mark, also), (head, after, head))
         last = rows[-1][1] if rows and len(rows) <= WRITTEN_SINCE_LIMIT else None
         return [r[0] for r in rows], None if last is None else bytes(last)
 
@@ -404,13 +408,14 @@ class LedgerRecorder(ApplicationRecorder):
         if head < after:
             raise LogMoved(f"the log ends at {head}, before {after} where this write was decided", overlap=True)
         ids, last = self._since_rows(raw, after, head) if found is None else found
-        if len(ids) > WRITTEN_SINCE_LIMIT:
+        moved = _moved(ids)
+        if moved is None:
             raise LogMoved(f"the log moved from {after} to {head}: too far to check", overlap=False)
-        moved = [_uuid(i) for i in ids]
         touched = next((m for m in moved if m in reads), None)
         if touched is not None:
             raise LogMoved(f"another writer wrote to {touched} after {after}", overlap=True)
-        if last is not None and parse_time(orjson.loads(last)["timestamp"], "timestamp") > at:
+        recorded = recorded_time(last)
+        if recorded is not None and recorded > at:
             raise LogMoved(f"another writer recorded a later time after {after}", overlap=False)
         return moved
 
@@ -442,11 +447,8 @@ class LedgerRecorder(ApplicationRecorder):
             # to the chain's end: this statement's own rows are not among them.
             end = "(SELECT position FROM ipledger_chain ORDER BY position DESC LIMIT 1)"
             table = self.events_table_name
-            sql += (
-                f", ARRAY(SELECT originator_id FROM {table} WHERE id > {mark} AND id <= {end} "
-                f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
-                f"(SELECT state FROM {table} WHERE id = {end} AND id > {mark})"
-            )
+            head_state = f"(SELECT state FROM {table} WHERE id = {end} AND id > {mark})"
+            sql += f", ARRAY({_written_after(table, mark, end)}), {head_state}"
         return sql
 
     # Reads: the log by aggregate (every command's loads) and in order (projections).
@@ -530,8 +532,7 @@ class LedgerRecorder(ApplicationRecorder):
         (second), as `preflight_since` reads them on PostgreSQL."""
         table = self.events_table_name
         moved = (
-            f", ARRAY(SELECT originator_id FROM {table} WHERE id > {{0}} AND id <= h.head "
-            f"ORDER BY id LIMIT {WRITTEN_SINCE_LIMIT + 1}), "
+            f", ARRAY({_written_after(table, '{0}', 'h.head')}), "
             f"(SELECT state FROM {table} WHERE id = h.head AND h.head <> {{0}})"
         )
         return (
