@@ -10,6 +10,7 @@ connection (`Raw`), on one connection kept for the process's commands
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
@@ -39,7 +40,7 @@ class Raw:
     result-metadata set-up than SQLite takes to run it. The statements here are fixed
     strings, so nothing is lost by handing them to the driver directly."""
 
-    __slots__ = ("sa", "dbapi", "sqlite", "mark", "explicit", "_error", "_dialect")
+    __slots__ = ("sa", "dbapi", "sqlite", "mark", "explicit", "_error", "_dialect", "_batch", "_batching")
 
     def __init__(self, conn: Connection, *, explicit: bool = False) -> None:
         self.sa = conn
@@ -52,9 +53,17 @@ class Raw:
         # transaction (a round trip each for BEGIN and ROLLBACK), and the write's BEGIN
         # travels in its pipeline.
         self.explicit = explicit
+        self._batch: LibpqBatch | None = None
+        # A command's kept PostgreSQL connection sends every statement through LibpqBatch.
+        self._batching = explicit and pipeline_supported()
         if explicit:
             dbapi: Any = self.dbapi
             dbapi.autocommit = True
+            if self._batching:
+                # Every statement on this connection goes through LibpqBatch, which
+                # prepares its own; psycopg, preparing none, never sends the DEALLOCATE
+                # ALL it sends after a ROLLBACK when it has (that would drop ours too).
+                dbapi.prepare_threshold = None
 
     @property
     def lost(self) -> bool:
@@ -69,6 +78,12 @@ class Raw:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         rows: list[Any]
+        if self._batching:
+            try:
+                batch = self._batch
+                return batch.rows(sql, params) if batch is not None else LibpqBatch(self.dbapi).alone(sql, params)
+            except self._error as e:
+                raise self._translate(sql, params, e) from e
         if self.sqlite:  # sqlite3's own shortcut: one C call makes, runs and fetches a cursor
             try:
                 rows = self.dbapi.execute(sql, params).fetchall()
@@ -95,6 +110,16 @@ class Raw:
             raise self._translate(sql, params, e) from e
 
     def run(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> None:
+        if self._batching:
+            try:
+                for one in params if many else (params,):
+                    if self._batch is not None:
+                        self._batch.send(sql, one)
+                    else:
+                        LibpqBatch(self.dbapi).alone(sql, one)
+            except self._error as e:
+                raise self._translate(sql, params, e) from e
+            return
         cursor = None
         try:
             cursor = self.dbapi.cursor()
@@ -128,9 +153,28 @@ class Raw:
         if not pipeline_supported():
             yield
             return
+        if self._batching and self._batch is None:
+            yield from self._batched()
+            return
         try:
             with self.dbapi.pipeline():
                 yield
+        except self._error as e:
+            raise self._translate("(pipeline)", (), e) from e
+
+    def _batched(self) -> Iterator[None]:
+        """The block's statements as one libpq pipeline below psycopg's cursors (see
+        LibpqBatch): a command's write is sent in two flushes, not one per statement."""
+        batch = self._batch = LibpqBatch(self.dbapi)
+        try:
+            yield
+        except BaseException:
+            self._batch = None
+            batch.abandon()
+            raise
+        self._batch = None
+        try:
+            batch.finish()
         except self._error as e:
             raise self._translate("(pipeline)", (), e) from e
 
@@ -143,6 +187,182 @@ class Raw:
 
     def _translate(self, sql: str, params: Any, e: Exception) -> Exception:
         return sqlalchemy.exc.DBAPIError.instance(sql, params, e, self._error, dialect=self._dialect)
+
+
+#: Statements LibpqBatch prepares on one connection, at most: a command's reads and write
+#: need a few dozen; any beyond are parsed and planned each time they are sent.
+PREPARED_MAX = 200
+
+
+class LibpqBatch:
+    """Statements sent through libpq's pipeline mode directly, on a command's kept
+    PostgreSQL connection (in autocommit, see Raw): each statement is prepared once per
+    connection and sent without a flush of its own; replies are awaited only where rows
+    are read (`rows`) and at the end (`finish`, one Sync). So a command's write is two
+    sends and two waits, one of each for a read (`alone`).
+
+    psycopg's pipeline does the same through its cursors, at a cost in the client's CPU
+    (~150 µs of a write's, its Python layers and a flush per statement) that fell partly
+    while the write held the log's lock, and two writer processes wrote fewer commands
+    than one (docs/performance.md, seventh round). Parameters and rows still go through
+    psycopg's adapters (its Transformer), and errors are psycopg's exceptions. One thread
+    at a time, as every use of the kept connection."""
+
+    __slots__ = ("conn", "pg", "tx", "pending", "error", "names", "preparing")
+
+    def __init__(self, conn: Any) -> None:
+        from psycopg.adapt import Transformer
+
+        self.conn = conn
+        self.pg = conn.pgconn
+        self.tx = Transformer(conn)
+        # Per statement sent, in order: the name it prepared (its reply confirms it), or None.
+        self.pending: list[bytes | None] = []
+        self.error: Exception | None = None
+        names = getattr(conn, "_ipledger_statements", None)
+        if names is None:
+            names = conn._ipledger_statements = {}
+        # (sql, parameter types) -> a statement the server has prepared on this connection.
+        self.names: dict[tuple[str, tuple[int, ...]], bytes] = names
+        self.preparing: dict[bytes, tuple[str, tuple[int, ...]]] = {}
+        self.pg.enter_pipeline_mode()
+
+    def send(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one statement (`%s`/`%b` marks, as psycopg takes them)."""
+        query, marks = _numbered(sql)
+        values: Sequence[Any] | None = None
+        types: tuple[int, ...] = ()
+        formats: list[int] | None = None
+        if params:
+            values = self.tx.dump_sequence(params, marks)
+            types = tuple(self.tx.types or ())
+            formats = [int(f) for f in self.tx.formats or ()]
+        key = (sql, types)
+        name = self.names.get(key) or next((n for n, k in self.preparing.items() if k == key), None)
+        if name is None and len(self.names) + len(self.preparing) >= PREPARED_MAX:
+            self.pg.send_query_params(query, values, param_types=types, param_formats=formats)
+            self.pending.append(None)
+            return
+        if name is None:
+            # A new name each time: a Parse the server skipped (after an error) or refused
+            # leaves a name that is never sent again, so every name in `names` exists.
+            count = getattr(self.conn, "_ipledger_count", 0) + 1
+            self.conn._ipledger_count = count
+            name = f"ipledger_{count}".encode()
+            self.preparing[name] = key
+            self.pg.send_prepare(name, query, param_types=types)
+            self.pending.append(name)
+        self.pg.send_query_prepared(name, values, param_formats=formats)
+        self.pending.append(None)
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Queue a statement and wait for its rows (and every reply before them)."""
+        self.send(sql, params)
+        self.pg.send_flush_request()
+        self._flush()
+        return self._rows(self._drain())
+
+    def alone(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """One statement in a pipeline of its own, sent with its Sync: its rows."""
+        self.send(sql, params)
+        return self._rows(self._end())
+
+    def finish(self) -> None:
+        """Send the Sync, wait for every reply, and leave pipeline mode; the first error
+        raises (the server skipped every statement after it)."""
+        self._end()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        """After an error in the caller's block: end the pipeline, whatever the replies."""
+        with suppress(Exception):
+            self._end()
+
+    def _end(self) -> Any:
+        try:
+            self.pg.pipeline_sync()
+            self._flush()
+            return self._drain(sync=True)
+        finally:
+            if self.pg.status == 0:  # CONNECTION_OK: leave pipeline mode for psycopg
+                self.pg.exit_pipeline_mode()
+
+    def _rows(self, result: Any) -> list[Any]:
+        if self.error is not None:
+            raise self.error
+        if result is None or not result.ntuples:
+            return []
+        self.tx.set_pgresult(result)
+        return self.tx.load_rows(0, result.ntuples, tuple)
+
+    def _flush(self) -> None:
+        while self.pg.flush():
+            self._wait(write=True)
+
+    def _wait(self, write: bool = False) -> None:
+        import select
+
+        poll = select.poll()
+        poll.register(self.pg.socket, select.POLLOUT if write else select.POLLIN)
+        poll.poll()
+
+    def _result(self) -> Any:
+        """The next reply of the pipeline (None ends a statement's replies)."""
+        pg = self.pg
+        while pg.is_busy():
+            self._wait()
+            pg.consume_input()
+        return pg.get_result()
+
+    def _drain(self, sync: bool = False) -> Any:
+        """Read the replies of every statement sent (then the Sync's, if sent): the last
+        statement's result. The first error is kept."""
+        from psycopg import errors
+        from psycopg.pq import ExecStatus
+
+        last = None
+        while self.pending:
+            prepared = self.pending.pop(0)
+            result = None
+            while (got := self._result()) is not None:
+                result = got
+            if result is None:
+                continue
+            status = result.status
+            if status == ExecStatus.FATAL_ERROR and self.error is None:
+                self.error = errors.error_from_result(result, encoding=self.conn.info.encoding)
+                if isinstance(self.error, errors.InvalidSqlStatementName):
+                    # Something dropped this connection's statements (a DEALLOCATE ALL not
+                    # ours): this statement fails, and the next one prepares afresh.
+                    self.names.clear()
+            elif status == ExecStatus.PIPELINE_ABORTED and self.error is None:
+                self.error = errors.PipelineAborted("pipeline aborted")
+            if prepared is not None:
+                key = self.preparing.pop(prepared)
+                if status == ExecStatus.COMMAND_OK:
+                    self.names[key] = prepared
+            last = result
+        if sync:
+            while (got := self._result()) is None or got.status != ExecStatus.PIPELINE_SYNC:
+                pass
+        return last
+
+
+@functools.lru_cache(maxsize=512)
+def _numbered(sql: str) -> tuple[bytes, tuple[Any, ...]]:
+    """psycopg's `%s`/`%b` marks as PostgreSQL's `$1, $2…`, with each mark's format."""
+    from psycopg.adapt import PyFormat
+
+    parts = re.split(r"(%[sb])", sql)
+    out, formats = [], []
+    for part in parts:
+        if part in ("%s", "%b"):
+            formats.append(PyFormat.BINARY if part == "%b" else PyFormat.AUTO)
+            out.append(f"${len(formats)}")
+        else:
+            out.append(part)
+    return "".join(out).encode(), tuple(formats)
 
 
 #: SQLite's page cache for a pass over the whole log (KiB): the log is read once, in
