@@ -133,7 +133,8 @@ class Exchange(Application[UUID], Loader):
         # Where this process's cache was current: a failed unit forgets the cache's head,
         # and whether another process wrote since is asked of this one.
         known = self.cache.head
-        relock = False  # the guess lost only to a later time or a long run of others' events
+        relock = False  # the guess lost only to later times or a long run of others' events
+        later = False  # an attempt lost to another's later time
         self.others_writing = max(self.others_writing - 1, 0)
         decided_on: int | None = None  # the log head the last attempt was decided on
         for attempt in range(MAX_ATTEMPTS):
@@ -149,8 +150,13 @@ class Exchange(Application[UUID], Loader):
             # another writer on what it read (`contended`), such losses come one after another:
             # each command decided twice, the second time often racing again. Then a
             # command takes the write lock first and reads and decides under it: it waits
-            # its turn instead of losing a race. A guess that lost only to another's later
-            # time (or to too many events to check) is decided again under the lock once.
+            # its turn instead of losing a race. A guess that lost only to too many events to
+            # check is decided again under the lock once. One that lost to another's later
+            # time is decided again first on the log as it is (its clock then starts at that
+            # time), and under the lock only if it loses so again: deciding under the lock
+            # after every such loss held the lock over decisions, so two processes crossed
+            # more, and a fifth of their commands were decided twice (docs/performance.md,
+            # seventh round).
             locked = (self.contended > 0 or relock) and self.recorder.lock_first_supported
             trusted = not locked and attempt == 0 and command_id is None and self.cache.head is not None
             try:
@@ -191,7 +197,8 @@ class Exchange(Application[UUID], Loader):
                 if isinstance(conflict, LogMoved) and not conflict.checked:
                     self.others_writing = CHECKED_COMMANDS  # decided again, and checked from now on
                 elif isinstance(conflict, LogMoved) and not conflict.overlap:
-                    relock = True
+                    relock = later or not conflict.later
+                    later = later or conflict.later
                 elif self._lost_to_another_writer(decided_on):
                     self.contended = CONTENDED_COMMANDS
                 if attempt:

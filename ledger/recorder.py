@@ -123,12 +123,13 @@ class Preflight(NamedTuple):
 class LogMoved(RecordConflict):
     """A write decided on a head the log has left (see `LedgerRecorder._write`). `overlap`:
     another writer's events since touch what the command read (it lost a real race), not
-    only a later recorded time or more events than are worth checking."""
+    only a later recorded time (`later`) or more events than are worth checking."""
 
-    def __init__(self, message: str, *, overlap: bool, checked: bool = True) -> None:
+    def __init__(self, message: str, *, overlap: bool, checked: bool = True, later: bool = False) -> None:
         super().__init__(message)
         self.overlap = overlap
         self.checked = checked  # False: a write that had to follow `after` directly
+        self.later = later
 
 
 class LedgerRecorder(ApplicationRecorder):
@@ -416,7 +417,7 @@ class LedgerRecorder(ApplicationRecorder):
             raise LogMoved(f"another writer wrote to {touched} after {after}", overlap=True)
         recorded = recorded_time(last)
         if recorded is not None and recorded > at:
-            raise LogMoved(f"another writer recorded a later time after {after}", overlap=False)
+            raise LogMoved(f"another writer recorded a later time after {after}", overlap=False, later=True)
         return moved
 
     def _insert_sql(self, mark: str, rows: int, returning: bool = True, since: bool = False) -> str:

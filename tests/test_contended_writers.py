@@ -177,16 +177,53 @@ def assert_writes_promptly(exchange: Exchange, member: str) -> None:
     assert done.wait(10), "the write lock was left behind"
 
 
-def test_a_guess_that_lost_only_to_a_later_time_is_decided_again_once_under_the_lock(
-    two: tuple[Exchange, Exchange],
+def test_a_guess_that_lost_only_to_a_later_time_is_decided_again_without_the_lock(
+    two: tuple[Exchange, Exchange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = two
     sees_another_writer(first, second)
     later = format_time(wall_clock() + timedelta(minutes=2))  # a pinned time, within the clock's tolerance
     args = {"id": "zte", "name": "ZTE", "kind": "enterprise", "country": "CN"}
     second.execute("member.add", args, now=later)
+    locked_first = spy(monkeypatch, first, "preflight_locked")
     add(first, "huawei")  # decided on the wall clock, before zte's time: decided again at it
+    assert locked_first == []  # the second decision read the log first, and took no lock to do it
     assert first.contended == 0  # nothing it read was written: no lock-first mode
     times = [orjson.loads(n.state)["timestamp"] for n in first.recorder.select_notifications(1, 100)]
     assert times == sorted(times) and times[-1] == times[-2]  # the recorded time never goes backwards
     assert admitted(first)[-2:] == ["zte", "huawei"]
+
+
+def test_a_guess_that_lost_to_later_times_twice_is_decided_under_the_lock(
+    two: tuple[Exchange, Exchange], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each retry's write finds another later time before it: the third decision is made
+    under the lock, where no one can write before it (a command cannot lose forever)."""
+    first, second = two
+    sees_another_writer(first, second)
+    rivals = iter([("zte", 2), ("xiaomi", 3)])
+    insert_events = first.recorder.insert_events
+
+    def raced(*a: object, **k: object) -> object:
+        rival = next(rivals, None)
+        if rival is not None:  # another process writes, later, just before this write
+            member, minutes = rival
+            args = {"id": member, "name": member.upper(), "kind": "enterprise", "country": "CN"}
+            second.execute("member.add", args, now=format_time(wall_clock() + timedelta(minutes=minutes)))
+        return insert_events(*a, **k)
+
+    monkeypatch.setattr(first.recorder, "insert_events", raced)
+    locked_first = spy(monkeypatch, first, "preflight_locked")
+    add(first, "huawei")
+    assert len(locked_first) == 1
+    times = [orjson.loads(n.state)["timestamp"] for n in first.recorder.select_notifications(1, 100)]
+    assert times == sorted(times)
+    assert admitted(first)[-3:] == ["zte", "xiaomi", "huawei"]
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, exchange: Exchange, method: str) -> list[object]:
+    """The calls of one of the recorder's methods, which still runs."""
+    calls: list[object] = []
+    real = getattr(exchange.recorder, method)
+    monkeypatch.setattr(exchange.recorder, method, lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
