@@ -158,8 +158,7 @@ def bench_rebuild(url: str) -> Row:
     """`ipledger projections rebuild` in a child process: wall time and peak RSS (its own,
     and its second process's: ledger/prover.py)."""
     (seconds, head, rss), helper = in_child(
-        "t = time.perf_counter(); ledger.rebuild(); d = time.perf_counter() - t\n"
-        "print(d, ledger.read_models.head())\n",
+        "t = time.perf_counter(); ledger.rebuild(); d = time.perf_counter() - t\nprint(d, ledger.read_models.head())\n",
         url,
     )
     return {
@@ -305,6 +304,78 @@ def floor_postgres(url: str, rows: dict[str, tuple[list[str], list[tuple[Any, ..
             conn.execute(f'drop table "floor_{table}"')
         conn.commit()
     return {"seconds": seconds, "rows": sum(len(v) for _, v in rows.values())}
+
+
+def floor_interactive(url: str, folder: Path) -> Row:
+    """The interactive write floor on SQLite: the rows the interactive commands wrote,
+    written again by raw `sqlite3`, one durable transaction per command (its events, chain
+    links, Merkle leaves and completed nodes, its command record, the tree's head), into
+    the same tables and indexes with the ledger's pragmas (synchronous=FULL). What storing
+    a command costs here before any of the ledger's own work."""
+    from ipledger.ledger.config import sqlite_pragmas
+
+    rows = copy_rows(url, IMPORT_TABLES)
+    path = folder / "interactive-floor.db"
+    path.unlink(missing_ok=True)
+    source = sqlite3.connect(sqlite_path(url))
+    ddl = _schema(source, list(rows), "table") + _schema(source, list(rows), "index")
+    source.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    sqlite_pragmas(conn, None)
+    for statement in ddl:
+        conn.execute(statement)
+
+    def by(table: str, column: str) -> dict[int, list[tuple[Any, ...]]]:
+        columns, values = rows[table]
+        at = columns.index(column)
+        grouped: dict[int, list[tuple[Any, ...]]] = {}
+        for row in values:
+            grouped.setdefault(row[at], []).append(row)
+        return grouped
+
+    def insert(table: str) -> str:
+        columns = rows[table][0]
+        return f'insert into "{table}" ({",".join(columns)}) values ({",".join("?" * len(columns))})'
+
+    events, chain, leaves = (
+        by("ipledger_events", "id"),
+        by("ipledger_chain", "position"),
+        by("ipledger_tree_leaves", "position"),
+    )
+    leaf_position = {row[0]: row[1] for row in rows["ipledger_tree_leaves"][1]}  # leaf index -> log position
+    nodes: dict[int, list[tuple[Any, ...]]] = {}
+    for level, idx, hash_ in rows["ipledger_tree_nodes"][1]:  # a node is written with its last leaf
+        nodes.setdefault(leaf_position[(idx + 1) * 2**level - 1], []).append((level, idx, hash_))
+    (head,) = rows["ipledger_tree_head"][1]
+    commands = sorted(rows["ipledger_commands"][1], key=lambda r: r[rows["ipledger_commands"][0].index("position")])
+    at = rows["ipledger_commands"][0].index("position")
+    plan, last = [], 0
+    for record in commands:
+        positions = range(last + 1, record[at] + 1)
+        plan.append(
+            (
+                [r for p in positions for r in events[p]], [r for p in positions for r in chain[p]],
+                [r for p in positions for r in leaves[p]], [r for p in positions for r in nodes.get(p, ())], record,
+            )
+        )  # fmt: skip
+        last = record[at]
+    sql = [insert(t) for t in ("ipledger_events", "ipledger_chain", "ipledger_tree_leaves", "ipledger_tree_nodes")]
+    conn.execute(insert("ipledger_tree_head"), head)
+
+    def run() -> None:
+        for *tables, record in plan:
+            conn.execute("begin immediate")
+            for statement, values in zip(sql, tables, strict=True):
+                if values:
+                    conn.executemany(statement, values)
+            conn.execute(insert("ipledger_commands"), record)
+            conn.execute("update ipledger_tree_head set size = size + 1, frontier = ? where id = 1", (head[2],))
+            conn.execute("commit")
+
+    seconds, _ = timed(run)
+    conn.close()
+    return {"seconds": seconds, "commands": len(plan), "commands_per_s": len(plan) / seconds}
 
 
 def per_event(row: Row, events: int) -> Row:
@@ -672,8 +743,15 @@ def main() -> int:
             lambda i: bench_interactive(fresh_url("sqlite", folder, f"interactive{i}", None), cmds),
             lambda i: baseline_naive("sqlite", folder / f"naive{i}", len(cmds), None),
         )
-        results["interactive"] = {**inter, "baseline": naive}
+        floor = floor_interactive(fresh_url("sqlite", folder, "interactive0", None), folder)
+        results["interactive"] = {**inter, "baseline": naive, "write_floor": floor}
         table.append(compared("interactive commands/s (SQLite)", inter, naive, "naive eventsourcing", "commands_per_s"))
+        table.append(
+            compared(
+                "interactive commands/s (SQLite), against its own write floor", inter, floor,
+                "raw sqlite3, its rows, a transaction each", "commands_per_s",
+            )
+        )  # fmt: skip
 
         q = bench_queries(url)
         results["queries"] = q
