@@ -153,8 +153,11 @@ class Raw:
         if not pipeline_supported():
             yield
             return
-        if self._batching and self._batch is None:
-            yield from self._batched()
+        if self._batching:
+            if self._batch is not None:  # inside another block: its statements join that pipeline
+                yield
+            else:
+                yield from self._batched()
             return
         try:
             with self.dbapi.pipeline():
@@ -264,7 +267,11 @@ class LibpqBatch:
 
     def alone(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """One statement in a pipeline of its own, sent with its Sync: its rows."""
-        self.send(sql, params)
+        try:
+            self.send(sql, params)
+        except BaseException:  # a value psycopg cannot send: nothing went, leave the pipeline
+            self.abandon()
+            raise
         return self._rows(self._end())
 
     def finish(self) -> None:
@@ -283,10 +290,16 @@ class LibpqBatch:
         try:
             self.pg.pipeline_sync()
             self._flush()
-            return self._drain(sync=True)
-        finally:
-            if self.pg.status == 0:  # CONNECTION_OK: leave pipeline mode for psycopg
-                self.pg.exit_pipeline_mode()
+            result = self._drain(sync=True)
+        except BaseException:
+            # Replies left unread (an interrupted wait, a dead server): the connection is
+            # closed, so it is seen as lost (Raw.lost) and renewed, and no transaction or
+            # lock outlives it on the server.
+            with suppress(Exception):
+                self.conn.close()
+            raise
+        self.pg.exit_pipeline_mode()
+        return result
 
     def _rows(self, result: Any) -> list[Any]:
         if self.error is not None:
@@ -351,13 +364,16 @@ class LibpqBatch:
 
 @functools.lru_cache(maxsize=512)
 def _numbered(sql: str) -> tuple[bytes, tuple[Any, ...]]:
-    """psycopg's `%s`/`%b` marks as PostgreSQL's `$1, $2…`, with each mark's format."""
+    """psycopg's `%s`/`%b` marks as PostgreSQL's `$1, $2…`, with each mark's format, and
+    its `%%` as `%`."""
     from psycopg.adapt import PyFormat
 
-    parts = re.split(r"(%[sb])", sql)
+    parts = re.split(r"(%%|%[sb])", sql)
     out, formats = [], []
     for part in parts:
-        if part in ("%s", "%b"):
+        if part == "%%":
+            out.append("%")
+        elif part in ("%s", "%b"):
             formats.append(PyFormat.BINARY if part == "%b" else PyFormat.AUTO)
             out.append(f"${len(formats)}")
         else:

@@ -9,6 +9,7 @@ here: each has its own connection and cache."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -209,7 +210,9 @@ def test_a_guess_that_lost_to_later_times_twice_is_decided_under_the_lock(
         if rival is not None:  # another process writes, later, just before this write
             member, minutes = rival
             args = {"id": member, "name": member.upper(), "kind": "enterprise", "country": "CN"}
-            second.execute("member.add", args, now=format_time(wall_clock() + timedelta(minutes=minutes)))
+            at = format_time(wall_clock() + timedelta(minutes=minutes))
+            # In a context of its own: inside `first`'s write, driver.shared() is first's connection.
+            contextvars.Context().run(second.execute, "member.add", args, now=at)
         return insert_events(*a, **k)
 
     monkeypatch.setattr(first.recorder, "insert_events", raced)

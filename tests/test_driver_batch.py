@@ -128,3 +128,42 @@ def test_statements_past_the_limit_are_sent_unprepared(kept: Raw, monkeypatch: p
     for position in range(1, 8):  # a new statement text each time
         assert kept.rows(f"SELECT {position} AS n, count(*) FROM {PROBE}") == [(position, 0)]
     assert ours(kept) <= 3
+
+
+def test_a_percent_sign_is_sent_as_psycopg_would_send_it(kept: Raw) -> None:
+    assert kept.rows("SELECT 'a%%b', %s || '%%'", ("50",)) == [("a%b", "50%")]
+
+
+def test_a_value_that_cannot_be_sent_leaves_the_connection_usable(kept: Raw) -> None:
+    with pytest.raises(sqlalchemy.exc.DataError):
+        kept.rows("SELECT %s::text", ("CN/patent/ZL2018\x00",))
+    assert kept.sa.execute(sqlalchemy.text("SELECT 42")).scalar() == 42  # out of pipeline mode
+
+
+def test_a_block_inside_a_block_joins_its_pipeline(kept: Raw) -> None:
+    with kept.pipelined():
+        kept.begin()
+        kept.run(INSERT, (1, UUID(int=1), b"a"))
+        with kept.pipelined():
+            kept.run(INSERT, (2, UUID(int=2), b"b"))
+        kept.commit()
+    assert kept.rows(f"SELECT id FROM {PROBE} ORDER BY id") == [(1,), (2,)]
+
+
+def test_replies_left_unread_close_the_connection_and_free_the_lock(
+    kept: Raw, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wait cut short (an interrupt, say) leaves replies the connection cannot skip: it is
+    closed, so the kept connection is renewed and the log's lock does not outlive it."""
+    with pytest.raises(RuntimeError, match="interrupted"), kept.pipelined():
+        kept.begin()
+        kept.run(f"LOCK TABLE {PROBE} IN EXCLUSIVE MODE")
+        monkeypatch.setattr(
+            driver.LibpqBatch, "_wait", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("interrupted"))
+        )
+        kept.rows(f"SELECT count(*) FROM {PROBE}")
+    monkeypatch.undo()
+    assert kept.lost
+    with engine.connect() as other:
+        other.exec_driver_sql("SET lock_timeout = '2s'")
+        other.exec_driver_sql(f"LOCK TABLE {PROBE} IN EXCLUSIVE MODE")  # free: no LockNotAvailable
