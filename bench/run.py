@@ -246,6 +246,24 @@ def _schema(source: sqlite3.Connection, tables: list[str], kind: str) -> list[st
     ]
 
 
+def _empty_like(url: str, tables: list[str], path: Path, *, indexes: bool) -> tuple[sqlite3.Connection, list[str]]:
+    """A new SQLite file at `path` with the store's own DDL for `tables` (and their indexes,
+    unless `indexes` is False: then their DDL is returned, to build after a load) and the
+    ledger's pragmas (WAL, synchronous=FULL)."""
+    from ipledger.ledger.config import sqlite_pragmas
+
+    path.unlink(missing_ok=True)
+    source = sqlite3.connect(sqlite_path(url))
+    ddl, later = _schema(source, tables, "table"), _schema(source, tables, "index")
+    source.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    sqlite_pragmas(conn, None)
+    for statement in ddl + (later if indexes else []):
+        conn.execute(statement)
+    return conn, [] if indexes else later
+
+
 def floor_sqlite(
     url: str, rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]], folder: Path, name: str,
     indexes_after: bool, before: Callable[[], Any] | None = None,
@@ -254,18 +272,7 @@ def floor_sqlite(
     pragmas), one executemany per table, one transaction. `before` runs inside the timing
     (the read-model floor reads and decodes the log first). `indexes_after`: indexes are
     built after the load, the fastest way to fill a fresh table (as a rebuild may)."""
-    from ipledger.ledger.config import sqlite_pragmas
-
-    path = folder / f"{name}.db"
-    path.unlink(missing_ok=True)
-    source = sqlite3.connect(sqlite_path(url))
-    tables, indexes = _schema(source, list(rows), "table"), _schema(source, list(rows), "index")
-    source.close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("pragma journal_mode=wal")
-    sqlite_pragmas(conn, None)
-    for ddl in tables + ([] if indexes_after else indexes):
-        conn.execute(ddl)
+    conn, indexes = _empty_like(url, list(rows), folder / f"{name}.db", indexes=not indexes_after)
 
     def run() -> None:
         if before is not None:
@@ -274,7 +281,7 @@ def floor_sqlite(
         for table, (columns, values) in rows.items():
             marks = ",".join("?" * len(columns))
             conn.executemany(f'insert into "{table}" ({",".join(columns)}) values ({marks})', values)
-        for ddl in indexes if indexes_after else []:
+        for ddl in indexes:  # built after the load (none here unless indexes_after)
             conn.execute(ddl)
         conn.execute("commit")
 
@@ -312,19 +319,8 @@ def floor_interactive(url: str, folder: Path) -> Row:
     links, Merkle leaves and completed nodes, its command record, the tree's head), into
     the same tables and indexes with the ledger's pragmas (synchronous=FULL). What storing
     a command costs here before any of the ledger's own work."""
-    from ipledger.ledger.config import sqlite_pragmas
-
     rows = copy_rows(url, IMPORT_TABLES)
-    path = folder / "interactive-floor.db"
-    path.unlink(missing_ok=True)
-    source = sqlite3.connect(sqlite_path(url))
-    ddl = _schema(source, list(rows), "table") + _schema(source, list(rows), "index")
-    source.close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("pragma journal_mode=wal")
-    sqlite_pragmas(conn, None)
-    for statement in ddl:
-        conn.execute(statement)
+    conn, _ = _empty_like(url, list(rows), folder / "interactive-floor.db", indexes=True)
 
     def by(table: str, column: str) -> dict[int, list[tuple[Any, ...]]]:
         columns, values = rows[table]

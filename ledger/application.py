@@ -133,7 +133,7 @@ class Exchange(Application[UUID], Loader):
         # Where this process's cache was current: a failed unit forgets the cache's head,
         # and whether another process wrote since is asked of this one.
         known = self.cache.head
-        relock = False  # the guess lost only to later times or a long run of others' events
+        relock = False  # lost to a long run of others' events, or twice to later times
         later = False  # an attempt lost to another's later time
         self.others_writing = max(self.others_writing - 1, 0)
         decided_on: int | None = None  # the log head the last attempt was decided on
@@ -196,9 +196,10 @@ class Exchange(Application[UUID], Loader):
             except RecordConflict as conflict:
                 if isinstance(conflict, LogMoved) and not conflict.checked:
                     self.others_writing = CHECKED_COMMANDS  # decided again, and checked from now on
+                elif isinstance(conflict, LogMoved) and conflict.later and not later:
+                    later = True  # decided again on the log as it is, without the lock first
                 elif isinstance(conflict, LogMoved) and not conflict.overlap:
-                    relock = later or not conflict.later
-                    later = later or conflict.later
+                    relock = True
                 elif self._lost_to_another_writer(decided_on):
                     self.contended = CONTENDED_COMMANDS
                 if attempt:

@@ -196,6 +196,27 @@ class Raw:
 #: need a few dozen; any beyond are parsed and planned each time they are sent.
 PREPARED_MAX = 200
 
+#: A statement as LibpqBatch prepares it: its SQL and its parameters' types (psycopg
+#: picks int2, int4 or int8 by an integer's size).
+Key = tuple[str, tuple[int, ...]]
+
+
+class Prepared:
+    """The statements LibpqBatch prepared on one connection (kept on psycopg's connection
+    object): a key's name is in `names` only once the server confirmed it."""
+
+    __slots__ = ("names", "count")
+
+    def __init__(self) -> None:
+        self.names: dict[Key, bytes] = {}
+        self.count = 0
+
+    def new_name(self) -> bytes:
+        """A name never used on this connection: a Parse the server skipped (after an error)
+        or refused leaves its name unused for good, so every name in `names` exists."""
+        self.count += 1
+        return f"ipledger_{self.count}".encode()
+
 
 class LibpqBatch:
     """Statements sent through libpq's pipeline mode directly, on a command's kept
@@ -204,14 +225,14 @@ class LibpqBatch:
     are read (`rows`) and at the end (`finish`, one Sync). So a command's write is two
     sends and two waits, one of each for a read (`alone`).
 
-    psycopg's pipeline does the same through its cursors, at a cost in the client's CPU
-    (~150 µs of a write's, its Python layers and a flush per statement) that fell partly
-    while the write held the log's lock, and two writer processes wrote fewer commands
-    than one (docs/performance.md, seventh round). Parameters and rows still go through
+    psycopg's pipeline does the same through its cursors and flushes each statement on its
+    own: a command cost 558 µs of the client's CPU that way and 308-337 µs this way, much
+    of the difference while the write held the log's lock, where two writer processes
+    had written fewer commands than one (docs/performance.md, seventh round). Parameters and rows still go through
     psycopg's adapters (its Transformer), and errors are psycopg's exceptions. One thread
     at a time, as every use of the kept connection."""
 
-    __slots__ = ("conn", "pg", "tx", "pending", "error", "names", "preparing")
+    __slots__ = ("conn", "pg", "tx", "pending", "error", "prepared", "preparing")
 
     def __init__(self, conn: Any) -> None:
         from psycopg.adapt import Transformer
@@ -219,15 +240,14 @@ class LibpqBatch:
         self.conn = conn
         self.pg = conn.pgconn
         self.tx = Transformer(conn)
-        # Per statement sent, in order: the name it prepared (its reply confirms it), or None.
-        self.pending: list[bytes | None] = []
+        # Per statement sent, in order: what it prepared, (key, name), its reply confirming it.
+        self.pending: list[tuple[Key, bytes] | None] = []
         self.error: Exception | None = None
-        names = getattr(conn, "_ipledger_statements", None)
-        if names is None:
-            names = conn._ipledger_statements = {}
-        # (sql, parameter types) -> a statement the server has prepared on this connection.
-        self.names: dict[tuple[str, tuple[int, ...]], bytes] = names
-        self.preparing: dict[bytes, tuple[str, tuple[int, ...]]] = {}
+        prepared = getattr(conn, "_ipledger_prepared", None)
+        if prepared is None:
+            prepared = conn._ipledger_prepared = Prepared()
+        self.prepared: Prepared = prepared
+        self.preparing: dict[Key, bytes] = {}  # sent in this pipeline, not yet confirmed
         self.pg.enter_pipeline_mode()
 
     def send(self, sql: str, params: Sequence[Any]) -> None:
@@ -241,20 +261,15 @@ class LibpqBatch:
             types = tuple(self.tx.types or ())
             formats = [int(f) for f in self.tx.formats or ()]
         key = (sql, types)
-        name = self.names.get(key) or next((n for n, k in self.preparing.items() if k == key), None)
-        if name is None and len(self.names) + len(self.preparing) >= PREPARED_MAX:
+        name = self.prepared.names.get(key) or self.preparing.get(key)
+        if name is None and len(self.prepared.names) + len(self.preparing) >= PREPARED_MAX:
             self.pg.send_query_params(query, values, param_types=types, param_formats=formats)
             self.pending.append(None)
             return
         if name is None:
-            # A new name each time: a Parse the server skipped (after an error) or refused
-            # leaves a name that is never sent again, so every name in `names` exists.
-            count = getattr(self.conn, "_ipledger_count", 0) + 1
-            self.conn._ipledger_count = count
-            name = f"ipledger_{count}".encode()
-            self.preparing[name] = key
+            name = self.preparing[key] = self.prepared.new_name()
             self.pg.send_prepare(name, query, param_types=types)
-            self.pending.append(name)
+            self.pending.append((key, name))
         self.pg.send_query_prepared(name, values, param_formats=formats)
         self.pending.append(None)
 
@@ -348,13 +363,14 @@ class LibpqBatch:
                 if isinstance(self.error, errors.InvalidSqlStatementName):
                     # Something dropped this connection's statements (a DEALLOCATE ALL not
                     # ours): this statement fails, and the next one prepares afresh.
-                    self.names.clear()
+                    self.prepared.names.clear()
             elif status == ExecStatus.PIPELINE_ABORTED and self.error is None:
                 self.error = errors.PipelineAborted("pipeline aborted")
             if prepared is not None:
-                key = self.preparing.pop(prepared)
+                key, name = prepared
+                del self.preparing[key]
                 if status == ExecStatus.COMMAND_OK:
-                    self.names[key] = prepared
+                    self.prepared.names[key] = name
             last = result
         if sync:
             while (got := self._result()) is None or got.status != ExecStatus.PIPELINE_SYNC:

@@ -39,7 +39,7 @@ def kept(engine: Engine) -> Iterator[Raw]:
 
 def ours(raw: Raw) -> int:
     """How many statements LibpqBatch has prepared on this connection, as the server says."""
-    return len(raw.rows("SELECT name FROM pg_prepared_statements WHERE name LIKE 'ipledger_%%'"))
+    return len(raw.rows("SELECT name FROM pg_prepared_statements WHERE name LIKE 'ipledger\\_%%'"))
 
 
 def write(raw: Raw, position: int, *, commit: bool = True) -> None:
@@ -150,6 +150,10 @@ def test_a_block_inside_a_block_joins_its_pipeline(kept: Raw) -> None:
     assert kept.rows(f"SELECT id FROM {PROBE} ORDER BY id") == [(1,), (2,)]
 
 
+def interrupted(*_: object, **__: object) -> None:
+    raise RuntimeError("interrupted")
+
+
 def test_replies_left_unread_close_the_connection_and_free_the_lock(
     kept: Raw, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,9 +162,7 @@ def test_replies_left_unread_close_the_connection_and_free_the_lock(
     with pytest.raises(RuntimeError, match="interrupted"), kept.pipelined():
         kept.begin()
         kept.run(f"LOCK TABLE {PROBE} IN EXCLUSIVE MODE")
-        monkeypatch.setattr(
-            driver.LibpqBatch, "_wait", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("interrupted"))
-        )
+        monkeypatch.setattr(driver.LibpqBatch, "_wait", interrupted)
         kept.rows(f"SELECT count(*) FROM {PROBE}")
     monkeypatch.undo()
     assert kept.lost
