@@ -9,10 +9,11 @@ and once the log is written the restore swaps the folded tables in, in one trans
 a pipe from this process; a restore that fails stops it, and a child that gives no
 verdict leaves the read models to the usual rebuild.
 
-Below FROM_EVENTS events the child's start (its imports, ~0.4 s) costs more than the
+Below FROM_EVENTS events the child's start (its imports, ~0.3 s) costs more than the
 second pass, and the restore rebuilds as before. An export read from a file large
-enough to hold that many events starts its child at the first line, so the child's
-start overlaps the restore's first lines instead of following them.
+enough to hold that many events starts its child before the store is opened, so the
+child's start overlaps the opening and the restore's first lines instead of following
+them.
 
 A rebuild's or a verify's prover (ledger/prover.py) runs as this module's child with
 `--prove`: besides proving the log it folds the read models its job names, from the
@@ -65,6 +66,12 @@ class ExportFold:
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self._writer: threading.Thread | None = None
         self._broken = False
+
+    def start(self) -> None:
+        """Start the child now if the export is a file large enough, before the restore
+        opens the store (see `Ledger.restore`); otherwise it starts once enough lines came."""
+        if self._at_once and self._child is None and not self._broken:
+            self._start()
 
     def send(self, line: bytes) -> None:
         if self._broken and self._child is None:

@@ -329,17 +329,18 @@ def test_a_large_restore_takes_its_read_models_from_the_fold(
 
 
 @pytest.fixture
-def fold_starts(monkeypatch: pytest.MonkeyPatch, folded_beside: list[int | None]) -> list[int]:
-    """How many lines each restore's fold had buffered when its child started (a spy);
-    an export of FROM_EVENTS = 5 lines or more is large (not 1, as `folded_beside` has
-    it), and so is any file of at least 5 bytes."""
+def fold_starts(monkeypatch: pytest.MonkeyPatch, folded_beside: list[int | None], tmp_path: Path) -> list[int]:
+    """How many lines each restore's fold had buffered when its child started (a spy),
+    or -1 if it started before the store (`fresh(tmp_path)`'s file) was opened; an
+    export of FROM_EVENTS = 5 lines or more is large (not 1, as `folded_beside` has it),
+    and so is any file of at least 5 bytes."""
     from ipledger.projections import scratch
 
     started: list[int] = []
     start = scratch.ExportFold._start
 
     def spy(fold: scratch.ExportFold) -> None:
-        started.append(len(fold._lines))
+        started.append(len(fold._lines) if (tmp_path / "restored.db").exists() else -1)
         start(fold)
 
     monkeypatch.setattr(scratch, "FROM_EVENTS", 5)
@@ -349,12 +350,12 @@ def fold_starts(monkeypatch: pytest.MonkeyPatch, folded_beside: list[int | None]
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-def test_an_export_file_large_enough_starts_its_fold_at_the_first_line(
+def test_an_export_file_large_enough_starts_its_fold_before_the_store_opens(
     history: tuple[Cli, Path], tmp_path: Path, fold_starts: list[int], folded_beside: list[int | None]
 ) -> None:
     _, exported = history
     fresh(tmp_path).ok("restore", str(exported))
-    assert fold_starts == [1]
+    assert fold_starts == [-1]
     assert folded_beside == [json.loads(exported.read_text().splitlines()[-1])["position"]]
 
 
