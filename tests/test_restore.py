@@ -355,8 +355,62 @@ def test_an_export_file_large_enough_starts_its_fold_before_the_store_opens(
 ) -> None:
     _, exported = history
     fresh(tmp_path).ok("restore", str(exported))
+    assert (tmp_path / "restored.db").exists()  # the file the spy looked for
     assert fold_starts == [-1]
     assert folded_beside == [json.loads(exported.read_text().splitlines()[-1])["position"]]
+
+
+@pytest.fixture
+def early_folds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Any]:
+    """Every export file starts its fold's child before the store is opened; returns each
+    restore's ExportFold (a spy), and keeps the restores' temporary folders in tmp_path/tmp."""
+    import tempfile
+
+    from ipledger.projections import scratch
+
+    folds: list[Any] = []
+    start = scratch.ExportFold.start
+
+    def spy(fold: scratch.ExportFold) -> None:
+        folds.append(fold)
+        start(fold)
+
+    monkeypatch.setattr(scratch, "FROM_EVENTS", 1)
+    monkeypatch.setattr(scratch, "BYTES_PER_EVENT", 1)
+    monkeypatch.setattr(scratch.ExportFold, "start", spy)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return folds
+
+
+def _stopped_and_cleaned(folds: list[Any], tmp_path: Path) -> bool:
+    """One fold's child was started, and is gone; no restore's temporary folder is left."""
+    started = [fold._child for fold in folds]
+    return (
+        len(started) == 1
+        and started[0] is not None
+        and started[0].poll() is not None
+        and not list((tmp_path / "tmp").glob("ipledger-restore-*"))
+    )
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_fold_started_early_is_stopped_when_the_store_holds_events(
+    history: tuple[Cli, Path], run: Cli, tmp_path: Path, early_folds: list[Any]
+) -> None:
+    test_restore_into_a_store_that_holds_events_is_refused_and_changes_nothing(history, run)
+    assert _stopped_and_cleaned(early_folds, tmp_path)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_fold_started_early_is_stopped_when_the_store_cannot_be_opened(
+    history: tuple[Cli, Path], tmp_path: Path, early_folds: list[Any]
+) -> None:
+    _, exported = history
+    result = Cli(f"sqlite:///{tmp_path}/missing/restored.db")("restore", str(exported))
+    assert result.exit_code == 5
+    assert result.stderr.startswith("error: StoreUnavailable: ")
+    assert _stopped_and_cleaned(early_folds, tmp_path)
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
