@@ -4,14 +4,18 @@ on PostgreSQL, and the trail answers the same from its (key, aggregate) pairs.""
 
 from __future__ import annotations
 
-from datetime import datetime
+import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.generator import generate
-from ipledger.projections.base import MemoryRows, SqlRows
-from ipledger.projections.tables import bids_table, metadata, tracking_table
+from ipledger.projections.base import MemoryRows, SqlRows, bind_processor
+from ipledger.projections.tables import AggregateId, bids_table, metadata, tracking_table
 from ipledger.service import Ledger
 
 MARKET = 1200  # events of a generated market: members, listings, bids, trades, licences, pledges
@@ -119,3 +123,41 @@ def test_memory_rows_update_and_select_as_sql_rows_do(sqlite_url: str) -> None:
 
 def _at(minute: int) -> datetime:
     return datetime(2025, 3, 5, 10, minute)
+
+
+# --------------------------------------------------------------------------- bind processors
+
+_READ_MODEL_COLUMNS = [
+    (table.name, column.name, column.type)
+    for table in metadata.sorted_tables
+    for column in table.columns
+    if isinstance(column.type, (sa.DateTime, sa.Date, AggregateId))
+]
+_VALUES = {
+    sa.DateTime: st.one_of(st.datetimes(timezones=st.none() | st.just(UTC)), st.dates()),
+    sa.Date: st.one_of(st.dates(), st.datetimes()),
+    AggregateId: st.uuids(),
+}
+
+
+@pytest.mark.parametrize(("table", "column", "column_type"), _READ_MODEL_COLUMNS)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_read_model_value_is_stored_on_sqlite_as_sqlalchemy_stores_it(
+    table: str, column: str, column_type: Any, data: st.DataObject
+) -> None:
+    """`insert_rows`' processors (projections.base.bind_processor) store every date, time
+    and aggregate id exactly as SQLAlchemy's own processor does: the same type and value
+    in SQLite, so SQLAlchemy's queries compare them as they always did."""
+    engine = sa.create_engine("sqlite://")
+    dialect = engine.dialect
+    kind = next(k for k in _VALUES if isinstance(column_type, k))
+    value = data.draw(_VALUES[kind])
+    ours = bind_processor(column_type, dialect)
+    theirs = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (n INTEGER, v)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", [(1, ours(value)), (2, theirs(value))])
+    (a, b) = db.execute("SELECT typeof(v), v FROM t ORDER BY n").fetchall()
+    assert a == b, f"{table}.{column}"
