@@ -555,16 +555,17 @@ class Ledger:
         prefix, reconcile every projection. `progress(position)` as the chain is walked."""
         from ipledger.ledger import chain
         from ipledger.ledger.bulk import bulk_work
-        from ipledger.projections.scratch import BESIDE_VERIFY
+        from ipledger.projections.scratch import beside_verify
 
         # Every page of the log is proved (chain, command records, Merkle leaves) and
         # folded into a fresh copy of every read model (the rebuild's own fold), compared
         # at the end; a large log is proved by a second process beside the fold, which
-        # also folds the read models BESIDE_VERIFY (this process folds the rest).
+        # also folds the read models `beside_verify` names (this process folds the rest).
         digest = None if expect is None else chain.parse_digest(expect)
+        handed = beside_verify(self.read_models.head())
         with (
             bulk_work(),
-            self._proved(BESIDE_VERIFY, expect=digest, tree=True, progress=progress) as (proof, beside),
+            self._proved(handed, expect=digest, tree=True, progress=progress) as (proof, beside),
             self.read_models.fresh_replay(beside.names if beside else ()) as fresh,
         ):
             for page in proof.pages():
@@ -727,14 +728,14 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
-        from ipledger.projections.scratch import BESIDE_REBUILD
+        from ipledger.projections.scratch import beside_rebuild
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
-        # On SQLite the child that proves the log also folds the read models BESIDE_REBUILD
-        # into a file of its own, which the rebuild's transaction takes in (ATTACH); it
-        # starts once that file is attached (`deferred`).
+        # On SQLite the child that proves the log also folds the read models `beside_rebuild`
+        # names into a file of its own, which the rebuild's transaction takes in (ATTACH);
+        # it starts once that file is attached (`deferred`).
         sqlite = self.exchange.engine.dialect.name == "sqlite"
-        handed = tuple(n for n in BESIDE_REBUILD if n in chosen) if sqlite else ()
+        handed = tuple(n for n in beside_rebuild(self.read_models.head()) if n in chosen) if sqlite else ()
         try:  # the fold commits only once the whole log is proved (beside it, on a large log)
             with self._proved(handed, deferred=True) as (proof, beside):
                 self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)

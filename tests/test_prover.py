@@ -19,8 +19,14 @@ import sqlalchemy as sa
 
 from ipledger.domain.errors import IntegrityError
 from ipledger.ledger import prover
-from ipledger.projections import runner
-from ipledger.projections.scratch import BESIDE_REBUILD, BESIDE_VERIFY, ProvedFold
+from ipledger.projections import runner, scratch
+from ipledger.projections.scratch import (
+    BESIDE_REBUILD,
+    BESIDE_REBUILD_SMALL,
+    BESIDE_VERIFY,
+    BESIDE_VERIFY_SMALL,
+    ProvedFold,
+)
 from ipledger.service import Ledger
 from tests import test_audit as audit
 from tests import test_trust as trust
@@ -191,13 +197,23 @@ def one_pass_verifies(run: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.stderr
 
 
+@pytest.fixture(params=["small", "large"])
+def log_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test's log (~1,500 events) as a small log, or counted as a large one
+    (SMALL_LOG 0): the prover is handed the larger share of the read models."""
+    if request.param == "large":
+        monkeypatch.setattr(scratch, "SMALL_LOG", 0)
+    return str(request.param)
+
+
 def test_a_rebuild_takes_in_what_the_child_folded_and_folds_only_the_rest(
-    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str]
+    history: Cli, monkeypatch: pytest.MonkeyPatch, two_processes: None, folded_here: list[str], log_size: str
 ) -> None:
     for name in audit.PROJECTIONS:
         audit.corrupt(history, name)
     history.ok("projections", "rebuild")
-    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(BESIDE_REBUILD))
+    handed = BESIDE_REBUILD if log_size == "large" else BESIDE_REBUILD_SMALL
+    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(handed))
     one_pass_verifies(history, monkeypatch)
 
 
@@ -231,9 +247,12 @@ def test_verify_names_a_corrupted_read_model_whichever_process_folded_it(
     audit.test_corrupted_read_model_fails_verify_naming_its_projection(history, name)
 
 
-def test_verify_folds_only_what_the_child_does_not(history: Cli, two_processes: None, folded_here: list[str]) -> None:
+def test_verify_folds_only_what_the_child_does_not(
+    history: Cli, two_processes: None, folded_here: list[str], log_size: str
+) -> None:
     history.ok("audit", "verify")
-    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(BESIDE_VERIFY))
+    handed = BESIDE_VERIFY if log_size == "large" else BESIDE_VERIFY_SMALL
+    assert sorted(folded_here) == sorted(set(audit.PROJECTIONS) - set(handed))
 
 
 def test_a_child_that_cannot_run_leaves_its_share_of_the_verify_to_this_process(
@@ -252,7 +271,7 @@ def test_verify_on_each_store_compares_the_childs_share(
     world: Cli, store: sa.Engine, two_processes: None, folded_here: list[str]
 ) -> None:
     world.ok("audit", "verify")
-    assert set(folded_here).isdisjoint(BESIDE_VERIFY)
+    assert set(folded_here).isdisjoint(BESIDE_VERIFY_SMALL)  # a small log's share
     trust.sql(store, "DELETE FROM rm_bids WHERE bid_id = 'B-ZTE'")
     assert trust.verify_fails(world).startswith("projections: book (rm_bids) differ from a fresh replay")
 
