@@ -120,7 +120,7 @@ def bind_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | Non
             return value.bytes if type(value) is UUID else slow(value)
 
         return aggregate_id
-    if isinstance(impl, DATETIME) and impl._storage_format == DATETIME._storage_format:
+    if isinstance(impl, DATETIME) and _default_format(impl, DATETIME):
 
         def naive_time(value: Any) -> Any:  # YYYY-MM-DD HH:MM:SS.ffffff, as the format has it
             if type(value) is datetime and value.tzinfo is None:
@@ -128,13 +128,20 @@ def bind_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | Non
             return slow(value)
 
         return naive_time
-    if isinstance(impl, DATE) and impl._storage_format == DATE._storage_format:
+    if isinstance(impl, DATE) and _default_format(impl, DATE):
 
         def day(value: Any) -> Any:  # YYYY-MM-DD
             return value.isoformat() if type(value) is date else slow(value)
 
         return day
     return slow
+
+
+def _default_format(impl: Any, cls: type[Any]) -> bool:
+    """Whether a SQLite date or time type stores the dialect's default text (a column
+    given a format of its own, or a SQLAlchemy that names it otherwise, keeps its own)."""
+    default = getattr(cls, "_storage_format", None)
+    return default is not None and getattr(impl, "_storage_format", None) == default
 
 
 class SqlRows:

@@ -51,7 +51,8 @@ BESIDE_VERIFY = ("book", "listings")
 #: Below this many events the prover's fixed start (its imports and first reads, ~0.3 s)
 #: weighs more than a read model, and it is handed one fewer: at 100k events a rebuild
 #: took 2.01-2.12 s with BESIDE_REBUILD_SMALL against 2.23-2.40 s, and a verify 2.11-2.24
-#: s against 2.30-2.36 s; at 300k and 1M the larger shares were the faster.
+#: s against 2.30-2.36 s; the larger shares were the faster at 300k (both) and at 1M (a
+#: rebuild).
 SMALL_LOG = 150_000
 BESIDE_REBUILD_SMALL = ("book", "listings")
 BESIDE_VERIFY_SMALL = ("book",)
