@@ -501,6 +501,20 @@ def interactive_rounds(ours: Callable[[int], Row], naive: Callable[[int], Row], 
     return a, b
 
 
+def naive_commands(app: Any, n: int) -> None:
+    """The naive application's share of the interactive workload: two new aggregates,
+    then a change to the last one, one `save` each."""
+    ids = []
+    for i in range(n):
+        if i % 3 == 2:
+            thing = app.repository.get(ids[-1])
+            thing.change(owner=f"ent-{i}")
+        else:
+            thing = Thing(name=f"thing {i}", kind="enterprise", country="CN")
+            ids.append(thing.id)
+        app.save(thing)
+
+
 def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
     """A naive eventsourcing Application: one save per command on the native sqlite/postgres module."""
     from eventsourcing.application import Application
@@ -528,18 +542,7 @@ def baseline_naive(kind: str, folder: Path, n: int, pg: str | None) -> Row:
 
     app = Naive(env=env)
 
-    def run() -> None:
-        ids = []
-        for i in range(n):
-            if i % 3 == 2:
-                thing = app.repository.get(ids[-1])
-                thing.change(owner=f"ent-{i}")
-            else:
-                thing = Thing(name=f"thing {i}", kind="enterprise", country="CN")
-                ids.append(thing.id)
-            app.save(thing)
-
-    seconds, _ = timed(run)
+    seconds, _ = timed(lambda: naive_commands(app, n))
     app.close()
     return {"seconds": seconds, "commands": n, "commands_per_s": n / seconds}
 
