@@ -1594,11 +1594,11 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
         try:
             import os
 
-            from ipledger.ledger.config import store_url
+            from ipledger.ledger.config import is_sqlite, store_url
             from ipledger.service import open_ledger
 
             url = store_url(root.get("db") or os.environ.get("IPLEDGER_DB"))
-            if url.startswith("sqlite") and not os.path.exists(url.split("///", 1)[-1]):
+            if is_sqlite(url) and not os.path.exists(url.split("///", 1)[-1]):
                 return []  # pressing TAB never creates a store
             ledger = open_ledger(root.get("db"))
             try:

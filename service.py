@@ -465,6 +465,7 @@ class Ledger:
 
         from ipledger.failures import detail
         from ipledger.ledger.bulk import bulk_work
+        from ipledger.ledger.config import is_sqlite
         from ipledger.ledger.restore import restore
         from ipledger.projections.scratch import ExportFold
 
@@ -475,7 +476,7 @@ class Ledger:
             # of imports) then overlaps the opening (~0.17 s for a new store) and the
             # first lines, instead of following them.
             path = f"{folder}/fold.db"
-            fold = ExportFold(path, _file_size(lines)) if self.url.startswith("sqlite") else None
+            fold = ExportFold(path, _file_size(lines)) if is_sqlite(self.url) else None
             try:
                 if fold is not None:
                     fold.start()

@@ -344,8 +344,8 @@ def floor_interactive(url: str, folder: Path) -> Row:
     for level, idx, hash_ in rows["ipledger_tree_nodes"][1]:  # a node is written with its last leaf
         nodes.setdefault(leaf_position[(idx + 1) * 2**level - 1], []).append((level, idx, hash_))
     (head,) = rows["ipledger_tree_head"][1]
-    commands = sorted(rows["ipledger_commands"][1], key=lambda r: r[rows["ipledger_commands"][0].index("position")])
     at = rows["ipledger_commands"][0].index("position")
+    commands = sorted(rows["ipledger_commands"][1], key=lambda r: r[at])
     plan, last = [], 0
     for record in commands:
         positions = range(last + 1, record[at] + 1)

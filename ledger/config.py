@@ -72,11 +72,17 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def is_sqlite(url: str) -> bool:
+    """Whether a store URL (as `store_url` gives it) names a SQLite file: what
+    `make_engine` opens with the SQLite settings."""
+    return url.startswith("sqlite")
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the ledger's connection settings (SQLite: busy timeout, durable
     commits, a large page cache on every new connection; PostgreSQL: pre-pinged)."""
     with opening_store(url):
-        if url.startswith("sqlite"):
+        if is_sqlite(url):
             engine = create_engine(url)
             event.listen(engine, "connect", sqlite_pragmas)
             return engine

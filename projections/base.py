@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, ClassVar, NamedTuple, Protocol
+from uuid import UUID
 
 import sqlalchemy
 from sqlalchemy import Table
@@ -26,7 +27,14 @@ from sqlalchemy.engine import Connection
 
 from ipledger.ledger.codec import log_topic
 from ipledger.ledger.driver import Raw
-from ipledger.projections.tables import POSITION, fingerprint, metadata, naive_utc, tracking_table  # noqa: F401
+from ipledger.projections.tables import (  # noqa: F401
+    POSITION,
+    AggregateId,
+    fingerprint,
+    metadata,
+    naive_utc,
+    tracking_table,
+)
 
 
 class Recorded(NamedTuple):
@@ -104,10 +112,6 @@ def bind_processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | Non
     single step (SQLAlchemy's went through a dict and a % format for every date and time,
     and through a TypeDecorator and a memoryview for every id: a tenth of a restore's
     fold). Any value they do not expect goes to SQLAlchemy's own processor."""
-    from uuid import UUID
-
-    from ipledger.projections.tables import AggregateId
-
     impl = column_type.dialect_impl(dialect)
     slow = impl.bind_processor(dialect)
     if dialect.name != "sqlite" or slow is None:

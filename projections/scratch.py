@@ -89,7 +89,8 @@ class ExportFold:
 
     def start(self) -> None:
         """Start the child now if the export is a file large enough, before the restore
-        opens the store (see `Ledger.restore`); otherwise it starts once enough lines came."""
+        opens the store (see `Ledger.restore`); otherwise `send` starts it once
+        FROM_EVENTS lines came (an export on standard input)."""
         if self._at_once and self._child is None and not self._broken:
             self._start()
 
@@ -98,7 +99,7 @@ class ExportFold:
             return  # no child could start: the restore rebuilds
         self._lines.append(line if line.endswith(b"\n") else line + b"\n")
         if self._child is None:
-            if self._at_once or len(self._lines) >= FROM_EVENTS:
+            if len(self._lines) >= FROM_EVENTS:
                 self._start()
         elif len(self._lines) >= CHUNK:
             self._put()
