@@ -15,20 +15,18 @@ import sys
 
 from tests.conftest import PATENT, Market
 
-#: Runs `ipledger ARGS…` in this process, then prints the modules it really loaded (a
+#: Runs `ipledger ARGS…` in this process as the console script does, then prints the
+#: modules it really loaded, from an atexit handler (`run` ends the process itself; a
 #: module `ipledger.lazy` registered but nothing has read yet is not loaded; `type()`
 #: tells without loading it, where any attribute access would).
 CHILD = """
-import json, sys
+import atexit, json, sys
 from ipledger.cli import run
+def loaded():
+    print(json.dumps(sorted(n for n, m in sys.modules.items() if type(m).__name__ != "_LazyModule")))
+atexit.register(loaded)
 sys.argv = ["ipledger", *sys.argv[1:]]
-try:
-    run()
-except SystemExit as e:
-    if e.code:
-        raise
-loaded = sorted(n for n, m in sys.modules.items() if type(m).__name__ != "_LazyModule")
-print(json.dumps(loaded))
+run()
 """
 
 #: Never needed by a command of the CLI on SQLite (the web stack has its own command).
