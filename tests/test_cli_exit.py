@@ -42,7 +42,8 @@ run()
 
 
 def _run(db: str, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_")}
+    # Buffered as an installed program's streams are (PYTHONUNBUFFERED would hide a lost flush).
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
     environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db, **env}
     return subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, env=environ)
 

@@ -45,9 +45,11 @@ def _here(*_: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def two_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every non-empty log is large enough for a child to prove it, and it must."""
+    """Every non-empty log is large enough for a child to prove it, and it must (its
+    output buffered, as it is run for real: PYTHONUNBUFFERED would hide a lost flush)."""
     monkeypatch.setattr(prover, "PARALLEL_FROM", 1)
     monkeypatch.setattr(prover, "prove", _here)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
 
 
 TAMPERED_VERIFY: list[Callable[[Cli], None]] = [
