@@ -1818,12 +1818,14 @@ def leave(code: int) -> NoReturn:
     context: the ledger's connections are closed). What the interpreter would still do
     that matters is done here: the atexit handlers run, then both streams are flushed.
     With another thread still running (a server's), or a stream that cannot be flushed (a
-    closed pipe), the usual exit runs instead, as before."""
-    if threading.active_count() == 1:
+    closed pipe), or a profiler, tracer or interactive prompt that works after the script
+    (`python -m cProfile -o …`, `python -i`), the usual exit runs instead, as before."""
+    if threading.active_count() == 1 and not (sys.getprofile() or sys.gettrace() or sys.flags.interactive):
         atexit._run_exitfuncs()
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:  # None: its descriptor was closed when Python started
+                    stream.flush()
         except (OSError, ValueError):
             sys.exit(code)
         os._exit(code)

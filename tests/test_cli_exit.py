@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import PATENT, Market
 
@@ -41,11 +42,12 @@ run()
 """
 
 
-def _run(db: str, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+def _run(db: str, *args: str, python: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[bytes]:
+    """`python`: the interpreter's own options before `-c` (a profiler, a closed descriptor)."""
     # Buffered as an installed program's streams are (PYTHONUNBUFFERED would hide a lost flush).
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
     environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db, **env}
-    return subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, env=environ)
+    return subprocess.run([sys.executable, *python, "-c", CHILD, *args], capture_output=True, env=environ)
 
 
 def test_a_command_ends_without_the_interpreters_teardown(sqlite_market: Market) -> None:
@@ -87,3 +89,43 @@ def test_an_export_is_written_whole(sqlite_market: Market) -> None:
     done = _run(sqlite_market.ledger.url, "export")
     assert (done.returncode, done.stderr) == (0, b"")
     assert done.stdout == b"".join(line + b"\n" for line in sqlite_market.ledger.export())
+
+
+def test_a_profiler_gets_the_usual_exit_and_writes_its_profile(sqlite_market: Market, tmp_path: Path) -> None:
+    """`python -m cProfile -o FILE` writes FILE after the script: the quick exit would skip it."""
+    profile = tmp_path / "owner.prof"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_")}
+    environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": sqlite_market.ledger.url}
+    script = tmp_path / "ipledger_owner.py"
+    script.write_text("import sys\nfrom ipledger.cli import run\nsys.argv[0] = 'ipledger'\nrun()\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), str(script), "owner", PATENT],
+        capture_output=True,
+        env=environ,
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"fudan-univ" in done.stdout
+    assert profile.stat().st_size > 0
+
+
+def _with_closed(fd: int, db: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`ipledger ARGS…` started with descriptor `fd` closed (as `>&-` or `2>&-` does): Python
+    then has no such stream (None)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
+    environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db}
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, *args], capture_output=True, env=environ, preexec_fn=lambda: os.close(fd)
+    )
+
+
+def test_a_write_with_its_output_closed_keeps_its_exit_code(sqlite_market: Market) -> None:
+    """`ipledger member add … >&-`: recorded, and exit 0, as it always was."""
+    args = ("member", "add", "closed-out", "--name", "Closed Out Ltd", "--kind", "enterprise", "--country", "CN")
+    done = _with_closed(1, sqlite_market.ledger.url, *args)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert "closed-out" in str(sqlite_market.ledger.members())
+
+
+def test_a_refusal_with_its_error_stream_closed_keeps_its_exit_code(sqlite_market: Market) -> None:
+    """`ipledger owner X 2>&-`: exit 2, as it always was."""
+    assert _with_closed(2, sqlite_market.ledger.url, "owner", "X").returncode == 2
