@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from tests.conftest import PATENT, Market
 
@@ -69,6 +70,14 @@ def test_a_write_loads_the_write_side_and_nothing_it_does_not_run(sqlite_market:
     # The recorder is our own (ledger/recorder.py): the library's ORM datastore is not loaded.
     unneeded |= {"sqlalchemy.orm", "eventsourcing_sqlalchemy"}
     assert sorted(loaded & (NEVER | unneeded)) == []
+
+
+def test_the_first_write_on_a_new_store_makes_it_without_alembic(tmp_path: Any) -> None:
+    args = ("member", "add", "cold-1", "--name", "Cold", "--kind", "enterprise", "--country", "CN")
+    printed, loaded = _loaded(f"sqlite:///{tmp_path}/new.db", *args)
+    assert printed == "cold-1"
+    assert "ipledger.ledger.schema_sqlite" in loaded
+    assert sorted(loaded & NEVER) == []
 
 
 def test_a_query_on_current_read_models_loads_no_write_side(sqlite_market: Market) -> None:

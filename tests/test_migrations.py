@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -113,3 +116,63 @@ def test_a_proof_reads_the_command_records_through_their_position_index(sqlite_u
         plan = " ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + records_sql("?"), (0, 2**62, 5000)))
     engine.dispose()
     assert "USING INDEX ipledger_commands_position_idx" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_the_sqlite_head_module_is_what_the_migrations_make() -> None:
+    """ledger/schema_sqlite.py, which makes a new SQLite store, is generated from the
+    migrations: a new migration fails this until it is made again."""
+    from ipledger.ledger import schema_sqlite
+    from ipledger.ledger.schema import sqlite_head_module
+
+    assert Path(schema_sqlite.__file__).read_text() == sqlite_head_module(), (
+        "run: python -m ipledger.ledger.schema --sqlite-head > ledger/schema_sqlite.py"
+    )
+
+
+def _made(engine: sa.engine.Engine) -> tuple[list[tuple[str, ...]], dict[str, list[tuple[object, ...]]]]:
+    """A SQLite store's schema (every table and index, as SQLite keeps it) and its rows."""
+    with engine.connect() as conn:
+        schema = [
+            tuple(r) for r in conn.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+        ]
+        tables = [name for kind, name, _, _ in schema if kind == "table"]
+        rows = {t: [tuple(r) for r in conn.exec_driver_sql(f'SELECT * FROM "{t}"')] for t in tables}
+    assert rows["alembic_version"] == [(HEAD,)]
+    return schema, rows
+
+
+def test_a_new_sqlite_store_is_made_as_the_migrations_make_it(tmp_path: Path) -> None:
+    migrated = sa.create_engine(f"sqlite:///{tmp_path}/migrated.db")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with migrated.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, HEAD)
+    made = sa.create_engine(f"sqlite:///{tmp_path}/made.db")
+    assert ensure_schema(made) == HEAD
+    assert _made(made) == _made(migrated)
+    migrated.dispose()
+    made.dispose()
+
+
+def test_a_new_sqlite_store_asked_for_an_earlier_revision_is_migrated(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/earlier.db")
+    assert ensure_schema(engine, "0005") == "0005"
+    assert current_revision(engine) == "0005"
+    assert "ipledger_commands_position_idx" not in {
+        i["name"] for i in sa.inspect(engine).get_indexes("ipledger_commands")
+    }
+    engine.dispose()
+
+
+def test_statements_made_for_another_revision_are_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migration added without the module made again: the new store is migrated."""
+    from ipledger.ledger import schema_sqlite
+
+    monkeypatch.setattr(schema_sqlite, "REVISION", "0005")
+    monkeypatch.setattr(schema_sqlite, "STATEMENTS", ("CREATE TABLE not_the_schema (x)",))
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/stale.db")
+    assert ensure_schema(engine) == HEAD
+    tables = set(sa.inspect(engine).get_table_names())
+    assert "ipledger_events" in tables and "not_the_schema" not in tables
+    engine.dispose()
