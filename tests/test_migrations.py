@@ -176,3 +176,37 @@ def test_statements_made_for_another_revision_are_not_used(tmp_path: Path, monke
     tables = set(sa.inspect(engine).get_table_names())
     assert "ipledger_events" in tables and "not_the_schema" not in tables
     engine.dispose()
+
+
+#: Opens the store named by argv[1] once "go" arrives on stdin, and admits a member.
+RACER = """
+import sys
+from ipledger.service import Ledger
+sys.stdin.readline()
+ledger = Ledger(sys.argv[1])
+ledger.execute("member.add", {"id": sys.argv[2], "name": "Racer", "kind": "enterprise", "country": "CN"})
+ledger.close()
+"""
+
+
+def test_processes_making_one_new_sqlite_store_at_once_all_write_to_it(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/raced.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, url, f"racer-{i}"], stdin=subprocess.PIPE, env=env)
+        for i in range(4)
+    ]
+    for racer in racers:
+        assert racer.stdin is not None
+        racer.stdin.write(b"go\n")
+        racer.stdin.flush()
+    assert [racer.wait(timeout=60) for racer in racers] == [0, 0, 0, 0]
+    engine = sa.create_engine(url)
+    assert current_revision(engine) == HEAD
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ipledger_events").scalar() == 4
+    engine.dispose()
