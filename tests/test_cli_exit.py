@@ -109,12 +109,13 @@ def test_a_profiler_gets_the_usual_exit_and_writes_its_profile(sqlite_market: Ma
 
 
 def _with_closed(fd: int, db: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    """`ipledger ARGS…` started with descriptor `fd` closed (as `>&-` or `2>&-` does): Python
-    then has no such stream (None)."""
+    """`ipledger ARGS…` started by a shell with descriptor `fd` closed (`>&-`, `2>&-`):
+    Python then has no such stream (None)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
     environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db}
+    shell = f'exec "$@" {fd}>&-'
     return subprocess.run(
-        [sys.executable, "-c", CHILD, *args], capture_output=True, env=environ, preexec_fn=lambda: os.close(fd)
+        ["sh", "-c", shell, "sh", sys.executable, "-c", CHILD, *args], capture_output=True, env=environ
     )
 
 
