@@ -1510,8 +1510,6 @@ def _progress_shown(s: Session) -> bool:
 
 def _size(file: Any) -> int | None:
     try:
-        import os
-
         return os.fstat(file.fileno()).st_size or None
     except (OSError, AttributeError, ValueError):
         return None
@@ -1595,8 +1593,6 @@ def _completer(kind: str) -> Callable[[click.Context, click.Parameter, str], lis
 
         root = ctx.find_root().params
         try:
-            import os
-
             from ipledger.ledger.config import is_sqlite, store_url
             from ipledger.service import open_ledger
 

@@ -729,14 +729,14 @@ class Ledger:
         """Replay the log into fresh read models, but only a log whose hash chain holds: a
         rebuild must never launder an edited event into the answers (the old read models
         stay, and the error names the first bad position)."""
+        from ipledger.ledger.config import is_sqlite
         from ipledger.projections.scratch import beside_rebuild
 
         chosen = self.read_models.names(names)  # NotFound for an unknown name, before the long check
         # On SQLite the child that proves the log also folds the read models `beside_rebuild`
         # names into a file of its own, which the rebuild's transaction takes in (ATTACH);
         # it starts once that file is attached (`deferred`).
-        sqlite = self.exchange.engine.dialect.name == "sqlite"
-        handed = tuple(n for n in beside_rebuild(self.read_models.head()) if n in chosen) if sqlite else ()
+        handed = tuple(n for n in beside_rebuild(self.read_models.head()) if n in chosen) if is_sqlite(self.url) else ()
         try:  # the fold commits only once the whole log is proved (beside it, on a large log)
             with self._proved(handed, deferred=True) as (proof, beside):
                 self.read_models.rebuild(chosen, progress, proof.pages(), beside=beside)

@@ -73,17 +73,25 @@ def _upgrade(engine: Engine, target: str) -> None:
         elif _made_at(conn, target):
             return
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = alembic_config(conn)
         revision = current_revision_on(conn)
         if revision == target:
             return
-        config.attributes["connection"] = conn
         if revision is None and inspect(conn).has_table("ipledger_events"):
             command.stamp(config, "0001")
         command.upgrade(config, target)
+
+
+def alembic_config(conn: Connection) -> Any:
+    """Alembic's configuration for running this package's migrations on `conn` (imported
+    only here: a store at head never loads Alembic)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
 
 
 def _made_at(conn: Connection, target: str) -> bool:
@@ -118,16 +126,12 @@ def sqlite_head_module() -> str:
     import tempfile
 
     from alembic import command
-    from alembic.config import Config
     from sqlalchemy import create_engine
 
     with tempfile.TemporaryDirectory(prefix="ipledger-schema-") as folder:
         engine = create_engine(f"sqlite:///{folder}/head.db")
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
         with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, HEAD)
+            command.upgrade(alembic_config(conn), HEAD)
         engine.dispose()
         db = sqlite3.connect(f"{folder}/head.db")
         made = [sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")]

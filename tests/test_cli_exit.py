@@ -42,12 +42,15 @@ run()
 """
 
 
-def _run(db: str, *args: str, python: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[bytes]:
-    """`python`: the interpreter's own options before `-c` (a profiler, a closed descriptor)."""
-    # Buffered as an installed program's streams are (PYTHONUNBUFFERED would hide a lost flush).
+def _environ(db: str) -> dict[str, str]:
+    """This test's environment for a child on the store `db`, its streams buffered as an
+    installed program's are (PYTHONUNBUFFERED would hide a lost flush)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
-    environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db, **env}
-    return subprocess.run([sys.executable, *python, "-c", CHILD, *args], capture_output=True, env=environ)
+    return environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db}
+
+
+def _run(db: str, *args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, env=_environ(db) | env)
 
 
 def test_a_command_ends_without_the_interpreters_teardown(sqlite_market: Market) -> None:
@@ -93,17 +96,14 @@ def test_an_export_is_written_whole(sqlite_market: Market) -> None:
 
 def test_a_profiler_gets_the_usual_exit_and_writes_its_profile(sqlite_market: Market, tmp_path: Path) -> None:
     """`python -m cProfile -o FILE` writes FILE after the script: the quick exit would skip it."""
-    profile = tmp_path / "owner.prof"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_")}
-    environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": sqlite_market.ledger.url}
-    script = tmp_path / "ipledger_owner.py"
-    script.write_text("import sys\nfrom ipledger.cli import run\nsys.argv[0] = 'ipledger'\nrun()\n")
+    profile, script = tmp_path / "owner.prof", tmp_path / "ipledger_owner.py"
+    script.write_text(CHILD)
     done = subprocess.run(
         [sys.executable, "-m", "cProfile", "-o", str(profile), str(script), "owner", PATENT],
         capture_output=True,
-        env=environ,
+        env=_environ(sqlite_market.ledger.url),
     )
-    assert done.returncode == 0, done.stderr
+    assert (done.returncode, done.stderr) == (0, b"torn down\n")
     assert b"fudan-univ" in done.stdout
     assert profile.stat().st_size > 0
 
@@ -111,11 +111,9 @@ def test_a_profiler_gets_the_usual_exit_and_writes_its_profile(sqlite_market: Ma
 def _with_closed(fd: int, db: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     """`ipledger ARGS…` started by a shell with descriptor `fd` closed (`>&-`, `2>&-`):
     Python then has no such stream (None)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("IPLEDGER_") and k != "PYTHONUNBUFFERED"}
-    environ |= {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "IPLEDGER_DB": db}
     shell = f'exec "$@" {fd}>&-'
     return subprocess.run(
-        ["sh", "-c", shell, "sh", sys.executable, "-c", CHILD, *args], capture_output=True, env=environ
+        ["sh", "-c", shell, "sh", sys.executable, "-c", CHILD, *args], capture_output=True, env=_environ(db)
     )
 
 

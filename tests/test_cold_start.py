@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
 
 from tests.conftest import PATENT, Market
 
@@ -72,7 +72,7 @@ def test_a_write_loads_the_write_side_and_nothing_it_does_not_run(sqlite_market:
     assert sorted(loaded & (NEVER | unneeded)) == []
 
 
-def test_the_first_write_on_a_new_store_makes_it_without_alembic(tmp_path: Any) -> None:
+def test_the_first_write_on_a_new_store_makes_it_without_alembic(tmp_path: Path) -> None:
     args = ("member", "add", "cold-1", "--name", "Cold", "--kind", "enterprise", "--country", "CN")
     printed, loaded = _loaded(f"sqlite:///{tmp_path}/new.db", *args)
     assert printed == "cold-1"

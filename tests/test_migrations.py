@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
-from ipledger.ledger.schema import HEAD, MIGRATIONS, current_revision, ensure_schema
+from ipledger.ledger.schema import HEAD, alembic_config, current_revision, ensure_schema
 from ipledger.service import Ledger
 from tests.conftest import PATENT, Market, admit_members
 
@@ -19,11 +18,8 @@ def _indexes(engine: sa.engine.Engine) -> set[str]:
 
 
 def _downgrade(engine: sa.engine.Engine, target: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, target)
+        command.downgrade(alembic_config(conn), target)
 
 
 def test_empty_database_is_migrated_to_head(store_url: str) -> None:
@@ -143,11 +139,8 @@ def _made(engine: sa.engine.Engine) -> tuple[list[tuple[str, ...]], dict[str, li
 
 def test_a_new_sqlite_store_is_made_as_the_migrations_make_it(tmp_path: Path) -> None:
     migrated = sa.create_engine(f"sqlite:///{tmp_path}/migrated.db")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with migrated.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, HEAD)
+        command.upgrade(alembic_config(conn), HEAD)
     made = sa.create_engine(f"sqlite:///{tmp_path}/made.db")
     assert ensure_schema(made) == HEAD
     assert _made(made) == _made(migrated)

@@ -577,16 +577,12 @@ def test_an_import_grows_the_tree_as_commands_do(store_url: str) -> None:
 
 def test_a_log_written_before_the_tree_is_provable_after_the_upgrade(auditor: Auditor, store: sa.Engine) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    from ipledger.ledger.schema import MIGRATIONS
+    from ipledger.ledger.schema import alembic_config
 
     lines = auditor.lines()
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with store.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+        command.downgrade(alembic_config(conn), "0004")
     assert "ipledger_tree_leaves" not in sa.inspect(store).get_table_names()
     checkpoint = auditor.checkpoint("c.txt")  # the first command upgrades the store and builds its tree
     assert doc(auditor.run("audit", "checkpoints", "--json"))["checkpoints"][0]["root_hash"] == ref_mth(lines).hex()
