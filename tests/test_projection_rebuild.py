@@ -5,7 +5,8 @@ on PostgreSQL, and the trail answers the same from its (key, aggregate) pairs.""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ from hypothesis import strategies as st
 
 from bench.generator import generate
 from ipledger.projections.base import MemoryRows, SqlRows, bind_processor
-from ipledger.projections.tables import AggregateId, bids_table, metadata, tracking_table
+from ipledger.projections.tables import (
+    AggregateId,
+    assets_table,
+    bids_table,
+    metadata,
+    tracking_table,
+    trail_keys_table,
+)
 from ipledger.service import Ledger
 
 MARKET = 1200  # events of a generated market: members, listings, bids, trades, licences, pledges
@@ -119,6 +127,84 @@ def test_memory_rows_update_and_select_as_sql_rows_do(sqlite_url: str) -> None:
     assert results[0] == results[1]
     assert results[0][0] == [("B-0", "lost"), ("B-1", "won")]
     engine.dispose()
+
+
+def _rowid_order(conn: sa.Connection, table: sa.Table, column: str) -> list[Any]:
+    return [r[0] for r in conn.execute(sa.text(f"SELECT {column} FROM {table.name} ORDER BY rowid"))]
+
+
+def _temporary_tables(conn: sa.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(sa.text("SELECT name FROM temp.sqlite_master WHERE type = 'table'"))]
+
+
+def test_a_rebuild_on_sqlite_loads_a_table_keyed_off_the_log_in_key_order(sqlite_url: str) -> None:
+    """Assets come in log order; their table is keyed by ref: the rows go in sorted by ref
+    (through a temporary heap), which a b-tree takes faster than rows at random places."""
+    engine = sa.create_engine(sqlite_url)
+    refs = ["US/patent/9000003", "CN/patent/ZL201810012345.6", "US/patent/9000001", "CN/trademark/TM-2"]
+    with engine.begin() as conn:
+        assets_table.drop(conn, checkfirst=True)
+        assets_table.create(conn)
+        rows = MemoryRows(conn, (assets_table,), kept=())
+        for position, ref in enumerate(refs, start=1):
+            rows.add(assets_table, **_asset(ref, position))
+            rows.flush()  # a page each
+        assert _rowid_order(conn, assets_table, "ref") == []  # waiting in the heap
+        rows.finish()
+        assert _rowid_order(conn, assets_table, "ref") == sorted(refs)
+        assert _temporary_tables(conn) == []
+    engine.dispose()
+
+
+def test_memory_rows_select_sees_the_rows_a_heap_holds(sqlite_url: str) -> None:
+    engine = sa.create_engine(sqlite_url)
+    a, b = uuid.uuid5(uuid.NAMESPACE_URL, "a"), uuid.uuid5(uuid.NAMESPACE_URL, "b")
+    with engine.begin() as conn:
+        trail_keys_table.drop(conn, checkfirst=True)
+        trail_keys_table.create(conn)
+        rows = MemoryRows(conn, (trail_keys_table,), kept=())
+        rows.add(trail_keys_table, key="member:icbc-sh", aggregate_id=a)
+        rows.add(trail_keys_table, key="asset:CN/patent/ZL201810012345.6", aggregate_id=a)
+        assert sorted(rows.select(trail_keys_table, ("key",), aggregate_id=a)) == [
+            ("asset:CN/patent/ZL201810012345.6",),
+            ("member:icbc-sh",),
+        ]
+        rows.add(trail_keys_table, key="member:huawei", aggregate_id=b)
+        rows.finish()
+        stored = sorted(tuple(r) for r in conn.execute(sa.select(trail_keys_table.c.key)))
+        assert stored == [("asset:CN/patent/ZL201810012345.6",), ("member:huawei",), ("member:icbc-sh",)]
+    engine.dispose()
+
+
+def _kept_bids_as_written(sqlite_url: str, bid_ids: list[Any]) -> list[Any]:
+    """Bids added in this order to a kept table, as `finish` wrote them (rowid order)."""
+    engine = sa.create_engine(sqlite_url)
+    bid = {"bidder": "huawei", "amount": "100.00", "amount_minor": 10000, "listing_aggregate": "L-a", "state": "live"}
+    with engine.begin() as conn:
+        bids_table.drop(conn, checkfirst=True)
+        bids_table.create(conn)
+        rows = MemoryRows(conn, (bids_table,), kept=(bids_table,))
+        for position, bid_id in enumerate(bid_ids, start=1):
+            rows.add(bids_table, **bid, bid_id=bid_id, placed=_at(position), position=position)
+        rows.finish()
+        written = _rowid_order(conn, bids_table, "bid_id")
+    engine.dispose()
+    return written
+
+
+def test_kept_rows_are_written_in_key_order(sqlite_url: str) -> None:
+    assert _kept_bids_as_written(sqlite_url, ["B-c", "B-a", "B-b"]) == ["B-a", "B-b", "B-c"]
+
+
+def test_kept_rows_whose_keys_do_not_compare_are_written_as_added(sqlite_url: str) -> None:
+    # an int beside a str: no order between them (SQLite stores the int as text)
+    assert _kept_bids_as_written(sqlite_url, ["B-2", 1]) == ["B-2", "1"]
+
+
+def _asset(ref: str, position: int) -> dict[str, Any]:
+    aggregate = str(uuid.uuid5(uuid.NAMESPACE_URL, ref))
+    return {"ref": ref, "aggregate_id": aggregate, "title": "Invention", "expires_on": None,
+            "registered_on": date(2018, 1, 3), "position": position}  # fmt: skip
 
 
 def _at(minute: int) -> datetime:
