@@ -7,8 +7,10 @@ which has two backends and one meaning:
 * `SqlRows` (catch-up): rows go to the live tables in the page's transaction, with the
   new position, so each event is applied exactly once.
 * `MemoryRows` (rebuild): the rows later events change (`Projection.kept`) are held in
-  memory and written once at the end; every other row is append-only and is written in
-  bulk per page. The runner loads fresh tables this way and builds their indexes after.
+  memory and written once at the end, sorted by key; every other row is append-only and
+  is written in bulk per page (on SQLite, a table not keyed by log position through a
+  temporary heap, moved in sorted at the end). The runner loads fresh tables this way
+  and builds their indexes after.
 
 So the rules of a read model are written once, and a rebuild is the same fold as a
 catch-up from position 0, only faster; any read model can be dropped and rebuilt.
@@ -16,6 +18,7 @@ catch-up from position 0, only faster; any read model can be dropped and rebuilt
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, ClassVar, NamedTuple, Protocol
@@ -194,9 +197,9 @@ class SqlRows:
 class MemoryRows:
     """Rows for a rebuild into fresh tables. The `kept` tables live in memory, keyed by
     primary key, with a hash index on each column an update or select names, and are
-    written once by `finish`; the others only grow, and `flush` writes them per page. On
-    SQLite, a table not keyed by log position is written per page to a temporary heap and
-    moved in sorted by key at the end (`_heap`); the kept rows go in sorted too."""
+    written once by `finish`, sorted by key; the others only grow, and `flush` writes them
+    per page. On SQLite, a table not keyed by log position is written per page to a
+    temporary heap of this instance's own and moved in sorted by key at the end (`_heap`)."""
 
     def __init__(self, conn: Connection, tables: tuple[Table, ...], kept: tuple[Table, ...]) -> None:
         self.conn = conn
@@ -207,7 +210,6 @@ class MemoryRows:
         if conn.dialect.name == "sqlite":
             self._heaps = {t: _heap(t) for t in self._buffer if not _in_log_order(t)}
             for heap in self._heaps.values():
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{heap.name}")
                 conn.execute(CreateTable(heap))
 
     def add(self, table: Table, **row: Any) -> None:
@@ -236,8 +238,9 @@ class MemoryRows:
                 rows.clear()
 
     def finish(self) -> None:
-        """Write the rows still held (parents before children), then nothing is left in
-        memory: each heap's rows in key order, then the kept rows, also in key order."""
+        """Write the rows still held, then nothing is left in memory: each heap's rows,
+        then the kept rows, each table in key order. (Read models declare no foreign keys:
+        the order of the tables does not matter.)"""
         self.flush()
         for table in self.tables:
             self._settle(table)
@@ -254,19 +257,31 @@ class MemoryRows:
         """Move a heap's rows into their table, in the order of its primary key."""
         heap = self._heaps.get(table)
         if heap is not None:
-            quote = self.conn.dialect.identifier_preparer.quote
-            columns = ", ".join(quote(c.name) for c in table.columns)
-            key = ", ".join(quote(c.name) for c in table.primary_key.columns)
-            self.conn.exec_driver_sql(
-                f"INSERT INTO {quote(table.name)} ({columns}) SELECT {columns} FROM temp.{heap.name} ORDER BY {key}"
-            )
-            self.conn.exec_driver_sql(f"DELETE FROM temp.{heap.name}")
+            copy_rows(self.conn, table, "temp", heap.name, sorted_by_key=True)
+            self.conn.exec_driver_sql(f"DELETE FROM temp.{self.conn.dialect.identifier_preparer.quote(heap.name)}")
 
 
 def _in_log_order(table: Table) -> bool:
     """Whether a fold adds a table's rows in the order of its primary key: only a key
     that is the log position itself (a fold reads the log in order)."""
     return [c.name for c in table.primary_key.columns] == ["position"]
+
+
+def copy_rows(conn: Connection, table: Table, schema: str, source: str, *, sorted_by_key: bool = False) -> None:
+    """Append every row of table `source` in `schema` (same columns) to `table` in the main
+    database, in the order of `table`'s key when asked."""
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(c.name) for c in table.columns)
+    order = ""
+    if sorted_by_key:
+        order = " ORDER BY " + ", ".join(quote(c.name) for c in table.primary_key.columns)
+    conn.exec_driver_sql(
+        f"INSERT INTO main.{quote(table.name)} ({columns}) SELECT {columns} FROM {schema}.{quote(source)}{order}"
+    )
+
+
+#: Numbers the heaps: each MemoryRows has its own, even beside another on one connection.
+_HEAPS = itertools.count(1)
 
 
 def _heap(table: Table) -> Table:
@@ -278,7 +293,7 @@ def _heap(table: Table) -> Table:
     order and 1.08 through a heap; its 584,698 (key, aggregate) rows at 2.61 and 1.85
     (docs/performance.md, tenth round)."""
     return Table(
-        f"heap_{table.name}",
+        f"heap{next(_HEAPS)}_{table.name}",
         sqlalchemy.MetaData(),
         *(sqlalchemy.Column(c.name, c.type) for c in table.columns),
         prefixes=["TEMP"],
@@ -298,8 +313,10 @@ class _Kept:
         self.indexes: dict[int, dict[Any, set[Any]]] = {}
 
     def in_key_order(self) -> list[list[Any]]:
-        """The rows sorted by primary key (as `_heap` explains), or as added when the
-        key's values do not compare (never in a read model's key, but never an error)."""
+        """The rows sorted by primary key (as `_heap` explains; on PostgreSQL too, where it
+        costs little), or as added when the key's values do not compare (a column's
+        values all have its declared type in a read model, but a rebuild never fails for
+        the order of its rows)."""
         try:
             return [self.rows[pk] for pk in sorted(self.rows)]
         except TypeError:

@@ -27,7 +27,16 @@ from ipledger.ledger.bulk import bulk_work
 from ipledger.ledger.chain import Logged, read_log
 from ipledger.ledger.codec import decode_event
 from ipledger.ledger.driver import passing_cache
-from ipledger.projections.base import CACHE_LIMIT, MemoryRows, Projection, Recorded, Rows, SqlRows, tracking_table
+from ipledger.projections.base import (
+    CACHE_LIMIT,
+    MemoryRows,
+    Projection,
+    Recorded,
+    Rows,
+    SqlRows,
+    copy_rows,
+    tracking_table,
+)
 from ipledger.projections.readmodels import PROJECTIONS
 
 PAGE = 1000
@@ -408,13 +417,9 @@ def taking_in(conn: Connection, beside: Beside | None) -> Iterator[None]:
 
 def copy_tables(conn: Connection, group: list[Projection], schema: str) -> None:
     """Fill the group's fresh tables from the same tables in the attached `schema`."""
-    quote = conn.dialect.identifier_preparer.quote
     for p in group:
         for table in p.tables:
-            columns = ", ".join(quote(c.name) for c in table.columns)
-            conn.exec_driver_sql(
-                f"INSERT INTO main.{quote(table.name)} ({columns}) SELECT {columns} FROM {schema}.{quote(table.name)}"
-            )
+            copy_rows(conn, table, schema, table.name)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,11 @@ def test_memory_rows_update_and_select_as_sql_rows_do(sqlite_url: str) -> None:
     engine.dispose()
 
 
+def _fresh_table(conn: sa.Connection, table: sa.Table) -> None:
+    table.drop(conn, checkfirst=True)
+    table.create(conn)
+
+
 def _rowid_order(conn: sa.Connection, table: sa.Table, column: str) -> list[Any]:
     return [r[0] for r in conn.execute(sa.text(f"SELECT {column} FROM {table.name} ORDER BY rowid"))]
 
@@ -143,8 +148,7 @@ def test_a_rebuild_on_sqlite_loads_a_table_keyed_off_the_log_in_key_order(sqlite
     engine = sa.create_engine(sqlite_url)
     refs = ["US/patent/9000003", "CN/patent/ZL201810012345.6", "US/patent/9000001", "CN/trademark/TM-2"]
     with engine.begin() as conn:
-        assets_table.drop(conn, checkfirst=True)
-        assets_table.create(conn)
+        _fresh_table(conn, assets_table)
         rows = MemoryRows(conn, (assets_table,), kept=())
         for position, ref in enumerate(refs, start=1):
             rows.add(assets_table, **_asset(ref, position))
@@ -156,12 +160,19 @@ def test_a_rebuild_on_sqlite_loads_a_table_keyed_off_the_log_in_key_order(sqlite
     engine.dispose()
 
 
+#: Two aggregates the trail's keys name.
+_A, _B = uuid.uuid5(uuid.NAMESPACE_URL, "a"), uuid.uuid5(uuid.NAMESPACE_URL, "b")
+
+
+def _stored_keys(conn: sa.Connection) -> list[str]:
+    return sorted(r[0] for r in conn.execute(sa.select(trail_keys_table.c.key)))
+
+
 def test_memory_rows_select_sees_the_rows_a_heap_holds(sqlite_url: str) -> None:
     engine = sa.create_engine(sqlite_url)
-    a, b = uuid.uuid5(uuid.NAMESPACE_URL, "a"), uuid.uuid5(uuid.NAMESPACE_URL, "b")
+    a, b = _A, _B
     with engine.begin() as conn:
-        trail_keys_table.drop(conn, checkfirst=True)
-        trail_keys_table.create(conn)
+        _fresh_table(conn, trail_keys_table)
         rows = MemoryRows(conn, (trail_keys_table,), kept=())
         rows.add(trail_keys_table, key="member:icbc-sh", aggregate_id=a)
         rows.add(trail_keys_table, key="asset:CN/patent/ZL201810012345.6", aggregate_id=a)
@@ -171,8 +182,23 @@ def test_memory_rows_select_sees_the_rows_a_heap_holds(sqlite_url: str) -> None:
         ]
         rows.add(trail_keys_table, key="member:huawei", aggregate_id=b)
         rows.finish()
-        stored = sorted(tuple(r) for r in conn.execute(sa.select(trail_keys_table.c.key)))
-        assert stored == [("asset:CN/patent/ZL201810012345.6",), ("member:huawei",), ("member:icbc-sh",)]
+        assert _stored_keys(conn) == ["asset:CN/patent/ZL201810012345.6", "member:huawei", "member:icbc-sh"]
+    engine.dispose()
+
+
+def test_two_memory_rows_on_one_connection_keep_their_own_heaps(sqlite_url: str) -> None:
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as conn:
+        _fresh_table(conn, trail_keys_table)
+        first, second = (MemoryRows(conn, (trail_keys_table,), kept=()) for _ in range(2))
+        first.add(trail_keys_table, key="member:icbc-sh", aggregate_id=_A)
+        second.add(trail_keys_table, key="member:huawei", aggregate_id=_B)
+        first.flush()
+        second.flush()
+        first.finish()
+        second.finish()
+        assert _stored_keys(conn) == ["member:huawei", "member:icbc-sh"]
+        assert _temporary_tables(conn) == []
     engine.dispose()
 
 
@@ -181,8 +207,7 @@ def _kept_bids_as_written(sqlite_url: str, bid_ids: list[Any]) -> list[Any]:
     engine = sa.create_engine(sqlite_url)
     bid = {"bidder": "huawei", "amount": "100.00", "amount_minor": 10000, "listing_aggregate": "L-a", "state": "live"}
     with engine.begin() as conn:
-        bids_table.drop(conn, checkfirst=True)
-        bids_table.create(conn)
+        _fresh_table(conn, bids_table)
         rows = MemoryRows(conn, (bids_table,), kept=(bids_table,))
         for position, bid_id in enumerate(bid_ids, start=1):
             rows.add(bids_table, **bid, bid_id=bid_id, placed=_at(position), position=position)
