@@ -206,11 +206,10 @@ class MemoryRows:
         self.tables = tables
         self.kept: dict[Table, _Kept] = {t: _Kept(t) for t in kept}
         self._buffer: dict[Table, list[dict[str, Any]]] = {t: [] for t in tables if t not in self.kept}
-        self._heaps: dict[Table, Table] = {}
-        if conn.dialect.name == "sqlite":
-            self._heaps = {t: _heap(t) for t in self._buffer if not _in_log_order(t)}
-            for heap in self._heaps.values():
-                conn.execute(CreateTable(heap))
+        sqlite = conn.dialect.name == "sqlite"
+        self._heaps = {t: _heap(t) for t in self._buffer if sqlite and not _in_log_order(t)}
+        for heap in self._heaps.values():
+            conn.execute(CreateTable(heap))
 
     def add(self, table: Table, **row: Any) -> None:
         kept = self.kept.get(table)
@@ -238,27 +237,24 @@ class MemoryRows:
                 rows.clear()
 
     def finish(self) -> None:
-        """Write the rows still held, then nothing is left in memory: each heap's rows,
-        then the kept rows, each table in key order. (Read models declare no foreign keys:
-        the order of the tables does not matter.)"""
+        """Write the rows still held, each table's in key order (a heap's, or the kept
+        ones); then nothing is left in memory."""
         self.flush()
         for table in self.tables:
             self._settle(table)
-        for table in self.tables:
             kept = self.kept.get(table)
             if kept is not None and kept.rows:
                 insert_rows(self.conn, table, kept.in_key_order(), ordered=True)
                 kept.rows.clear()
-        for heap in self._heaps.values():
-            heap.drop(self.conn)
-        self._heaps = {}
 
     def _settle(self, table: Table) -> None:
-        """Move a heap's rows into their table, in the order of its primary key."""
-        heap = self._heaps.get(table)
+        """Move a heap's rows into their table, in the order of its primary key, and drop
+        the heap: the table's later rows (after a select, which never comes in a rebuild
+        of today's read models) go straight in."""
+        heap = self._heaps.pop(table, None)
         if heap is not None:
             copy_rows(self.conn, table, "temp", heap.name, sorted_by_key=True)
-            self.conn.exec_driver_sql(f"DELETE FROM temp.{self.conn.dialect.identifier_preparer.quote(heap.name)}")
+            heap.drop(self.conn)
 
 
 def _in_log_order(table: Table) -> bool:

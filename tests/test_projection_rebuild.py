@@ -170,18 +170,18 @@ def _stored_keys(conn: sa.Connection) -> list[str]:
 
 def test_memory_rows_select_sees_the_rows_a_heap_holds(sqlite_url: str) -> None:
     engine = sa.create_engine(sqlite_url)
-    a, b = _A, _B
     with engine.begin() as conn:
         _fresh_table(conn, trail_keys_table)
         rows = MemoryRows(conn, (trail_keys_table,), kept=())
-        rows.add(trail_keys_table, key="member:icbc-sh", aggregate_id=a)
-        rows.add(trail_keys_table, key="asset:CN/patent/ZL201810012345.6", aggregate_id=a)
-        assert sorted(rows.select(trail_keys_table, ("key",), aggregate_id=a)) == [
+        rows.add(trail_keys_table, key="member:icbc-sh", aggregate_id=_A)
+        rows.add(trail_keys_table, key="asset:CN/patent/ZL201810012345.6", aggregate_id=_A)
+        assert sorted(rows.select(trail_keys_table, ("key",), aggregate_id=_A)) == [
             ("asset:CN/patent/ZL201810012345.6",),
             ("member:icbc-sh",),
         ]
-        rows.add(trail_keys_table, key="member:huawei", aggregate_id=b)
+        rows.add(trail_keys_table, key="member:huawei", aggregate_id=_B)
         rows.finish()
+        assert _temporary_tables(conn) == []
         assert _stored_keys(conn) == ["asset:CN/patent/ZL201810012345.6", "member:huawei", "member:icbc-sh"]
     engine.dispose()
 

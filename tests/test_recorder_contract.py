@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from eventsourcing.tests.persistence import ApplicationRecorderTestCase
 
+from ipledger.ledger.config import is_sqlite
 from ipledger.ledger.driver import store_engine
 from ipledger.ledger.recorder import LedgerRecorder
 from tests.conftest import fresh_pg_url, pg_available
@@ -23,7 +24,7 @@ class _Contract(ApplicationRecorderTestCase[LedgerRecorder]):
 
     def create_recorder(self) -> LedgerRecorder:
         engine = store_engine(self.url)  # as LedgerFactory opens it
-        if self.url.startswith("sqlite"):  # as ensure_schema configures a new store
+        if is_sqlite(self.url):  # as ensure_schema configures a new store
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         recorder = LedgerRecorder(engine)

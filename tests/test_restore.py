@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 
 from bench.generator import generate
+from ipledger.ledger.config import is_sqlite
 from ipledger.service import Ledger
 from tests.cli_helpers import doc
 from tests.conftest import PATENT, Cli, fresh_pg_url
@@ -53,9 +54,7 @@ def test_a_restored_store_verifies_and_answers_as_the_original(history: tuple[Cl
 def test_a_restored_store_takes_new_commands_after_its_head(history: tuple[Cli, Path], store_url: str) -> None:
     """Restored into PostgreSQL too: the next event's position follows the restored head."""
     _, exported = history
-    target = Cli(
-        store_url.replace("ledger.db", "restored-here.db") if store_url.startswith("sqlite") else fresh_pg_url()
-    )
+    target = Cli(store_url.replace("ledger.db", "restored-here.db") if is_sqlite(store_url) else fresh_pg_url())
     target.ok("restore", str(exported))
     head = len(exported.read_text().splitlines())
     target.now = "2026-11-30T00:00:00Z"
