@@ -193,9 +193,10 @@ def parse_digest(text: str) -> tuple[int, str]:
 
 
 #: One event as read from the log for a fold (see `read_log`): position, aggregate id
-#: (as a UUID and as text), version, topic, the envelope, and the payload (the
-#: decoded state without the envelope).
-Logged = tuple[int, "AggregateIds.Id", int, str, Envelope, dict[str, Any]]
+#: (as a UUID and as text), version, topic, and the decoded stored state. Its envelope
+#: (who issued the command) may still be in it: no read model reads it, so a fold does
+#: not take it apart (`decode_event` drops it).
+Logged = tuple[int, "AggregateIds.Id", int, str, dict[str, Any]]
 
 #: Events per page when the log is walked through the driver.
 READ_PAGE = 5000
@@ -259,7 +260,8 @@ class AggregateIds:
             if len(self._known) >= self.LIMIT:
                 self._known.clear()
             uuid = stored_uuid(stored)
-            known = self._known[stored] = AggregateIds.Id(uuid, str(uuid))
+            # An export line's id is already the text (a restore accepts only the store's own)
+            known = self._known[stored] = AggregateIds.Id(uuid, stored if type(stored) is str else str(uuid))
         return known
 
 
@@ -295,8 +297,7 @@ def read_log(
         aggregate_id = ids(originator_id)
         if seen is not None:
             seen(position, aggregate_id, version, topic, state)
-        envelope, payload = Envelope.from_state(orjson.loads(state))
-        page.append((position, aggregate_id, version, topic, envelope, payload))
+        page.append((position, aggregate_id, version, topic, orjson.loads(state)))
         if len(page) == READ_PAGE:
             yield page
             page = []
@@ -369,7 +370,7 @@ def checked_log(
             prev = link[1]
             count += 1
             last_position = position
-            page.append((position, aggregate_id, version, topic, envelope, payload))
+            page.append((position, aggregate_id, version, topic, payload))
             if len(page) == READ_PAGE:
                 yield page
                 page = []

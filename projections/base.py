@@ -42,13 +42,13 @@ from ipledger.projections.tables import (  # noqa: F401
 
 
 class Recorded(NamedTuple):
-    """An event as a projection sees it: the domain event plus where and by whom (a
-    tuple: a rebuild makes one per event)."""
+    """An event as a projection sees it: the domain event, its position and its aggregate
+    (a tuple: a rebuild makes one per event). Not who issued it: no read model keeps that
+    (the trail shows it from the stored event), and a fold that took every event's
+    envelope apart spent 7% of its instructions on it."""
 
     position: int
     event: Any
-    actor: str
-    command_id: str
     aggregate: str  # the event's aggregate id as text, as read models keep it
 
     @property

@@ -320,14 +320,13 @@ class Fold:
 
     def __call__(self, page: list[Logged]) -> None:
         positions = self.positions
-        for position, aggregate, version, topic, envelope, payload in page:
+        for position, aggregate, version, topic, state in page:
             takers = self.takers(topic)
             if positions:
                 takers = [t for t in takers if positions[t[0]] < position]
             if not takers:
                 continue
-            event = decode_event(topic, payload, aggregate.uuid, version)
-            recorded = Recorded(position, event, envelope.actor or "", envelope.command_id or "", aggregate.text)
+            recorded = Recorded(position, decode_event(topic, state, aggregate.uuid, version), aggregate.text)
             for _, handler, rows in takers:
                 handler(rows, recorded)
 

@@ -180,7 +180,6 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
 
     from ipledger.ledger.bulk import bulk_work
     from ipledger.ledger.chain import READ_PAGE, AggregateIds
-    from ipledger.ledger.codec import Envelope
     from ipledger.projections.readmodels import PROJECTIONS
     from ipledger.projections.runner import Replay, scratch_pragmas
 
@@ -194,8 +193,8 @@ def fold_lines(lines: Iterable[bytes], path: str) -> int:
             for line in lines:
                 doc = orjson.loads(line)
                 aggregate = ids(doc["originator_id"])  # str(UUID), as the store exports it (checked by the restore)
-                envelope, payload = Envelope.from_state(orjson.loads(doc["state"]))
-                page.append((doc["position"], aggregate, doc["originator_version"], doc["topic"], envelope, payload))
+                state = orjson.loads(doc["state"])
+                page.append((doc["position"], aggregate, doc["originator_version"], doc["topic"], state))
                 if len(page) == READ_PAGE:
                     replay(page)
                     page = []
