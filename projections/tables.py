@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -295,11 +295,15 @@ events_view = Table(
 )
 
 
+_ZERO = timedelta(0)
+
+
 def naive_utc(value: datetime) -> datetime:
     """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
-    if value.tzinfo is UTC:
+    zone = value.tzinfo
+    if zone is UTC or (zone is not None and zone.utcoffset(value) == _ZERO):  # pydantic's UTC is a zone of its own
         return value.replace(tzinfo=None)
-    if value.tzinfo is not None:
+    if zone is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from ipledger.projections.tables import (
     assets_table,
     bids_table,
     metadata,
+    naive_utc,
     tracking_table,
     trail_keys_table,
 )
@@ -234,6 +236,38 @@ def _asset(ref: str, position: int) -> dict[str, Any]:
 
 def _at(minute: int) -> datetime:
     return datetime(2025, 3, 5, 10, minute)
+
+
+# --------------------------------------------------------------------------- naive UTC
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (datetime(2025, 3, 5, 10, 0, tzinfo=UTC), datetime(2025, 3, 5, 10, 0)),
+        (datetime(2025, 1, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")), datetime(2025, 1, 5, 10, 0)),  # +00:00
+        (datetime(2025, 7, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")), datetime(2025, 7, 5, 9, 0)),  # +01:00
+        (datetime(2025, 3, 5, 18, 0, tzinfo=timezone(timedelta(hours=8))), datetime(2025, 3, 5, 10, 0)),
+        (datetime(2025, 3, 5, 10, 0), datetime(2025, 3, 5, 10, 0)),  # naive: already UTC
+    ],
+)
+def test_a_read_model_keeps_the_utc_time_of_any_zone(value: datetime, stored: datetime) -> None:
+    assert naive_utc(value) == stored and naive_utc(value).tzinfo is None
+
+
+def test_a_read_model_keeps_the_utc_time_of_an_event_as_pydantic_reads_it() -> None:
+    """An event's time is parsed by pydantic, whose UTC is a zone of its own, not datetime.UTC."""
+    from ipledger.ledger.codec import decode_event
+
+    admitted = decode_event(
+        "domain.members:Member.Admitted",
+        {"timestamp": "2015-01-05T09:00:39Z", "originator_topic": "domain.members:Member",
+         "member_id": "icbc-sh", "name": "ICBC Shanghai", "kind": "bank", "country": "CN"},
+        uuid.uuid4(),
+        1,
+    )  # fmt: skip
+    assert admitted.timestamp.tzinfo is not UTC
+    assert naive_utc(admitted.timestamp) == datetime(2015, 1, 5, 9, 0, 39)
 
 
 # --------------------------------------------------------------------------- bind processors
