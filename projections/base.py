@@ -333,6 +333,13 @@ class _Kept:
 
     def find(self, where: dict[str, Any]) -> list[list[Any]]:
         at = self.at
+        if len(where) == 1:  # most lookups: by the key, or by one indexed column
+            ((column, value),) = where.items()
+            i = at[column]
+            if self.key == (i,):
+                row = self.rows.get(value)
+                return [] if row is None else [row]
+            return [self.rows[pk] for pk in self._index(i).get(value, ())]
         conditions = [(at[c], v) for c, v in where.items()]
         wanted = dict(conditions)
         if all(i in wanted for i in self.key):

@@ -466,9 +466,14 @@ class TrailProjection(Projection):
         for attr in spec.party_lists:
             keys.update(f"member:{m}" for m in fields[attr] or ())
         if spec.listing_id and not keys and isinstance(listing_id := fields["listing_id"], str):
-            # a bid index: about its listing's asset
-            listing = Listing.create_id(listing_id)
-            keys.update(k for k in self._keys_of(rows, listing, str(listing)) if k.startswith("asset:"))
+            # a bid index: about its listing's asset (remembered by listing id: a listing
+            # has many bids, and its aggregate id is a uuid5 of it)
+            about: tuple[str, ...] | None = self.cache.get(("asset of", listing_id))
+            if about is None:
+                listing = Listing.create_id(listing_id)
+                about = tuple(k for k in self._keys_of(rows, listing, str(listing)) if k.startswith("asset:"))
+                self.cache[("asset of", listing_id)] = about
+            return about
         return tuple(sorted(sys.intern(k) for k in keys))
 
 

@@ -119,7 +119,13 @@ def test_memory_rows_update_and_select_as_sql_rows_do(sqlite_url: str) -> None:
                 rows.add(bids_table, **bid, placed=_at(i), bid_id=f"B-{i}", listing_aggregate=listing, state="live")
             rows.update(bids_table, {"listing_aggregate": "L-a", "state": "live", "bid_id": "B-1"}, state="won")
             rows.update(bids_table, {"listing_aggregate": "L-a", "state": "live"}, state="lost")
+            rows.update(bids_table, {"bid_id": "B-2"}, state="withdrawn")  # by the key alone
+            rows.update(bids_table, {"bid_id": "B-9"}, state="won")  # no such bid: nothing changes
+            rows.update(bids_table, {"listing_aggregate": "L-b"}, bidder="zte")  # by one other column
             seen = sorted(rows.select(bids_table, ("bid_id", "state"), listing_aggregate="L-a"))
+            seen += rows.select(bids_table, ("bid_id", "bidder", "state"), bid_id="B-2")
+            seen += rows.select(bids_table, ("bid_id",), state="lost")
+            seen += rows.select(bids_table, ("bid_id",), listing_aggregate="L-c")
             if isinstance(rows, MemoryRows):
                 rows.finish()
             else:
@@ -127,7 +133,7 @@ def test_memory_rows_update_and_select_as_sql_rows_do(sqlite_url: str) -> None:
             stored = [tuple(r) for r in conn.execute(sa.select(bids_table).order_by(bids_table.c.bid_id))]
             results.append((seen, stored))
     assert results[0] == results[1]
-    assert results[0][0] == [("B-0", "lost"), ("B-1", "won")]
+    assert results[0][0] == [("B-0", "lost"), ("B-1", "won"), ("B-2", "zte", "withdrawn"), ("B-0",)]
     engine.dispose()
 
 
