@@ -11,7 +11,6 @@ audit format (docs/audit.md): changing a byte here changes every hash after it.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -42,8 +41,7 @@ def log_topic(cls: type[Any]) -> str:
     return get_topic(cls).removeprefix(INSTALLED_PREFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class CommandStamp:
+class CommandStamp(NamedTuple):
     """What a command's last event says of the command's record (which lives outside the
     hash chain): the name, the request digest and the outcome digest, so `audit verify`
     can prove the record was not edited. Absent from logs written before digests existed."""
@@ -53,9 +51,11 @@ class CommandStamp:
     outcome: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """Who issued the command an event belongs to: the `meta` of its stored state.
+
+    Both are named tuples, not frozen dataclasses, which build themselves one field at a
+    time through `object.__setattr__`: a restore and a verify read one envelope per event.
 
     Readers get None for a key the stored event lacks (as a hand-made or very old log
     may): the envelope reports what is stored and invents nothing."""

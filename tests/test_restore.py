@@ -225,6 +225,24 @@ def test_an_id_in_a_form_the_store_never_writes_is_refused_at_its_line(
     assert "not a stored event" in message
 
 
+def test_an_id_in_another_form_is_refused_even_after_its_aggregate_was_restored(
+    history: tuple[Cli, Path], tmp_path: Path
+) -> None:
+    """The restore remembers the ids it has seen (ledger/restore.Restore._id): a later
+    event of one aggregate, its id in upper case, is still not the store's own line."""
+    _, exported = history
+    lines = exported.read_text().splitlines()
+    ids = [json.loads(line)["originator_id"] for line in lines]
+    later = next(n for n, oid in enumerate(ids, start=1) if oid in ids[: n - 1])  # an aggregate's second event
+
+    def upper_case_id(d: dict[str, Any]) -> None:
+        d["originator_id"] = d["originator_id"].upper()
+
+    target = fresh(tmp_path)
+    message = _refused(target, target("restore", "-", input=_rechained(lines, later, upper_case_id)), later)
+    assert "not a stored event" in message
+
+
 def test_a_duplicated_event_is_refused_as_an_integrity_failure(history: tuple[Cli, Path], tmp_path: Path) -> None:
     _, exported = history
     lines = exported.read_text().splitlines()
