@@ -120,7 +120,7 @@ class _ClassInfo(NamedTuple):
     cls: type[Any]
     topic: str
     class_version: int
-    validate: Any = None  # the class's pydantic validator's validate_python (decoding)
+    validate: Any  # the class's pydantic validator's validate_python (decoding)
 
 
 _BY_CLASS: dict[type[Any], _ClassInfo] = {}
@@ -130,7 +130,8 @@ _BY_TOPIC: dict[str, _ClassInfo] = {}
 def _class_info(cls: type[Any]) -> _ClassInfo:
     info = _BY_CLASS.get(cls)
     if info is None:
-        info = _BY_CLASS[cls] = _ClassInfo(cls, log_topic(cls), getattr(cls, "class_version", 1))
+        validate = cls.__pydantic_validator__.validate_python
+        info = _BY_CLASS[cls] = _ClassInfo(cls, log_topic(cls), getattr(cls, "class_version", 1), validate)
     return info
 
 

@@ -107,9 +107,9 @@ class Restore:
         """An aggregate id as the store keeps it, and as an export writes it (which the
         line must match), made once per aggregate while it is recent: most events are
         not their aggregate's first, and parsing and writing every id again took about a
-        tenth of the restoring process's time (cProfile, 100k lines). ValueError (or TypeError) for no id at all. Not
-        chain.AggregateIds, which takes an accepted line's text as the id's: here the
-        text is what is being checked."""
+        tenth of the restoring process's time (cProfile, 100k lines). ValueError,
+        TypeError or AttributeError for no id at all. Not chain.AggregateIds, which takes
+        an accepted line's text as the id's: here the text is what is being checked."""
         known = self._ids.get(originator_id)
         if known is None:
             uuid = UUID(originator_id)

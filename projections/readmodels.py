@@ -433,7 +433,8 @@ class TrailProjection(Projection):
             keys = self._created_keys(rows, fields, spec)
             if spec.remembered:
                 # A rebuild keeps one entry per such aggregate: by its id's text (the
-                # string the fold already made), each set of keys shared.
+                # string the fold already made), each set of keys shared (and one per
+                # listing for its bid indexes, see _created_keys).
                 self.cache[recorded.aggregate] = self.cache.setdefault(("keys", keys), keys)
             for key in keys:
                 rows.add(trail_keys_table, key=key, aggregate_id=e.originator_id)
@@ -458,7 +459,8 @@ class TrailProjection(Projection):
         return cached
 
     def _created_keys(self, rows: Rows, fields: dict[str, Any], spec: TrailFields) -> tuple[str, ...]:
-        """The keys an aggregate's first event gives it (interned: a rebuild keeps them all)."""
+        """The keys an aggregate's first event gives it (interned: a rebuild keeps them all;
+        a bid index's are its listing's, shared)."""
         keys: set[str] = set()
         if spec.ref and isinstance(ref := fields["ref"], str):
             keys.add(f"asset:{ref}")
@@ -467,12 +469,14 @@ class TrailProjection(Projection):
             keys.update(f"member:{m}" for m in fields[attr] or ())
         if spec.listing_id and not keys and isinstance(listing_id := fields["listing_id"], str):
             # a bid index: about its listing's asset (remembered by listing id: a listing
-            # has many bids, and its aggregate id is a uuid5 of it)
+            # has many bids, and its aggregate id is a uuid5 of it). Only once found: an
+            # index before its listing (a re-chained export) must not keep it from later ones.
             about: tuple[str, ...] | None = self.cache.get(("asset of", listing_id))
             if about is None:
                 listing = Listing.create_id(listing_id)
                 about = tuple(k for k in self._keys_of(rows, listing, str(listing)) if k.startswith("asset:"))
-                self.cache[("asset of", listing_id)] = about
+                if about:
+                    self.cache[("asset of", listing_id)] = about
             return about
         return tuple(sorted(sys.intern(k) for k in keys))
 

@@ -302,7 +302,7 @@ def naive_utc(value: datetime) -> datetime:
     """Read models store UTC as naive datetimes: sortable on SQLite and PostgreSQL alike."""
     zone = value.tzinfo
     if zone is UTC or (zone is not None and zone.utcoffset(value) == _ZERO):  # pydantic's UTC is a zone of its own
-        return value.replace(tzinfo=None)
+        return value.replace(tzinfo=None, fold=0)  # as astimezone gives it
     if zone is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value

@@ -4,6 +4,7 @@ on PostgreSQL, and the trail answers the same from its (key, aggregate) pairs.""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -85,6 +86,76 @@ def test_the_trail_answers_the_same_after_a_rebuild(store_url: str) -> None:
         assert sum(len(t["events"]) for t in before) > 20
     finally:
         ledger.close()
+
+
+def _bid_index_keys(conn: sa.Connection) -> dict[str, tuple[str, set[str]]]:
+    """Each bid index's listing and the trail's keys for it (the trail keeps a listing's
+    asset by listing id for its bid indexes: readmodels.TrailProjection._created_keys)."""
+    indexed = conn.execute(
+        sa.text("SELECT originator_id, state FROM ipledger_events WHERE topic = 'domain.members:BidIndex.Indexed'")
+    ).all()
+    keys: dict[bytes, set[str]] = {}
+    for key, aggregate in conn.execute(sa.select(trail_keys_table.c.key, trail_keys_table.c.aggregate_id)):
+        keys.setdefault(aggregate.bytes, set()).add(key)
+    return {str(uuid.UUID(bytes=oid)): (json.loads(st)["listing_id"], keys.get(oid, set())) for oid, st in indexed}
+
+
+def test_each_bid_index_is_about_its_own_listings_asset(sqlite_url: str) -> None:
+    ledger = Ledger(sqlite_url)
+    try:
+        ledger.import_lines(list(generate(MARKET, seed=5)))
+        ledger.rebuild()
+        with ledger.exchange.engine.connect() as conn:
+            asset_of = dict(conn.execute(sa.text("SELECT listing_id, asset FROM rm_listings")).all())
+            found = _bid_index_keys(conn)
+        assert len(set(asset_of.values())) > 3 and len({listing for listing, _ in found.values()}) > 3
+        assert all(keys == {f"asset:{asset_of[listing]}"} for listing, keys in found.values())
+    finally:
+        ledger.close()
+
+
+def test_a_bid_index_before_its_listing_does_not_keep_later_ones_from_its_asset(sqlite_url: str) -> None:
+    """A re-chained export may hold a bid index before its listing: that one has no asset
+    yet, but the listing's later bid indexes do (the trail does not remember "none")."""
+    from ipledger.ledger.chain import read_log
+    from ipledger.projections.readmodels import TrailProjection
+    from ipledger.projections.runner import Replay
+
+    ledger = Ledger(sqlite_url)
+    try:
+        ledger.import_lines(list(generate(MARKET, seed=5)))
+        with ledger.exchange.engine.connect() as conn:
+            log = [e for page in read_log(conn, "ipledger_events") for e in page]
+        indexes = [e for e in log if e[3] == "domain.members:BidIndex.Indexed"]
+        listing = indexes[0][4]["listing_id"]
+        mine = [e for e in indexes if e[4]["listing_id"] == listing]
+        assert len(mine) >= 2
+        early = mine[0]
+        log.remove(early)
+        log.insert(0, early)  # before the listing's Opened
+        engine = sa.create_engine(f"sqlite:///{sqlite_url.removeprefix('sqlite:///')}.scratch")
+        with engine.begin() as conn:
+            replay = Replay(conn, [TrailProjection()])
+            replay(log)
+            replay.load()
+            keys = _bid_index_keys_of(conn, [e[1].uuid.bytes for e in mine])
+        engine.dispose()
+        ledger.read_models.catch_up()
+        with ledger.exchange.engine.connect() as conn:
+            query = sa.text("SELECT asset FROM rm_listings WHERE listing_id = :listing")
+            asset = conn.execute(query, {"listing": listing}).scalar()
+        assert keys[early[1].uuid.bytes] == set()  # before its listing: nothing to be about yet
+        assert all(keys[e[1].uuid.bytes] == {f"asset:{asset}"} for e in mine[1:])
+    finally:
+        ledger.close()
+
+
+def _bid_index_keys_of(conn: sa.Connection, aggregates: list[bytes]) -> dict[bytes, set[str]]:
+    keys: dict[bytes, set[str]] = {a: set() for a in aggregates}
+    for key, aggregate in conn.execute(sa.select(trail_keys_table.c.key, trail_keys_table.c.aggregate_id)):
+        if aggregate.bytes in keys:
+            keys[aggregate.bytes].add(key)
+    return keys
 
 
 def test_a_trail_from_before_the_pairs_is_rebuilt_and_its_old_table_dropped(sqlite_url: str) -> None:
@@ -255,10 +326,11 @@ def _at(minute: int) -> datetime:
         (datetime(2025, 7, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")), datetime(2025, 7, 5, 9, 0)),  # +01:00
         (datetime(2025, 3, 5, 18, 0, tzinfo=timezone(timedelta(hours=8))), datetime(2025, 3, 5, 10, 0)),
         (datetime(2025, 3, 5, 10, 0), datetime(2025, 3, 5, 10, 0)),  # naive: already UTC
+        (datetime(2025, 10, 26, 1, 30, fold=1, tzinfo=ZoneInfo("Europe/London")), datetime(2025, 10, 26, 1, 30)),
     ],
 )
 def test_a_read_model_keeps_the_utc_time_of_any_zone(value: datetime, stored: datetime) -> None:
-    assert naive_utc(value) == stored and naive_utc(value).tzinfo is None
+    assert naive_utc(value) == stored and naive_utc(value).tzinfo is None and naive_utc(value).fold == 0
 
 
 def test_a_read_model_keeps_the_utc_time_of_an_event_as_pydantic_reads_it() -> None:

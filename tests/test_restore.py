@@ -228,8 +228,9 @@ def test_an_id_in_a_form_the_store_never_writes_is_refused_at_its_line(
 def test_an_id_in_another_form_is_refused_even_after_its_aggregate_was_restored(
     history: tuple[Cli, Path], tmp_path: Path
 ) -> None:
-    """The restore remembers the ids it has seen (ledger/restore.Restore._id): a later
-    event of one aggregate, its id in upper case, is still not the store's own line."""
+    """A later event of an aggregate already restored, its id in upper case, is still not
+    the store's own line (the restore keeps the ids it has seen, by their text as given:
+    ledger/restore.Restore._id)."""
     _, exported = history
     lines = exported.read_text().splitlines()
     ids = [json.loads(line)["originator_id"] for line in lines]
