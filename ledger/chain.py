@@ -260,8 +260,7 @@ class AggregateIds:
             if len(self._known) >= self.LIMIT:
                 self._known.clear()
             uuid = stored_uuid(stored)
-            # An export line's id is already the text (a restore accepts only the store's own)
-            known = self._known[stored] = AggregateIds.Id(uuid, stored if type(stored) is str else str(uuid))
+            known = self._known[stored] = AggregateIds.Id(uuid, str(uuid))
         return known
 
 

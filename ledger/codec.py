@@ -122,6 +122,11 @@ class _ClassInfo(NamedTuple):
     class_version: int
     validate: Any  # the class's pydantic validator's validate_python (decoding)
 
+    @classmethod
+    def of(cls, event_class: type[Any], topic: str) -> _ClassInfo:
+        version = getattr(event_class, "class_version", 1)
+        return cls(event_class, topic, version, event_class.__pydantic_validator__.validate_python)
+
 
 _BY_CLASS: dict[type[Any], _ClassInfo] = {}
 _BY_TOPIC: dict[str, _ClassInfo] = {}
@@ -130,17 +135,14 @@ _BY_TOPIC: dict[str, _ClassInfo] = {}
 def _class_info(cls: type[Any]) -> _ClassInfo:
     info = _BY_CLASS.get(cls)
     if info is None:
-        validate = cls.__pydantic_validator__.validate_python
-        info = _BY_CLASS[cls] = _ClassInfo(cls, log_topic(cls), getattr(cls, "class_version", 1), validate)
+        info = _BY_CLASS[cls] = _ClassInfo.of(cls, log_topic(cls))
     return info
 
 
 def _topic_info(topic: str) -> _ClassInfo:
     info = _BY_TOPIC.get(topic)
     if info is None:
-        cls = resolve_topic(topic)
-        validate = cls.__pydantic_validator__.validate_python
-        info = _BY_TOPIC[topic] = _ClassInfo(cls, topic, getattr(cls, "class_version", 1), validate)
+        info = _BY_TOPIC[topic] = _ClassInfo.of(resolve_topic(topic), topic)
     return info
 
 
@@ -189,7 +191,7 @@ class PydanticMapper(Mapper[UUID]):
 def decode_event(topic: str, state: dict[str, Any], originator_id: Any, version: int) -> Any:
     """The domain event of a stored state (its envelope dropped), upcast to the class's
     current version (`class_version`, `upcast_vN_vN+1`, as the library does)."""
-    info = _BY_TOPIC.get(topic) or _topic_info(topic)
+    info = _topic_info(topic)
     state.pop(_META, None)
     from_version = state.pop("class_version", 1)
     while from_version < info.class_version:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
-from uuid import UUID
 
 import orjson
 from sqlalchemy import text
@@ -29,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ipledger.domain.errors import IntegrityError, InvalidState
 from ipledger.ledger import merkle
-from ipledger.ledger.chain import GENESIS, chain_hash, export_line, restored_outcome
+from ipledger.ledger.chain import GENESIS, AggregateIds, chain_hash, export_line, restored_outcome
 from ipledger.ledger.checkpoints import body
 from ipledger.ledger.codec import Envelope
 from ipledger.ledger.driver import Raw
@@ -37,8 +36,6 @@ from ipledger.ledger.recorder import insert_rows, write_beside_events
 
 KEYS = ("position", "originator_id", "originator_version", "topic", "state", "hash")
 PAGE = 5000
-#: Aggregate ids a restore remembers (`Restore._id`); past this many it starts again.
-IDS_KEPT = 10_000
 
 
 def _line(number: int, raw: bytes) -> dict[str, Any]:
@@ -66,7 +63,9 @@ class Restore:
         self.leaves: list[tuple[int, bytes]] = []
         self.records: list[tuple[str, str, bytes, int, str | None]] = []
         self._run: tuple[str, int, Envelope] | None = None
-        self._ids: dict[str, tuple[Any, str]] = {}
+        # Each recent id parsed once: most events are not their aggregate's first, and
+        # parsing and writing every id again took about a tenth of this process's time.
+        self._ids = AggregateIds()
 
     def line(self, number: int, raw: bytes) -> None:
         doc = _line(number, raw)
@@ -79,7 +78,7 @@ class Restore:
         try:
             if not (isinstance(version, int) and 0 < version < 2**31 and isinstance(topic, str) and position < 2**62):
                 raise ValueError
-            stored, text = self._id(originator_id)
+            aggregate = self._ids(originator_id)
             envelope, _ = Envelope.from_state(orjson.loads(state))
         except (ValueError, orjson.JSONDecodeError, AttributeError, TypeError):
             raise IntegrityError(f"line {number}: position {position}: not a stored event") from None
@@ -89,11 +88,12 @@ class Restore:
             raise IntegrityError(
                 f"line {number}: position {position}: event content does not match its hash (altered?)"
             )
-        line = export_line(position, text, version, topic, state_bytes, expected)
+        line = export_line(position, aggregate.text, version, topic, state_bytes, expected)
         if raw.rstrip(b"\r\n") != line:
             # Hashes right but is not the line the store would export again (an id in
             # upper case, other spacing): restored, it would not export byte for byte.
             raise IntegrityError(f"line {number}: position {position}: not a stored event (not as an export writes it)")
+        stored = aggregate.uuid.bytes if self.raw.sqlite else aggregate.uuid
         self.events.append((position, stored, version, topic, state_bytes))
         self.links.append((position, expected))
         self.leaves.append((position, merkle.leaf_hash(line)))  # an event's leaf is its export line
@@ -102,21 +102,6 @@ class Restore:
         self.count += 1
         if len(self.events) >= PAGE:
             self.flush()
-
-    def _id(self, originator_id: str) -> tuple[Any, str]:
-        """An aggregate id as the store keeps it, and as an export writes it (which the
-        line must match), made once per aggregate while it is recent: most events are
-        not their aggregate's first, and parsing and writing every id again took about a
-        tenth of the restoring process's time (cProfile, 100k lines). ValueError,
-        TypeError or AttributeError for no id at all. Not chain.AggregateIds, which takes
-        an accepted line's text as the id's: here the text is what is being checked."""
-        known = self._ids.get(originator_id)
-        if known is None:
-            uuid = UUID(originator_id)
-            if len(self._ids) >= IDS_KEPT:
-                self._ids.clear()
-            known = self._ids[originator_id] = (uuid.bytes if self.raw.sqlite else uuid, str(uuid))
-        return known
 
     def _command(self, position: int, envelope: Envelope) -> None:
         """A command's events are contiguous; its record points at the last of them."""

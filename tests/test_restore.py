@@ -230,7 +230,7 @@ def test_an_id_in_another_form_is_refused_even_after_its_aggregate_was_restored(
 ) -> None:
     """A later event of an aggregate already restored, its id in upper case, is still not
     the store's own line (the restore keeps the ids it has seen, by their text as given:
-    ledger/restore.Restore._id)."""
+    chain.AggregateIds in ledger/restore.Restore)."""
     _, exported = history
     lines = exported.read_text().splitlines()
     ids = [json.loads(line)["originator_id"] for line in lines]
