@@ -244,6 +244,18 @@ def test_an_id_in_another_form_is_refused_even_after_its_aggregate_was_restored(
     assert "not a stored event" in message
 
 
+def test_an_id_that_is_a_number_is_refused_at_its_line(history: tuple[Cli, Path], tmp_path: Path) -> None:
+    """16 would read as sixteen zero bytes (chain.stored_uuid): no store writes it so."""
+    _, exported = history
+
+    def numeric_id(d: dict[str, Any]) -> None:
+        d["originator_id"] = 16
+
+    forged = _rechained(exported.read_text().splitlines(), 2, numeric_id)
+    target = fresh(tmp_path)
+    assert "not a stored event" in _refused(target, target("restore", "-", input=forged), 2)
+
+
 def test_a_duplicated_event_is_refused_as_an_integrity_failure(history: tuple[Cli, Path], tmp_path: Path) -> None:
     _, exported = history
     lines = exported.read_text().splitlines()
